@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto'
+import { authRoutes } from './auth/auth-routes.ts'
+import { createGuard } from './auth/guard.ts'
+import { createTokenService } from './auth/tokens.ts'
+import { bookingRoutes } from './booking/booking-routes.ts'
+import { catalogRoutes } from './catalog/catalog-routes.ts'
+import { couponRoutes } from './coupon/coupon-routes.ts'
+import { paymentRoutes } from './payment/payment-routes.ts'
+import type { Config } from './platform/config.ts'
+import type { DatabaseHandle } from './platform/db.ts'
+import { createHttpServer, type HttpServer } from './platform/http-server.ts'
+import { createLogger, type Logger } from './platform/logger.ts'
+import { createMetrics, type Metrics } from './platform/metrics.ts'
+import { type AdmissionLoop, createAdmissionLoop } from './queue/admission-loop.ts'
+import { prepareQueue, type QueueSettings } from './queue/queue-repository.ts'
+import { queueRoutes } from './queue/queue-routes.ts'
+import { rankingRoutes } from './ranking/ranking-routes.ts'
+import { walletRoutes } from './wallet/wallet-routes.ts'
+
+export interface AppOptions {
+  config: Config
+  database: DatabaseHandle
+  logger?: Logger
+}
+
+export interface App {
+  readonly http: HttpServer
+  readonly config: Config
+  readonly database: DatabaseHandle
+  readonly metrics: Metrics
+  readonly logger: Logger
+  readonly adminKey: string
+  readonly admission: AdmissionLoop
+  /** Starts background loops (queue admission); `listen` is the caller's. */
+  start(): Promise<void>
+  /** Stops loops, finishes in-flight requests, closes the database. */
+  close(): Promise<void>
+}
+
+/** The composition root: builds every part by hand, in order. Nothing listens until the caller says so. */
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config, database } = options
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL)
+  const metrics = createMetrics()
+  const secret = config.AUTH_SECRET ?? randomBytes(32).toString('base64url')
+  const adminKey = config.ADMIN_KEY ?? randomBytes(18).toString('base64url')
+  const tokens = createTokenService(secret, config.ACCESS_TOKEN_TTL_SECONDS)
+  const guard = createGuard(tokens, adminKey)
+  const db = database.db
+
+  const http = await createHttpServer({
+    logger,
+    metrics,
+    docs: {
+      title: 'Flash-sale ticketing API',
+      version: '0.1.0',
+      description:
+        'Waiting room, seat holds, point payments and coupons. Errors share one body: {code, message, details}.',
+    },
+  })
+
+  http.get('/health', { schema: { tags: ['ops'], summary: 'Liveness' } }, async () => ({ status: 'ok' }))
+  http.get(
+    '/ready',
+    { schema: { tags: ['ops'], summary: 'Readiness: the database answers' } },
+    async (_req, reply) => {
+      try {
+        await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute()
+        return { status: 'ready' }
+      } catch {
+        reply.status(503)
+        return { code: 'NOT_READY', message: 'The database does not answer.' }
+      }
+    },
+  )
+  http.get(
+    '/metrics',
+    { schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: true } },
+    async (_req, reply) => {
+      reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    },
+  )
+
+  await http.register(authRoutes({ db, tokens }))
+  const queueSettings: QueueSettings = {
+    maxActive: config.QUEUE_MAX_ACTIVE,
+    ratePerSecond: config.QUEUE_ADMIT_PER_SECOND,
+    admittedTtlSeconds: config.QUEUE_TOKEN_TTL_SECONDS,
+  }
+  const admission = createAdmissionLoop(db, queueSettings, config.QUEUE_TICK_MS, logger)
+
+  await http.register(walletRoutes({ db, guard }))
+  await http.register(catalogRoutes({ db, guard, onScheduleCreated: prepareQueue }))
+  await http.register(queueRoutes({ db, guard, tokens, settings: queueSettings }))
+  await http.register(
+    bookingRoutes({
+      db,
+      guard,
+      holdTtlSeconds: config.HOLD_TTL_SECONDS,
+      maxHoldsPerUser: config.MAX_HOLDS_PER_USER,
+    }),
+  )
+  await http.register(paymentRoutes({ db, guard }))
+  await http.register(couponRoutes({ db, guard }))
+  await http.register(rankingRoutes({ db }))
+
+  let closed = false
+  return {
+    http,
+    config,
+    database,
+    metrics,
+    logger,
+    adminKey,
+    admission,
+    async start() {
+      if (config.roles.has('workers')) admission.start()
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await admission.stop()
+      await http.close()
+      await database.close()
+    },
+  }
+}

@@ -1,0 +1,50 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import { AppError } from '../platform/errors.ts'
+import type { QueueClaims, TokenService } from './tokens.ts'
+
+/** Request checks shared by every slice; all of them run without a database round trip. */
+export interface Guard {
+  /** The caller's user id from `Authorization: Bearer`, or UNAUTHENTICATED. */
+  user(request: FastifyRequest): string
+  /** The caller, who must be `userId` (FORBIDDEN otherwise). */
+  self(request: FastifyRequest, userId: string): string
+  /** Passes only with the organizer key in `X-Admin-Key`. */
+  admin(request: FastifyRequest): void
+  /** The caller's admitted queue token from `X-Queue-Token`; for `scheduleId` when given. */
+  admitted(request: FastifyRequest, userId: string, scheduleId?: string): QueueClaims
+}
+
+export function createGuard(tokens: TokenService, adminKey: string): Guard {
+  const adminKeyBytes = Buffer.from(adminKey)
+  return {
+    user(request) {
+      const header = request.headers.authorization
+      if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED')
+      return tokens.verifyAccess(header.slice(7).trim())
+    },
+    self(request, userId) {
+      const caller = this.user(request)
+      if (caller !== userId) throw new AppError('FORBIDDEN')
+      return caller
+    },
+    admin(request) {
+      const given = request.headers['x-admin-key']
+      const bytes = Buffer.from(typeof given === 'string' ? given : '')
+      if (bytes.length !== adminKeyBytes.length || !timingSafeEqual(bytes, adminKeyBytes)) {
+        throw new AppError('ADMIN_KEY_INVALID')
+      }
+    },
+    admitted(request, userId, scheduleId) {
+      const given = request.headers['x-queue-token']
+      if (typeof given !== 'string' || given.length === 0) throw new AppError('QUEUE_TOKEN_INVALID')
+      const claims = tokens.verifyQueue(given)
+      if (claims.userId !== userId)
+        throw new AppError('QUEUE_NOT_ADMITTED', 'This queue token was issued to someone else.')
+      if (scheduleId !== undefined && claims.scheduleId !== scheduleId) {
+        throw new AppError('QUEUE_NOT_ADMITTED', 'This queue token is for another schedule.')
+      }
+      return claims
+    },
+  }
+}

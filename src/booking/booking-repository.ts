@@ -1,0 +1,207 @@
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import { buildEvent } from '../events/envelope.ts'
+import { appendToOutbox } from '../events/outbox.ts'
+import type { Db, Queryable } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
+
+export interface Reservation {
+  id: string
+  scheduleId: string
+  seatId: string
+  seatLabel: string
+  userId: string
+  price: number
+  status: 'held' | 'confirmed' | 'expired' | 'cancelled'
+  expiresAt: Date
+  createdAt: Date
+  confirmedAt: Date | null
+}
+
+/**
+ * Holds a seat for `ttlSeconds`. The seat row decides the race (one conditional update: the seat is free, or its
+ * hold has lapsed), so exactly one caller wins and the others get SEAT_ALREADY_HELD without waiting on a lock.
+ */
+export async function holdSeat(
+  db: Db,
+  input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxHolds: number },
+): Promise<Reservation> {
+  const reservationId = uuidv7()
+  return db.transaction().execute(async (tx) => {
+    const taken = await sql<{
+      seat_exists: boolean
+      label: string | null
+      price: number | null
+      held_until: Date | null
+    }>`
+      with won as (
+        update seats set status = 'held', reservation_id = ${reservationId},
+               held_until = now() + make_interval(secs => ${input.ttlSeconds})
+        where id = ${input.seatId} and schedule_id = ${input.scheduleId}
+          and (status = 'available' or (status = 'held' and held_until <= now()))
+        returning label, price, held_until)
+      select exists(select 1 from seats where id = ${input.seatId} and schedule_id = ${input.scheduleId}) as seat_exists,
+             won.label, won.price, won.held_until
+      from (select 1) one left join won on true`.execute(tx)
+    const row = taken.rows[0]
+    if (!row?.seat_exists) throw new AppError('SEAT_NOT_FOUND')
+    if (row.label === null || row.price === null || row.held_until === null)
+      throw new AppError('SEAT_ALREADY_HELD')
+
+    // Same-user holds queue up on the wallet row so the cap cannot be raced past.
+    await tx.selectFrom('wallets').select('user_id').where('user_id', '=', input.userId).forUpdate().execute()
+    const { held } = await tx
+      .selectFrom('reservations')
+      .select(sql<number>`count(*)::int`.as('held'))
+      .where('user_id', '=', input.userId)
+      .where('status', '=', 'held')
+      .where('expires_at', '>', sql<Date>`now()`)
+      .executeTakeFirstOrThrow()
+    if (held >= input.maxHolds) throw new AppError('HOLD_LIMIT_REACHED')
+
+    // A lapsed hold we just took over ends here, with its event, even if the expiry worker has not run yet.
+    const lapsed = await tx
+      .updateTable('reservations')
+      .set({ status: 'expired', ended_at: sql`now()` })
+      .where('seat_id', '=', input.seatId)
+      .where('status', '=', 'held')
+      .returning(['id', 'user_id', 'expires_at'])
+      .execute()
+
+    await tx
+      .insertInto('reservations')
+      .values({
+        id: reservationId,
+        schedule_id: input.scheduleId,
+        seat_id: input.seatId,
+        user_id: input.userId,
+        price: row.price,
+        status: 'held',
+        expires_at: row.held_until,
+      })
+      .execute()
+    await appendToOutbox(tx, [
+      ...lapsed.map((r) =>
+        buildEvent('reservation.expired', r.id, {
+          reservationId: r.id,
+          scheduleId: input.scheduleId,
+          seatId: input.seatId,
+          userId: r.user_id,
+          expiresAt: r.expires_at.toISOString(),
+        }),
+      ),
+      buildEvent('reservation.held', reservationId, {
+        reservationId,
+        scheduleId: input.scheduleId,
+        seatId: input.seatId,
+        userId: input.userId,
+        price: row.price,
+        expiresAt: row.held_until.toISOString(),
+      }),
+    ])
+    return {
+      id: reservationId,
+      scheduleId: input.scheduleId,
+      seatId: input.seatId,
+      seatLabel: row.label,
+      userId: input.userId,
+      price: row.price,
+      status: 'held',
+      expiresAt: row.held_until,
+      createdAt: new Date(),
+      confirmedAt: null,
+    }
+  })
+}
+
+/** Releases the caller's own live hold. */
+export async function cancelHold(db: Db, reservationId: string, userId: string): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const r = await findReservation(tx, reservationId, { forUpdate: true })
+    if (r.userId !== userId) throw new AppError('FORBIDDEN')
+    if (r.status !== 'held')
+      throw new AppError('RESERVATION_NOT_PAYABLE', 'Only a live hold can be cancelled.')
+    await tx
+      .updateTable('seats')
+      .set({ status: 'available', reservation_id: null, held_until: null })
+      .where('id', '=', r.seatId)
+      .where('reservation_id', '=', r.id)
+      .where('status', '=', 'held')
+      .execute()
+    await tx
+      .updateTable('reservations')
+      .set({ status: 'cancelled', ended_at: sql`now()` })
+      .where('id', '=', r.id)
+      .execute()
+    await appendToOutbox(tx, [
+      buildEvent('reservation.cancelled', r.id, {
+        reservationId: r.id,
+        scheduleId: r.scheduleId,
+        seatId: r.seatId,
+        userId,
+        cancelledAt: new Date().toISOString(),
+      }),
+    ])
+  })
+}
+
+function reservationQuery(db: Queryable) {
+  return db
+    .selectFrom('reservations as r')
+    .innerJoin('seats as s', 's.id', 'r.seat_id')
+    .select([
+      'r.id',
+      'r.schedule_id',
+      'r.seat_id',
+      's.label',
+      'r.user_id',
+      'r.price',
+      // a hold past its deadline is expired wherever it is read, before any cleanup
+      sql<
+        Reservation['status']
+      >`case when r.status = 'held' and r.expires_at <= clock_timestamp() then 'expired' else r.status end`.as(
+        'status',
+      ),
+      'r.expires_at',
+      'r.created_at',
+      'r.confirmed_at',
+    ])
+}
+
+type ReservationRow = Awaited<ReturnType<ReturnType<typeof reservationQuery>['executeTakeFirstOrThrow']>>
+
+function toReservation(r: ReservationRow): Reservation {
+  return {
+    id: r.id,
+    scheduleId: r.schedule_id,
+    seatId: r.seat_id,
+    seatLabel: r.label,
+    userId: r.user_id,
+    price: r.price,
+    status: r.status,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+    confirmedAt: r.confirmed_at,
+  }
+}
+
+export async function findReservation(
+  db: Queryable,
+  reservationId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<Reservation> {
+  let query = reservationQuery(db).where('r.id', '=', reservationId)
+  if (options.forUpdate) query = query.forUpdate('r')
+  const row = await query.executeTakeFirst()
+  if (!row) throw new AppError('RESERVATION_NOT_FOUND')
+  return toReservation(row)
+}
+
+export async function listReservations(db: Queryable, userId: string, limit: number): Promise<Reservation[]> {
+  const rows = await reservationQuery(db)
+    .where('r.user_id', '=', userId)
+    .orderBy('r.created_at', 'desc')
+    .limit(limit)
+    .execute()
+  return rows.map(toReservation)
+}

@@ -1,0 +1,59 @@
+import { buildApp } from './app.ts'
+import { seedDemo } from './demo/seed.ts'
+import { ConfigError, loadConfig } from './platform/config.ts'
+import { migrate, openPglite, openPostgres } from './platform/db.ts'
+import { createLogger } from './platform/logger.ts'
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      process.exit(2)
+    }
+    throw error
+  }
+  const logger = createLogger(config.LOG_LEVEL)
+  const database = config.DATABASE_URL
+    ? openPostgres(config.DATABASE_URL, config.DB_POOL_SIZE)
+    : await openPglite(config.DATA_DIR)
+  logger.info(
+    { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
+    'database',
+  )
+  await migrate(database.db)
+
+  const app = await buildApp({ config, database, logger })
+  const seed = config.SEED_DEMO === 'true' || (config.SEED_DEMO === 'auto' && database.kind === 'pglite')
+  if (seed) {
+    const demo = await seedDemo(database.db)
+    if (demo.created) logger.info(demo.summary, 'demo data seeded')
+  }
+  await app.start()
+  const address = await app.http.listen({ port: config.PORT, host: config.HOST })
+  if (!config.ADMIN_KEY)
+    logger.warn({ adminKey: app.adminKey }, 'ADMIN_KEY not set: generated one for this run')
+  if (!config.AUTH_SECRET) logger.warn('AUTH_SECRET not set: tokens are signed with a random per-process key')
+  logger.info({ address, docs: `${address}/docs` }, 'ticketing service listening')
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down: finishing in-flight work')
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 25 s; exiting')
+      process.exit(1)
+    }, 25_000)
+    force.unref()
+    await app.close()
+    logger.info('stopped')
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+await main()

@@ -1,0 +1,116 @@
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import { findReservation } from '../booking/booking-repository.ts'
+import { redeemCoupon } from '../coupon/coupon-repository.ts'
+import { buildEvent } from '../events/envelope.ts'
+import { appendToOutbox } from '../events/outbox.ts'
+import type { Tx } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
+import { completeQueueEntry } from '../queue/queue-repository.ts'
+import { debitPoints, readBalance } from '../wallet/wallet-repository.ts'
+import { discountFor } from './pricing.ts'
+
+export interface PaymentReceipt {
+  paymentId: string
+  reservationId: string
+  scheduleId: string
+  seatId: string
+  seatLabel: string
+  price: number
+  discount: number
+  amount: number
+  couponId: string | null
+  balance: number
+  confirmedAt: string
+}
+
+/**
+ * Pays a live hold in the caller's transaction: checks ownership and the deadline in SQL (against the clock, not
+ * the transaction start), redeems the coupon, debits points, sells the seat, confirms the reservation, frees the
+ * queue slot and records reservation.confirmed. Any failure rolls all of it back.
+ */
+export async function payReservation(
+  tx: Tx,
+  input: { reservationId: string; userId: string; scheduleId: string; couponId: string | null },
+): Promise<PaymentReceipt> {
+  const r = await findReservation(tx, input.reservationId, { forUpdate: true })
+  if (r.userId !== input.userId) throw new AppError('FORBIDDEN', 'This reservation belongs to someone else.')
+  if (r.scheduleId !== input.scheduleId) {
+    throw new AppError('QUEUE_NOT_ADMITTED', 'The queue token is for another schedule than this reservation.')
+  }
+  if (r.status === 'expired') throw new AppError('HOLD_EXPIRED')
+  if (r.status !== 'held') throw new AppError('RESERVATION_NOT_PAYABLE')
+
+  // The seat row is the arbiter against a concurrent takeover or release: it must still be ours and live.
+  const sold = await tx
+    .updateTable('seats')
+    .set({ status: 'sold', held_until: null })
+    .where('id', '=', r.seatId)
+    .where('reservation_id', '=', r.id)
+    .where('status', '=', 'held')
+    .where('held_until', '>', sql<Date>`clock_timestamp()`)
+    .returning('id')
+    .executeTakeFirst()
+  if (!sold) throw new AppError('HOLD_EXPIRED')
+
+  const coupon = input.couponId ? await redeemCoupon(tx, input.couponId, input.userId, r.id) : null
+  const discount = discountFor(r.price, coupon)
+  const amount = r.price - discount
+  const paymentId = uuidv7()
+  const debit = await debitPoints(tx, input.userId, amount, `payment:${paymentId}`)
+  const confirmed = await tx
+    .updateTable('reservations')
+    .set({ status: 'confirmed', confirmed_at: sql`clock_timestamp()` })
+    .where('id', '=', r.id)
+    .where('status', '=', 'held')
+    .returning('confirmed_at')
+    .executeTakeFirstOrThrow()
+  await tx
+    .insertInto('payments')
+    .values({
+      id: paymentId,
+      reservation_id: r.id,
+      user_id: input.userId,
+      price: r.price,
+      discount,
+      amount,
+      user_coupon_id: coupon?.userCouponId ?? null,
+    })
+    .execute()
+  await completeQueueEntry(tx, r.scheduleId, input.userId)
+  const schedule = await tx
+    .selectFrom('schedules')
+    .select('concert_id')
+    .where('id', '=', r.scheduleId)
+    .executeTakeFirstOrThrow()
+  const confirmedAt = (confirmed.confirmed_at ?? new Date()).toISOString()
+  await appendToOutbox(tx, [
+    buildEvent('reservation.confirmed', r.id, {
+      reservationId: r.id,
+      paymentId,
+      scheduleId: r.scheduleId,
+      concertId: schedule.concert_id,
+      seatId: r.seatId,
+      seatLabel: r.seatLabel,
+      userId: input.userId,
+      price: r.price,
+      discount,
+      amount,
+      couponId: input.couponId,
+      confirmedAt,
+    }),
+  ])
+  return {
+    paymentId,
+    reservationId: r.id,
+    scheduleId: r.scheduleId,
+    seatId: r.seatId,
+    seatLabel: r.seatLabel,
+    price: r.price,
+    discount,
+    amount,
+    couponId: input.couponId,
+    balance: debit?.balanceAfter ?? (await readBalance(tx, input.userId)),
+    confirmedAt,
+  }
+}

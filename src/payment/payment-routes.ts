@@ -1,0 +1,90 @@
+import type { FastifyPluginAsync } from 'fastify'
+import Type from 'typebox'
+import type { Guard } from '../auth/guard.ts'
+import type { Db } from '../platform/db.ts'
+import { errorResponses, type HttpServer } from '../platform/http-server.ts'
+import { runIdempotent } from '../platform/idempotency.ts'
+import { DateTime, IdempotencyHeaders, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
+import { type PaymentReceipt, payReservation } from './payment-repository.ts'
+
+const Receipt = Type.Object(
+  {
+    paymentId: Uuid,
+    reservationId: Uuid,
+    scheduleId: Uuid,
+    seatId: Uuid,
+    seatLabel: Type.String(),
+    price: Type.Integer(),
+    discount: Type.Integer(),
+    amount: Type.Integer({ description: 'points taken' }),
+    couponId: Type.Union([Uuid, Type.Null()]),
+    balance: Type.Integer({ description: 'balance after the payment' }),
+    confirmedAt: DateTime,
+  },
+  { $id: 'PaymentReceipt' },
+)
+
+export function paymentRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify as unknown as HttpServer
+    app.addSchema(Receipt)
+
+    app.post(
+      '/reservations/:reservationId/payment',
+      {
+        schema: {
+          tags: ['payment'],
+          security: [{ bearer: [], queueToken: [] }],
+          summary:
+            'Pay a held seat with points, optionally with an owned coupon (idempotent by Idempotency-Key)',
+          params: Type.Object({ reservationId: Uuid }),
+          headers: Type.Object({ ...IdempotencyHeaders.properties, ...QueueTokenHeaders.properties }),
+          body: Type.Object({ couponId: Type.Optional(Uuid) }, { additionalProperties: false }),
+          response: {
+            201: Type.Ref('PaymentReceipt'),
+            ...errorResponses(
+              'UNAUTHENTICATED',
+              'QUEUE_TOKEN_INVALID',
+              'QUEUE_TOKEN_EXPIRED',
+              'QUEUE_NOT_ADMITTED',
+              'FORBIDDEN',
+              'RESERVATION_NOT_FOUND',
+              'HOLD_EXPIRED',
+              'RESERVATION_NOT_PAYABLE',
+              'INSUFFICIENT_POINTS',
+              'COUPON_NOT_OWNED',
+              'COUPON_ALREADY_USED',
+              'IDEMPOTENCY_KEY_REUSED',
+            ),
+          },
+        },
+      },
+      async (request, reply) => {
+        const userId = deps.guard.user(request)
+        const claims = deps.guard.admitted(request, userId)
+        const body = request.body ?? {}
+        const result = await runIdempotent<PaymentReceipt>(
+          deps.db,
+          {
+            userId,
+            scope: `payment:${request.params.reservationId}`,
+            key: String(request.headers['idempotency-key']),
+            request: body,
+          },
+          async (tx) => ({
+            status: 201,
+            body: await payReservation(tx, {
+              reservationId: request.params.reservationId,
+              userId,
+              scheduleId: claims.scheduleId,
+              couponId: body.couponId ?? null,
+            }),
+          }),
+        )
+        if (result.replayed) reply.header('idempotent-replayed', 'true')
+        reply.code(result.status as 201)
+        return result.body
+      },
+    )
+  }
+}

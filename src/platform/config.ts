@@ -1,0 +1,72 @@
+import Type, { type Static } from 'typebox'
+import Value from 'typebox/value'
+
+const Roles = ['api', 'relay', 'workers'] as const
+
+/** Every setting the service reads from the environment; names are the environment variable names. */
+export const ConfigSchema = Type.Object(
+  {
+    PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port' }),
+    HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'HTTP bind address' }),
+    LOG_LEVEL: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    DATABASE_URL: Type.Optional(
+      Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL URL; PGlite when absent' }),
+    ),
+    DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'PGlite data folder' }),
+    DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+    AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HMAC secret for tokens' })),
+    ADMIN_KEY: Type.Optional(Type.String({ minLength: 16, description: 'key for organizer endpoints' })),
+    SEED_DEMO: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], {
+      default: 'auto',
+    }),
+    ROLES: Type.String({
+      pattern: `^(${Roles.join('|')})(,(${Roles.join('|')}))*$`,
+      default: Roles.join(','),
+    }),
+    ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
+    HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+    MAX_HOLDS_PER_USER: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+    QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, default: 200, description: 'admitted fans at once' }),
+    QUEUE_ADMIT_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 50 }),
+    QUEUE_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, default: 600 }),
+    QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+  },
+  { additionalProperties: false },
+)
+
+export type Config = Readonly<Static<typeof ConfigSchema>> & {
+  readonly roles: ReadonlySet<(typeof Roles)[number]>
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads the known variables from `env`, applies defaults, validates, and freezes; throws ConfigError naming each bad variable. */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Record<string, unknown> = {},
+): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  Object.assign(raw, overrides)
+  const unknown = Object.keys(overrides).filter((k) => !(k in ConfigSchema.properties))
+  if (unknown.length > 0) throw new ConfigError(`Unknown configuration keys: ${unknown.join(', ')}`)
+  const value = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw)) as Static<typeof ConfigSchema>
+  if (!Value.Check(ConfigSchema, value)) {
+    const problems = Value.Errors(ConfigSchema, value).map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || '(config)'
+      const given = name in raw ? ` (got ${JSON.stringify(raw[name])})` : ''
+      return `  ${name}: ${e.message}${given}`
+    })
+    throw new ConfigError(`Invalid configuration from the environment:\n${[...new Set(problems)].join('\n')}`)
+  }
+  const roles = new Set(value.ROLES.split(',') as (typeof Roles)[number][])
+  return Object.freeze({ ...value, roles })
+}

@@ -1,0 +1,105 @@
+/**
+ * The one catalog of error codes. A code is never reused for another meaning.
+ * `retryable` tells a consumer whether trying the same work again could succeed.
+ */
+export const errorCatalog = {
+  VALIDATION_FAILED: { status: 400, retryable: false, message: 'The request is not valid.' },
+  MALFORMED_JSON: { status: 400, retryable: false, message: 'The request body is not valid JSON.' },
+  BAD_REQUEST: { status: 400, retryable: false, message: 'The request cannot be processed as sent.' },
+  PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Send the body as application/json.' },
+  IDEMPOTENCY_KEY_REQUIRED: {
+    status: 400,
+    retryable: false,
+    message: 'This operation needs an Idempotency-Key header.',
+  },
+  UNAUTHENTICATED: { status: 401, retryable: false, message: 'A valid access token is required.' },
+  INVALID_CREDENTIALS: { status: 401, retryable: false, message: 'Email or password is wrong.' },
+  ADMIN_KEY_INVALID: { status: 401, retryable: false, message: 'A valid X-Admin-Key header is required.' },
+  QUEUE_TOKEN_INVALID: {
+    status: 401,
+    retryable: false,
+    message: 'The queue token is missing, forged or malformed.',
+  },
+  QUEUE_TOKEN_EXPIRED: {
+    status: 401,
+    retryable: false,
+    message: 'The queue token has expired; re-enter the queue.',
+  },
+  INSUFFICIENT_POINTS: {
+    status: 402,
+    retryable: false,
+    message: 'The point balance is too low for this payment.',
+  },
+  FORBIDDEN: { status: 403, retryable: false, message: 'This resource belongs to someone else.' },
+  QUEUE_NOT_ADMITTED: {
+    status: 403,
+    retryable: false,
+    message: 'The queue token does not admit you to this schedule.',
+  },
+  COUPON_NOT_OWNED: { status: 403, retryable: false, message: 'This coupon was not issued to you.' },
+  ROUTE_NOT_FOUND: { status: 404, retryable: false, message: 'No such route.' },
+  USER_NOT_FOUND: { status: 404, retryable: false, message: 'No such user.' },
+  CONCERT_NOT_FOUND: { status: 404, retryable: false, message: 'No such concert.' },
+  SCHEDULE_NOT_FOUND: { status: 404, retryable: false, message: 'No such schedule.' },
+  SEAT_NOT_FOUND: { status: 404, retryable: false, message: 'No such seat in this schedule.' },
+  RESERVATION_NOT_FOUND: { status: 404, retryable: false, message: 'No such reservation.' },
+  COUPON_NOT_FOUND: { status: 404, retryable: false, message: 'No such coupon.' },
+  QUEUE_ENTRY_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'You are not in the queue for this schedule.',
+  },
+  EMAIL_TAKEN: { status: 409, retryable: false, message: 'An account with this email already exists.' },
+  SEAT_ALREADY_HELD: { status: 409, retryable: false, message: 'Someone else holds or bought this seat.' },
+  HOLD_LIMIT_REACHED: {
+    status: 409,
+    retryable: false,
+    message: 'You already hold the maximum number of seats.',
+  },
+  RESERVATION_NOT_PAYABLE: {
+    status: 409,
+    retryable: false,
+    message: 'This reservation is already paid or cancelled.',
+  },
+  COUPON_ALREADY_USED: { status: 409, retryable: false, message: 'This coupon has already been used.' },
+  COUPON_ALREADY_GRANTED: { status: 409, retryable: false, message: 'This user already owns this coupon.' },
+  COUPON_SOLD_OUT: { status: 409, retryable: false, message: 'No coupons of this kind are left.' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    retryable: false,
+    message: 'This Idempotency-Key was used with a different request.',
+  },
+  HOLD_EXPIRED: {
+    status: 410,
+    retryable: false,
+    message: 'The hold expired before payment; the seat is released.',
+  },
+  RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
+  NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
+  INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; message: string }>
+
+export type ErrorCode = keyof typeof errorCatalog
+
+/** A failure the caller can act on: carries a catalog code, and optional details (for example the invalid field). */
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly retryable: boolean
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    const entry = errorCatalog[code]
+    super(message ?? entry.message)
+    this.name = 'AppError'
+    this.code = code
+    this.status = entry.status
+    this.retryable = entry.retryable
+    this.details = details
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError
+}

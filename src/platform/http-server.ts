@@ -1,0 +1,153 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  LogController,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify'
+import Type from 'typebox'
+import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
+import type { Metrics } from './metrics.ts'
+
+export type HttpServer = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>
+
+/** The one error body every endpoint answers with. */
+export const ErrorBody = Type.Object(
+  {
+    code: Type.Union(
+      Object.keys(errorCatalog).map((c) => Type.Literal(c)),
+      { description: 'Stable machine-readable code' },
+    ),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'Error', title: 'Error' },
+)
+
+/** Response schemas for the given error codes, grouped by HTTP status, each documented with its codes. */
+export function errorResponses(...codes: ErrorCode[]): Record<number, unknown> {
+  const byStatus = new Map<number, ErrorCode[]>()
+  for (const code of [...codes, 'VALIDATION_FAILED', 'INTERNAL_ERROR'] as ErrorCode[]) {
+    const status = errorCatalog[code].status
+    byStatus.set(status, [...new Set([...(byStatus.get(status) ?? []), code])])
+  }
+  const out: Record<number, unknown> = {}
+  for (const [status, list] of byStatus) {
+    out[status] = Type.Ref('Error', { description: list.join(', ') })
+  }
+  return out
+}
+
+function translateFrameworkError(error: FastifyError): AppError {
+  if (error.validation) {
+    const first = error.validation[0]
+    const field =
+      first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') ||
+      (first?.params as { missingProperty?: string } | undefined)?.missingProperty ||
+      error.validationContext ||
+      'request'
+    return new AppError(
+      'VALIDATION_FAILED',
+      `${error.validationContext ?? 'request'} ${field}: ${first?.message}`,
+      {
+        field,
+        location: error.validationContext,
+        problems: error.validation.map((v) => ({ path: v.instancePath, message: v.message })),
+      },
+    )
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('MALFORMED_JSON')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE')
+  }
+  if (error instanceof SyntaxError) return new AppError('MALFORMED_JSON')
+  if (error.statusCode === 404) return new AppError('ROUTE_NOT_FOUND')
+  if (error.statusCode === 429) return new AppError('RATE_LIMITED')
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError('BAD_REQUEST', error.message)
+  }
+  return new AppError('INTERNAL_ERROR')
+}
+
+export interface HttpServerOptions {
+  logger: FastifyServerOptions['loggerInstance']
+  metrics: Metrics
+  docs?: { title: string; version: string; description: string }
+}
+
+/** Fastify with TypeBox, the error catalog, OpenAPI and /docs; slices register their routes as plugins. */
+export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addSchema(ErrorBody)
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const appError = isAppError(error) ? error : translateFrameworkError(error)
+    if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
+    reply.status(appError.status).send({
+      code: appError.code,
+      message: appError.message,
+      ...(appError.details ? { details: appError.details } : {}),
+    })
+  })
+  app.setNotFoundHandler((_request, reply) => {
+    reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: errorCatalog.ROUTE_NOT_FOUND.message })
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    options.metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  const docs = options.docs ?? { title: 'Ticketing API', version: '0', description: '' }
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: docs,
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Access token from /auth/sign-in' },
+          queueToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Queue-Token',
+            description: 'Admitted queue token',
+          },
+          adminKey: { type: 'apiKey', in: 'header', name: 'X-Admin-Key', description: 'Organizer key' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  return app as unknown as HttpServer
+}

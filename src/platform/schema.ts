@@ -1,0 +1,118 @@
+import type { ColumnType, Generated } from 'kysely'
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>
+
+/** The database as Kysely sees it; one interface per table, named as in the migrations. */
+export interface Database {
+  users: { id: string; email: string; name: string; password_hash: string; created_at: CreatedAt }
+  wallets: { user_id: string; balance: number; updated_at: Timestamp }
+  wallet_ledger: {
+    id: Generated<number>
+    user_id: string
+    amount: number
+    kind: 'charge' | 'payment'
+    reference: string
+    balance_after: number
+    created_at: CreatedAt
+  }
+  idempotency_keys: {
+    user_id: string
+    scope: string
+    key: string
+    request_hash: string
+    status_code: number | null
+    response: unknown
+    created_at: CreatedAt
+  }
+  concerts: { id: string; title: string; artist: string; venue: string; created_at: CreatedAt }
+  schedules: {
+    id: string
+    concert_id: string
+    starts_at: Timestamp
+    sale_opens_at: Timestamp
+    created_at: CreatedAt
+  }
+  seats: {
+    id: string
+    schedule_id: string
+    label: string
+    grade: string
+    price: number
+    status: Generated<'available' | 'held' | 'sold'>
+    reservation_id: string | null
+    held_until: Timestamp | null
+  }
+  reservations: {
+    id: string
+    schedule_id: string
+    seat_id: string
+    user_id: string
+    price: number
+    status: 'held' | 'confirmed' | 'expired' | 'cancelled'
+    expires_at: Timestamp
+    created_at: CreatedAt
+    confirmed_at: Timestamp | null
+    ended_at: Timestamp | null
+  }
+  coupons: {
+    id: string
+    name: string
+    discount_type: 'fixed' | 'percent'
+    discount_value: number
+    total_quantity: number
+    issued_count: Generated<number>
+    created_at: CreatedAt
+  }
+  user_coupons: {
+    id: string
+    coupon_id: string
+    user_id: string
+    status: Generated<'available' | 'used'>
+    issued_at: CreatedAt
+    used_at: Timestamp | null
+    used_by_reservation_id: string | null
+  }
+  payments: {
+    id: string
+    reservation_id: string
+    user_id: string
+    price: number
+    discount: number
+    amount: number
+    user_coupon_id: string | null
+    created_at: CreatedAt
+  }
+  queue_state: {
+    schedule_id: string
+    sequence_name: string
+    opened: Generated<boolean>
+    admitted_through: Generated<number>
+    admit_credit: Generated<number>
+    last_tick_at: Timestamp | null
+  }
+  queue_entries: {
+    schedule_id: string
+    user_id: string
+    seq: number | null
+    status: Generated<'waiting' | 'admitted' | 'left' | 'completed'>
+    entered_at: CreatedAt
+    admitted_at: Timestamp | null
+    admitted_until: Timestamp | null
+  }
+  schedule_sales: {
+    schedule_id: string
+    sold_count: number
+    sold_out_at: Timestamp | null
+    updated_at: Timestamp
+  }
+  concert_daily_sales: { concert_id: string; day: string; sold_count: number }
+  outbox: {
+    seq: Generated<number>
+    id: string
+    topic: string
+    key: string
+    event: unknown
+    created_at: CreatedAt
+  }
+}
