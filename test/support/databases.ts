@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { type DatabaseHandle, migrate, openPglite, openPostgres } from '../../src/platform/db.ts'
+
+export type DatabaseKind = 'pglite' | 'postgres'
+
+/** The real PostgreSQL server of these machines; TEST_PG_URL overrides (a server URL whose database we may create). */
+export const POSTGRES_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** Both kinds, unless TEST_DATABASES narrows it (for example `TEST_DATABASES=pglite` on a laptop without Postgres). */
+export const databaseKinds: DatabaseKind[] = (process.env.TEST_DATABASES ?? 'pglite,postgres')
+  .split(',')
+  .map((k) => k.trim() as DatabaseKind)
+
+/** A fresh, migrated database: its own PostgreSQL database (dropped on close) or an in-memory PGlite. */
+export async function createTestDatabase(
+  kind: DatabaseKind,
+  name: string,
+  poolSize = 20,
+): Promise<DatabaseHandle & { url?: string }> {
+  if (kind === 'pglite') {
+    const handle = await openPglite(undefined)
+    await migrate(handle.db)
+    return handle
+  }
+  const dbName = `t_${name
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 40)}_${randomBytes(4).toString('hex')}`
+  await adminQuery(`create database ${dbName}`)
+  const url = new URL(POSTGRES_ADMIN_URL)
+  url.pathname = `/${dbName}`
+  const handle = openPostgres(url.toString(), poolSize)
+  await migrate(handle.db)
+  return {
+    ...handle,
+    url: url.toString(),
+    async close() {
+      await handle.close()
+      await adminQuery(`drop database if exists ${dbName} with (force)`)
+    },
+  }
+}
+
+async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
+  await client.connect()
+  try {
+    await client.query(text)
+  } finally {
+    await client.end()
+  }
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto'
+import { type App, buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/platform/config.ts'
+import { createLogger } from '../../src/platform/logger.ts'
+import { createTestDatabase, type DatabaseKind } from './databases.ts'
+
+export interface TestApp {
+  readonly app: App
+  readonly url: string
+  readonly adminKey: string
+  readonly kind: DatabaseKind
+  close(): Promise<void>
+}
+
+/**
+ * The whole service on a fresh database, listening on a loopback port. Background admission is off unless asked:
+ * tests drive `app.admission.tick()` so that order is deterministic.
+ */
+export async function startTestApp(
+  kind: DatabaseKind,
+  name: string,
+  overrides: Record<string, unknown> = {},
+  options: { background?: boolean; poolSize?: number } = {},
+): Promise<TestApp> {
+  const database = await createTestDatabase(kind, name, options.poolSize)
+  const adminKey = randomBytes(16).toString('hex')
+  const config = loadConfig(
+    {},
+    {
+      PORT: 0,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ADMIN_KEY: adminKey,
+      AUTH_SECRET: randomBytes(32).toString('hex'),
+      ROLES: options.background ? 'api,relay,workers' : 'api',
+      ...overrides,
+    },
+  )
+  const app = await buildApp({ config, database, logger: createLogger(config.LOG_LEVEL) })
+  await app.start()
+  const url = await app.http.listen({ port: 0, host: '127.0.0.1' })
+  return { app, url, adminKey, kind, close: () => app.close() }
+}
+
+/** Puts fans through the waiting room: they enter in the given order, admission runs, each gets its queue token. */
+export async function admitFans(
+  t: TestApp,
+  api: import('./api-client.ts').Api,
+  scheduleId: string,
+  fans: readonly import('./api-client.ts').Fan[],
+): Promise<string[]> {
+  for (const fan of fans) {
+    const entered = await api.post(`/schedules/${scheduleId}/queue`, { token: fan.token })
+    if (entered.status !== 201 && entered.status !== 200) throw new Error(`enter: ${entered.status}`)
+  }
+  const tokens: string[] = []
+  for (let round = 0; round < 1000 && tokens.length < fans.length; round++) {
+    await t.app.admission.tick()
+    tokens.length = 0
+    for (const fan of fans) {
+      const me = await api.get(`/schedules/${scheduleId}/queue/me`, { token: fan.token })
+      if (me.body.token) tokens.push(me.body.token)
+    }
+    if (tokens.length < fans.length) await new Promise((r) => setTimeout(r, 50))
+  }
+  if (tokens.length < fans.length) throw new Error(`only ${tokens.length}/${fans.length} fans admitted`)
+  return tokens
+}
