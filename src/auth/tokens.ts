@@ -26,9 +26,9 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
   const accessKey = deriveKey(secret, 'access-token')
   const queueKey = deriveKey(secret, 'queue-token')
   const signAccess = createSigner({ key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 })
-  const verifyAccess = createVerifier({ key: accessKey, algorithms: ['HS256'], cache: 10_000 })
+  const verifyAccess = createVerifier({ key: accessKey, algorithms: ['HS256'] })
   const signQueue = createSigner({ key: queueKey, algorithm: 'HS256' })
-  const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'], cache: 100_000 })
+  const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'] })
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
+import { liveSeatStatus } from '../catalog/catalog-repository.ts'
 import { buildEvent } from '../events/envelope.ts'
 import { appendToOutbox } from '../events/outbox.ts'
 import type { Db, Queryable } from '../platform/db.ts'
@@ -26,6 +27,16 @@ export async function holdSeat(
   db: Db,
   input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxHolds: number },
 ): Promise<Reservation> {
+  // Optimistic read first: in a flash sale almost every attempt targets a taken seat, and a plain indexed read
+  // answers those without a transaction or a wait on the winner's row lock. The update below still decides.
+  const seat = await db
+    .selectFrom('seats')
+    .select(liveSeatStatus.as('status'))
+    .where('id', '=', input.seatId)
+    .where('schedule_id', '=', input.scheduleId)
+    .executeTakeFirst()
+  if (!seat) throw new AppError('SEAT_NOT_FOUND')
+  if (seat.status !== 'available') throw new AppError('SEAT_ALREADY_HELD')
   const reservationId = uuidv7()
   return db.transaction().execute(async (tx) => {
     const taken = await sql<{

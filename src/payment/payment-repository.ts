@@ -49,7 +49,7 @@ export async function payReservation(
     .where('reservation_id', '=', r.id)
     .where('status', '=', 'held')
     .where('held_until', '>', sql<Date>`clock_timestamp()`)
-    .returning('id')
+    .returning(sql<Date>`clock_timestamp()`.as('accepted_at'))
     .executeTakeFirst()
   if (!sold) throw new AppError('HOLD_EXPIRED')
 
@@ -60,7 +60,8 @@ export async function payReservation(
   const debit = await debitPoints(tx, input.userId, amount, `payment:${paymentId}`)
   const confirmed = await tx
     .updateTable('reservations')
-    .set({ status: 'confirmed', confirmed_at: sql`clock_timestamp()` })
+    // confirmed at the instant the deadline was checked, under the seat's row lock
+    .set({ status: 'confirmed', confirmed_at: sold.accepted_at })
     .where('id', '=', r.id)
     .where('status', '=', 'held')
     .returning('confirmed_at')

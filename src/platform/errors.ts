@@ -91,7 +91,11 @@ export class AppError extends Error {
 
   constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
     const entry = errorCatalog[code]
+    // Expected outcomes (a lost seat race) are frequent under load: skip the stack trace they never need.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = entry.status >= 500 ? limit : 0
     super(message ?? entry.message)
+    Error.stackTraceLimit = limit
     this.name = 'AppError'
     this.code = code
     this.status = entry.status

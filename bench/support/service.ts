@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import pg from 'pg'
+
+export const POSTGRES_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export interface RunningService {
+  url: string
+  databaseUrl: string
+  adminKey: string
+  secret: string
+  process: ChildProcess
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  server.close()
+  return port
+}
+
+async function admin(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
+  await client.connect()
+  try {
+    await client.query(text)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Starts `node src/main.ts` as its own process on a fresh PostgreSQL database; stop() kills it and drops the database. */
+export async function startService(name: string, env: Record<string, string> = {}): Promise<RunningService> {
+  const dbName = `bench_${name}_${randomBytes(4).toString('hex')}`
+  await admin(`create database ${dbName}`)
+  const url = new URL(POSTGRES_ADMIN_URL)
+  url.pathname = `/${dbName}`
+  const port = await freePort()
+  const adminKey = randomBytes(16).toString('hex')
+  const secret = randomBytes(32).toString('hex')
+  const child = spawn(process.execPath, ['src/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url.toString(),
+      PORT: String(port),
+      ADMIN_KEY: adminKey,
+      AUTH_SECRET: secret,
+      SEED_DEMO: 'false',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const base = `http://127.0.0.1:${port}`
+  const started = Date.now()
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`)
+    try {
+      const res = await fetch(`${base}/ready`)
+      if (res.ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - started > 60_000) throw new Error('service did not become ready in 60 s')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  return {
+    url: base,
+    databaseUrl: url.toString(),
+    adminKey,
+    secret,
+    process: child,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM')
+        await once(child, 'exit')
+      }
+      await admin(`drop database if exists ${dbName} with (force)`)
+    },
+  }
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  return sorted[Math.max(0, index)]!
+}

@@ -1,0 +1,61 @@
+import { v7 as uuidv7 } from 'uuid'
+import { createTokenService } from '../../src/auth/tokens.ts'
+import type { Db } from '../../src/platform/db.ts'
+
+export interface SeededFan {
+  id: string
+  token: string
+  queueToken: string
+}
+
+/**
+ * Inserts `count` users with `points` each straight into the database (sign-up's scrypt would dominate a
+ * thousand-fan race) and signs their access and admitted-queue tokens with the app's secret.
+ */
+export async function seedAdmittedFans(
+  db: Db,
+  options: { count: number; points: number; secret: string; scheduleId: string; queueTtlSeconds?: number },
+): Promise<SeededFan[]> {
+  const tokens = createTokenService(options.secret, 3600)
+  const expiresAt = new Date(Date.now() + (options.queueTtlSeconds ?? 600) * 1000)
+  const fans = Array.from({ length: options.count }, () => ({ id: uuidv7() }))
+  for (let i = 0; i < fans.length; i += 1000) {
+    const chunk = fans.slice(i, i + 1000)
+    await db
+      .insertInto('users')
+      .values(chunk.map((f) => ({ id: f.id, email: `${f.id}@seed.test`, name: 'seeded fan', password_hash: 'x' })))
+      .execute()
+    await db
+      .insertInto('wallets')
+      .values(chunk.map((f) => ({ user_id: f.id, balance: 0 })))
+      .execute()
+    if (options.points > 0) {
+      await db
+        .updateTable('wallets')
+        .set({ balance: options.points })
+        .where(
+          'user_id',
+          'in',
+          chunk.map((f) => f.id),
+        )
+        .execute()
+      await db
+        .insertInto('wallet_ledger')
+        .values(
+          chunk.map((f) => ({
+            user_id: f.id,
+            amount: options.points,
+            kind: 'charge' as const,
+            reference: 'seed',
+            balance_after: options.points,
+          })),
+        )
+        .execute()
+    }
+  }
+  return fans.map((f) => ({
+    id: f.id,
+    token: tokens.signAccess(f.id),
+    queueToken: tokens.signQueue({ userId: f.id, scheduleId: options.scheduleId, expiresAt }),
+  }))
+}
