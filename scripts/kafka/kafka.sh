@@ -1,0 +1,723 @@
+#!/usr/bin/env bash
+# Local Apache Kafka (KRaft, combined broker+controller nodes) on loopback, no Docker.
+#
+#   kafka.sh up [--brokers 1|3] [--timeout SEC]   start (or check) the cluster, print KAFKA_BROKERS=...
+#   kafka.sh down [--purge]                       stop all nodes; --purge also deletes the data
+#   kafka.sh stop-broker <id> [--kill]            stop one node (SIGTERM, or SIGKILL with --kill)
+#   kafka.sh start-broker <id> [--timeout SEC] [--no-isr-wait]
+#                                                 restart one node, wait until it serves (and is back in ISR)
+#   kafka.sh status                               which nodes run (exit 0 all running, 3 otherwise)
+#   kafka.sh brokers                              print KAFKA_BROKERS=... for the current layout
+#   kafka.sh resolve                              only fetch the jars (Maven) into .kafka/lib/<version>/
+#   kafka.sh tool <main.Class> [args...]          run a Kafka CLI class from the resolved classpath
+#
+# Env: KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120), KAFKA_STOP_TIMEOUT (30),
+#      KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
+#      KAFKA_STATE_DIR (<repo>/.kafka), JAVA (java), MVN (mvn).
+# Progress goes to stderr; only the KAFKA_BROKERS=... line (up/brokers) goes to stdout.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd -P)"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}"
+LIB_ROOT="$STATE_DIR/lib"
+LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
+CLUSTER_DIR="$STATE_DIR/cluster"
+LAYOUT_FILE="$CLUSTER_DIR/layout"
+CHECK_DIR="$STATE_DIR/tools/check-$KAFKA_VERSION"
+JAVA="${JAVA:-java}"
+MVN="${MVN:-mvn}"
+HOST=127.0.0.1
+BROKER_PORT_BASE=19091      # node N -> 19091+N  (19092, 19093, 19094)
+CONTROLLER_PORT_BASE=19191  # node N -> 19191+N  (19192, 19193, 19194)
+UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-120}"
+STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+MAIN_CLASS=kafka.Kafka
+STORAGE_CLASS=kafka.tools.StorageTool
+
+log() { printf '[kafka] %s\n' "$*" >&2; }
+die() { printf '[kafka] ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+
+broker_port() { echo $((BROKER_PORT_BASE + $1)); }
+controller_port() { echo $((CONTROLLER_PORT_BASE + $1)); }
+node_dir() { echo "$CLUSTER_DIR/node-$1"; }
+
+lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/.lock"
+  flock -w 600 9 || die "another kafka.sh holds $STATE_DIR/.lock"
+}
+
+# ---------------------------------------------------------------- jars (Maven)
+
+lib_complete() {
+  local dir="$1" jar
+  [[ -f "$dir/.resolved" ]] || return 1
+  while IFS= read -r jar; do
+    [[ -n "$jar" && -s "$dir/$jar" ]] || return 1
+  done <"$dir/.resolved"
+  [[ -f "$dir/kafka_2.13-$KAFKA_VERSION.jar" && -f "$dir/kafka-tools-$KAFKA_VERSION.jar" ]] || return 1
+  compgen -G "$dir/log4j-slf4j-impl-*.jar" >/dev/null || return 1
+}
+
+resolve() {
+  lib_complete "$LIB_DIR" && return 0
+  command -v "$MVN" >/dev/null || die "mvn not found (needed once to fetch Kafka $KAFKA_VERSION jars)"
+  mkdir -p "$LIB_ROOT"
+  local tmp="$LIB_ROOT/.tmp-$KAFKA_VERSION-$$" mlog="$LIB_ROOT/resolve-$KAFKA_VERSION.log" core log4j_v
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION with Maven -> ${LIB_DIR#"$REPO_ROOT"/}"
+  if ! "$MVN" -q -B -f "$SCRIPT_DIR/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mlog" 2>&1; then
+    tail -n 30 "$mlog" >&2; rm -rf "$tmp"; die "Maven resolution failed (full log: $mlog)"
+  fi
+  # Kafka's Maven metadata has no SLF4J binding: add log4j-slf4j-impl matching its log4j-core.
+  core="$(compgen -G "$tmp/log4j-core-*.jar" | head -n1 || true)"; core="${core##*/}"
+  [[ -n "$core" ]] || { rm -rf "$tmp"; die "no log4j-core among the resolved jars"; }
+  log4j_v="${core#log4j-core-}"; log4j_v="${log4j_v%.jar}"
+  if ! "$MVN" -q -B -f "$SCRIPT_DIR/pom.xml" dependency:copy \
+      -Dartifact="org.apache.logging.log4j:log4j-slf4j-impl:$log4j_v:jar" -DoutputDirectory="$tmp" >>"$mlog" 2>&1; then
+    tail -n 30 "$mlog" >&2; rm -rf "$tmp"; die "Maven resolution of log4j-slf4j-impl:$log4j_v failed (log: $mlog)"
+  fi
+  (cd "$tmp" && ls -1 -- *.jar >.resolved)
+  rm -rf "$LIB_DIR"; mv "$tmp" "$LIB_DIR"
+  lib_complete "$LIB_DIR" || die "resolved jars incomplete in $LIB_DIR"
+  log "resolved $(wc -l <"$LIB_DIR/.resolved") jars"
+}
+
+# ------------------------------------------------------------- health checker
+
+write_check_source() {
+  cat <<'JAVA'
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.*;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartitionInfo;
+
+/** Readiness probe for kafka.sh. Last stdout line: "RESULT ok|dead <ids>|timeout <ids>|isr-timeout <n>". */
+public final class KafkaDevCheck {
+  record Spec(int id, String addr, long pid) {
+    static Spec parse(String s) { String[] p = s.split("@"); return new Spec(Integer.parseInt(p[0]), p[1], Long.parseLong(p[2])); }
+  }
+  static String lastError = "";
+
+  public static void main(String[] a) throws Exception {
+    // cluster <timeoutMs> <id@host:port@pid>...   every node answers and lists every node as a live broker
+    // node <timeoutMs> <isrWait> <id@host:port@pid>  that node answers, is a live broker, and (isrWait) is in every ISR it belongs to
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(a[1]));
+    int rc = a[0].equals("cluster")
+        ? cluster(deadline, Arrays.stream(a, 2, a.length).map(Spec::parse).toList())
+        : node(deadline, Boolean.parseBoolean(a[2]), Spec.parse(a[3]));
+    System.out.flush();
+    System.exit(rc);
+  }
+
+  static boolean alive(long pid) {
+    try {
+      String st = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      char state = st.substring(st.lastIndexOf(')') + 2).charAt(0);
+      return state != 'Z' && state != 'X';
+    } catch (Exception e) { return false; }
+  }
+
+  static Admin admin(String bootstrap) {
+    Properties p = new Properties();
+    p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(AdminClientConfig.CLIENT_ID_CONFIG, "kafka-dev-check");
+    p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
+    p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
+    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MS_CONFIG, "1000");
+    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS_CONFIG, "2000");
+    p.put(AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, "100");
+    p.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
+    p.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, "100");
+    p.put(AdminClientConfig.RETRY_BACKOFF_MAX_MS_CONFIG, "500");
+    return Admin.create(p);
+  }
+
+  static Set<Integer> ids(Collection<Node> nodes) {
+    Set<Integer> s = new TreeSet<>();
+    for (Node n : nodes) s.add(n.id());
+    return s;
+  }
+
+  static int cluster(long deadline, List<Spec> specs) throws InterruptedException {
+    Set<Integer> expected = new TreeSet<>();
+    for (Spec s : specs) expected.add(s.id());
+    Set<Integer> pending = new TreeSet<>(expected);
+    while (true) {
+      List<Integer> dead = new ArrayList<>();
+      for (Spec s : specs) if (!alive(s.pid())) dead.add(s.id());
+      if (!dead.isEmpty()) { System.out.println("RESULT dead " + join(dead)); return 3; }
+      // probe all pending nodes in parallel, each through a fresh client bootstrapped on that node only
+      Map<Spec, Admin> admins = new LinkedHashMap<>();
+      Map<Spec, KafkaFuture<Collection<Node>>> futures = new LinkedHashMap<>();
+      for (Spec s : specs) {
+        if (!pending.contains(s.id())) continue;
+        Admin ad = admin(s.addr());
+        admins.put(s, ad);
+        futures.put(s, ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes());
+      }
+      for (var e : futures.entrySet()) {
+        try {
+          Set<Integer> seen = ids(e.getValue().get(4, TimeUnit.SECONDS));
+          if (seen.containsAll(expected)) pending.remove(e.getKey().id());
+          else lastError = "node " + e.getKey().id() + " sees live brokers " + seen + ", want " + expected;
+        } catch (Exception ex) {
+          lastError = "node " + e.getKey().id() + ": " + rootMessage(ex);
+        }
+      }
+      for (Admin ad : admins.values()) ad.close(Duration.ofMillis(500));
+      if (pending.isEmpty()) { System.out.println("RESULT ok"); return 0; }
+      if (System.nanoTime() > deadline) {
+        System.out.println("last error: " + lastError);
+        System.out.println("RESULT timeout " + join(pending));
+        return 2;
+      }
+      Thread.sleep(300);
+    }
+  }
+
+  static int node(long deadline, boolean isrWait, Spec s) throws InterruptedException {
+    boolean serving = false;
+    while (!serving) {
+      if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
+      Admin ad = admin(s.addr());
+      try {
+        Set<Integer> seen = ids(ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes().get(4, TimeUnit.SECONDS));
+        serving = seen.contains(s.id());
+        if (!serving) lastError = "node " + s.id() + " not yet a live broker (live: " + seen + ")";
+      } catch (Exception ex) {
+        lastError = "node " + s.id() + ": " + rootMessage(ex);
+      } finally {
+        ad.close(Duration.ofMillis(500));
+      }
+      if (serving) break;
+      if (System.nanoTime() > deadline) {
+        System.out.println("last error: " + lastError);
+        System.out.println("RESULT timeout " + s.id());
+        return 2;
+      }
+      Thread.sleep(300);
+    }
+    if (!isrWait) { System.out.println("RESULT ok"); return 0; }
+    try (Admin ad = admin(s.addr())) {
+      List<String> lagging = List.of();
+      while (true) {
+        if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
+        try {
+          Set<String> names = ad.listTopics(new ListTopicsOptions().listInternal(true)).names().get(4, TimeUnit.SECONDS);
+          Map<String, TopicDescription> topics = names.isEmpty() ? Map.of()
+              : ad.describeTopics(names).allTopicNames().get(6, TimeUnit.SECONDS);
+          List<String> now = new ArrayList<>();
+          for (TopicDescription t : topics.values())
+            for (TopicPartitionInfo p : t.partitions())
+              if (ids(p.replicas()).contains(s.id()) && !ids(p.isr()).contains(s.id())) now.add(t.name() + "-" + p.partition());
+          lagging = now;
+          if (lagging.isEmpty()) { System.out.println("RESULT ok"); return 0; }
+        } catch (Exception ex) {
+          lastError = rootMessage(ex);
+        }
+        if (System.nanoTime() > deadline) {
+          System.out.println("node " + s.id() + " serves but is not back in the ISR of " + lagging.size()
+              + " partition(s): " + lagging.subList(0, Math.min(10, lagging.size())) + " " + lastError);
+          System.out.println("RESULT isr-timeout " + lagging.size());
+          return 4;
+        }
+        Thread.sleep(300);
+      }
+    }
+  }
+
+  static String join(Collection<Integer> c) {
+    StringBuilder b = new StringBuilder();
+    for (Integer i : c) b.append(b.length() == 0 ? "" : " ").append(i);
+    return b.toString();
+  }
+
+  static String rootMessage(Throwable t) {
+    while (t.getCause() != null && t.getCause() != t) t = t.getCause();
+    return t.getClass().getSimpleName() + ": " + t.getMessage();
+  }
+}
+JAVA
+}
+
+ensure_check() {
+  local src_hash
+  src_hash="$(write_check_source | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$CHECK_DIR/KafkaDevCheck.class" && "$(cat "$CHECK_DIR/.hash" 2>/dev/null)" == "$src_hash" ]]; then
+    return 0
+  fi
+  command -v javac >/dev/null || die "javac (JDK 17+) is needed to build the small readiness probe"
+  rm -rf "$CHECK_DIR"; mkdir -p "$CHECK_DIR"
+  write_check_source >"$CHECK_DIR/KafkaDevCheck.java"
+  javac -nowarn -encoding UTF-8 -d "$CHECK_DIR" -cp "$LIB_DIR/*" "$CHECK_DIR/KafkaDevCheck.java" >"$CHECK_DIR/javac.log" 2>&1 \
+    || { cat "$CHECK_DIR/javac.log" >&2; die "could not compile the readiness probe"; }
+  echo "$src_hash" >"$CHECK_DIR/.hash"
+}
+
+# Runs the probe; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
+run_check() {
+  local rc=0 out
+  out="$("$JAVA" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" \
+        -cp "$CHECK_DIR:$LIB_DIR/*" KafkaDevCheck "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
+  CHECK_OUTPUT="$out"
+  CHECK_RESULT="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n1 || true)"
+  return "$rc"
+}
+
+# ------------------------------------------------------------------- processes
+
+# Prints the pid of node $1 if its JVM is running (pid file, else a /proc scan on its exact config path).
+node_pid() {
+  local id="$1" cfg pid
+  cfg="$(node_dir "$id")/server.properties"
+  pid="$(cat "$(node_dir "$id")/kafka.pid" 2>/dev/null || true)"
+  if [[ -n "$pid" ]] && pid_is_node "$pid" "$cfg"; then echo "$pid"; return 0; fi
+  for pid in $(pgrep -f -- "$MAIN_CLASS $cfg" 2>/dev/null || true); do
+    if pid_is_node "$pid" "$cfg"; then echo "$pid"; return 0; fi
+  done
+  return 1
+}
+
+pid_is_node() {
+  local pid="$1" cfg="$2" stat state
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+  state="${stat##*) }"; state="${state:0:1}"
+  [[ "$state" != Z && "$state" != X ]] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$cfg"
+}
+
+port_open() { (: <"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+check_ports_free() {
+  local p
+  for p in "$(broker_port "$1")" "$(controller_port "$1")"; do
+    ! port_open "$p" || die "port $HOST:$p (node $1) is already in use by another process"
+  done
+}
+
+layout_brokers() { sed -n 's/^brokers=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
+layout_version() { sed -n 's/^version=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
+
+brokers_line() {
+  local n="$1" i list=""
+  for ((i = 1; i <= n; i++)); do list+="${list:+,}$HOST:$(broker_port "$i")"; done
+  echo "KAFKA_BROKERS=$list"
+}
+
+any_running() {
+  local d id
+  for d in "$CLUSTER_DIR"/node-*; do
+    [[ -d "$d" ]] || continue
+    id="${d##*/node-}"
+    node_pid "$id" >/dev/null && return 0
+  done
+  return 1
+}
+
+show_node_logs() {
+  local id="$1" d f
+  d="$(node_dir "$id")/logs"
+  for f in server.log stderr.log stdout.log; do
+    [[ -s "$d/$f" ]] || continue
+    printf -- '----- node %s: tail of %s -----\n' "$id" "${d#"$REPO_ROOT"/}/$f" >&2
+    tail -n "$([[ $f == server.log ]] && echo 40 || echo 15)" "$d/$f" >&2
+  done
+}
+
+# ------------------------------------------------------------------ configs
+
+write_log4j_configs() {
+  mkdir -p "$CLUSTER_DIR"
+  cat >"$CLUSTER_DIR/log4j2-broker.properties" <<'EOF'
+# Broker logging: everything to <node>/logs/server.log (rolled), state changes to state-change.log.
+status = warn
+name = kafka-dev-broker
+appender.server.type = RollingFile
+appender.server.name = server
+appender.server.fileName = ${sys:kafka.logs.dir}/server.log
+appender.server.filePattern = ${sys:kafka.logs.dir}/server.log.%i
+appender.server.layout.type = PatternLayout
+appender.server.layout.pattern = [%d] %p %m (%c)%n
+appender.server.policies.type = Policies
+appender.server.policies.size.type = SizeBasedTriggeringPolicy
+appender.server.policies.size.size = 20MB
+appender.server.strategy.type = DefaultRolloverStrategy
+appender.server.strategy.max = 3
+appender.state.type = RollingFile
+appender.state.name = state
+appender.state.fileName = ${sys:kafka.logs.dir}/state-change.log
+appender.state.filePattern = ${sys:kafka.logs.dir}/state-change.log.%i
+appender.state.layout.type = PatternLayout
+appender.state.layout.pattern = [%d] %p %m (%c)%n
+appender.state.policies.type = Policies
+appender.state.policies.size.type = SizeBasedTriggeringPolicy
+appender.state.policies.size.size = 20MB
+appender.state.strategy.type = DefaultRolloverStrategy
+appender.state.strategy.max = 2
+rootLogger.level = INFO
+rootLogger.appenderRef.server.ref = server
+logger.state.name = state.change.logger
+logger.state.level = INFO
+logger.state.additivity = false
+logger.state.appenderRef.state.ref = state
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+EOF
+  cat >"$CLUSTER_DIR/log4j2-tools.properties" <<'EOF'
+# CLI tools / readiness probe: only errors, to stderr.
+status = error
+name = kafka-dev-tools
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = ERROR
+rootLogger.appenderRef.err.ref = err
+EOF
+}
+
+write_node_config() {
+  local id="$1" n="$2" d voters="" i rf min_isr
+  d="$(node_dir "$id")"
+  mkdir -p "$d/data" "$d/logs"
+  for ((i = 1; i <= n; i++)); do voters+="${voters:+,}$i@$HOST:$(controller_port "$i")"; done
+  if ((n >= 3)); then rf=3; min_isr=2; else rf=1; min_isr=1; fi
+  cat >"$d/server.properties.tmp" <<EOF
+# Generated by scripts/kafka/kafka.sh ($n-node KRaft cluster, Kafka $KAFKA_VERSION) - do not edit.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+advertised.listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$d/data
+
+# topic defaults
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+share.coordinator.state.topic.num.partitions=10
+auto.create.topics.enable=false
+num.partitions=1
+unclean.leader.election.enable=false
+
+# fast tests / failure detection
+group.initial.rebalance.delay.ms=0
+replica.lag.time.max.ms=10000
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=6000
+
+# small footprint for a 2-core shared machine
+num.network.threads=2
+num.io.threads=2
+num.replica.fetchers=1
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+queued.max.requests=200
+log.retention.hours=24
+log.segment.bytes=104857600
+EOF
+  mv "$d/server.properties.tmp" "$d/server.properties"
+}
+
+format_nodes() {
+  local n="$1" id d cid failed=0
+  local -a fmt_jobs=()
+  cid="$(cat "$CLUSTER_DIR/cluster.id" 2>/dev/null || true)"
+  if [[ -z "$cid" ]]; then
+    # Kafka Uuid: 16 random bytes, URL-safe base64 without padding, not starting with '-'.
+    while :; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+      [[ "$cid" != -* && ${#cid} -eq 22 ]] && break
+    done
+    echo "$cid" >"$CLUSTER_DIR/cluster.id"
+  fi
+  for ((id = 1; id <= n; id++)); do
+    d="$(node_dir "$id")"
+    [[ -f "$d/data/meta.properties" ]] && continue
+    "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" -cp "$LIB_DIR/*" \
+      "$STORAGE_CLASS" format --cluster-id "$cid" --config "$d/server.properties" --ignore-formatted \
+      >"$d/logs/format.log" 2>&1 &
+    fmt_jobs+=("$id:$!")
+  done
+  ((${#fmt_jobs[@]})) || return 0
+  log "formatting storage of ${#fmt_jobs[@]} node(s) (cluster id $cid)"
+  local p
+  for p in "${fmt_jobs[@]}"; do
+    if ! wait "${p#*:}"; then
+      failed=1; printf -- '----- node %s: format.log -----\n' "${p%%:*}" >&2; cat "$(node_dir "${p%%:*}")/logs/format.log" >&2
+    fi
+  done
+  ((failed == 0)) || die "storage format failed"
+}
+
+start_node() {
+  local id="$1" d cfg pidf
+  d="$(node_dir "$id")"; cfg="$d/server.properties"; pidf="$d/kafka.pid"
+  check_ports_free "$id"
+  mkdir -p "$d/logs"
+  rm -f "$pidf"
+  local -a jvm
+  # shellcheck disable=SC2206
+  jvm=($HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+       -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+       "-Xlog:gc*:file=$d/logs/gc.log:time,tags:filecount=2,filesize=5M"
+       -Dkafka.logs.dir="$d/logs" -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-broker.properties"
+       ${KAFKA_JVM_OPTS:-})
+  # setsid: own session, so Ctrl-C / process-group kills of the caller do not hit the brokers.
+  # The wrapper writes its own pid and then execs the JVM, so the pid file holds the JVM's pid.
+  # Every inherited descriptor above 2 (the lock, a caller's pipes) is closed so nobody waits on the JVM.
+  # shellcheck disable=SC2016
+  (cd "$d" && exec setsid bash -c 'echo $$ >"$0"; for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; exec "$@"' "$pidf" \
+      "$JAVA" "${jvm[@]}" -cp "$LIB_DIR/*" "$MAIN_CLASS" "$cfg" \
+      </dev/null >"$d/logs/stdout.log" 2>"$d/logs/stderr.log") &
+  local i
+  for ((i = 0; i < 50; i++)); do [[ -s "$pidf" ]] && break; sleep 0.1; done
+  [[ -s "$pidf" ]] || die "node $id did not start (no pid file)"
+}
+
+# Sends $2 (TERM|KILL) to node $1 and waits for it to exit; escalates TERM to KILL after STOP_TIMEOUT.
+stop_nodes() {
+  local sig="$1"; shift
+  local id pid deadline
+  local -a left=()
+  local -A pids=()
+  for id in "$@"; do
+    pid="$(node_pid "$id")" || continue
+    pids[$id]="$pid"
+    kill "-$sig" "$pid" 2>/dev/null || true
+  done
+  ((${#pids[@]})) || return 0
+  deadline=$((SECONDS + STOP_TIMEOUT))
+  while :; do
+    left=()
+    for id in "${!pids[@]}"; do
+      pid_is_node "${pids[$id]}" "$(node_dir "$id")/server.properties" && left+=("$id")
+    done
+    ((${#left[@]})) || break
+    if ((SECONDS >= deadline)); then
+      [[ "$sig" == KILL ]] && die "node(s) ${left[*]} did not die after SIGKILL"
+      log "node(s) ${left[*]} still running after ${STOP_TIMEOUT}s: SIGKILL"
+      for id in "${left[@]}"; do kill -KILL "${pids[$id]}" 2>/dev/null || true; done
+      sig=KILL; deadline=$((SECONDS + 10))
+    fi
+    sleep 0.2
+  done
+  for id in "${!pids[@]}"; do rm -f "$(node_dir "$id")/kafka.pid"; done
+}
+
+# ----------------------------------------------------------------- commands
+
+node_spec() { local id="$1" pid; pid="$(node_pid "$id" || echo 0)"; echo "$id@$HOST:$(broker_port "$id")@$pid"; }
+
+cmd_up() {
+  local n=3 timeout="$UP_TIMEOUT"
+  while (($#)); do
+    case "$1" in
+      --brokers) n="${2:-}"; shift 2 || usage ;;
+      --brokers=*) n="${1#*=}"; shift ;;
+      --timeout) timeout="${2:-}"; shift 2 || usage ;;
+      --timeout=*) timeout="${1#*=}"; shift ;;
+      *) usage ;;
+    esac
+  done
+  [[ "$n" == 1 || "$n" == 3 ]] || die "--brokers must be 1 or 3"
+  [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout must be seconds"
+  lock
+  local t0=$SECONDS
+  resolve
+  local cur_n cur_v
+  cur_n="$(layout_brokers)"; cur_v="$(layout_version)"
+  if [[ -n "$cur_n" && ( "$cur_n" != "$n" || "$cur_v" != "$KAFKA_VERSION" ) ]]; then
+    if any_running; then
+      die "a $cur_n-node cluster (Kafka $cur_v) is running; run 'kafka.sh down' first"
+    fi
+    log "cluster layout changes ($cur_n node(s), Kafka $cur_v -> $n node(s), Kafka $KAFKA_VERSION): wiping old data"
+    rm -rf "$CLUSTER_DIR"
+  elif [[ -z "$cur_n" && -d "$CLUSTER_DIR" ]] && ! any_running; then
+    rm -rf "$CLUSTER_DIR"   # leftovers without a layout file (interrupted first run)
+  fi
+  mkdir -p "$CLUSTER_DIR"
+  write_log4j_configs
+  local id started=()
+  for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
+  printf 'brokers=%s\nversion=%s\n' "$n" "$KAFKA_VERSION" >"$LAYOUT_FILE"
+  format_nodes "$n"
+  ensure_check
+  local to_start=()
+  for ((id = 1; id <= n; id++)); do node_pid "$id" >/dev/null || to_start+=("$id"); done
+  for id in "${to_start[@]}"; do check_ports_free "$id"; done
+  for id in "${to_start[@]}"; do start_node "$id"; started+=("$id"); done
+  if ((${#started[@]})); then
+    log "started node(s) ${started[*]}; waiting up to ${timeout}s for $n broker(s) to register"
+  else
+    log "all $n node(s) already running; checking health"
+  fi
+  local specs=() rc=0
+  for ((id = 1; id <= n; id++)); do specs+=("$(node_spec "$id")"); done
+  run_check cluster "$((timeout * 1000))" "${specs[@]}" || rc=$?
+  if ((rc != 0)); then
+    local bad
+    bad="$(sed -E 's/^RESULT [a-z-]+ ?//' <<<"$CHECK_RESULT")"
+    printf '%s\n' "$CHECK_OUTPUT" | grep -v '^RESULT ' >&2 || true
+    for id in ${bad:-$(seq 1 "$n")}; do show_node_logs "$id"; done
+    case "$CHECK_RESULT" in
+      "RESULT dead"*) die "node(s) $bad exited during startup (logs above; 'kafka.sh down' to clean up)" ;;
+      *) die "cluster not ready after ${timeout}s (node(s) ${bad:-?} not serving; 'kafka.sh down' to clean up)" ;;
+    esac
+  fi
+  log "cluster ready: $n broker(s) in $((SECONDS - t0))s"
+  brokers_line "$n"
+}
+
+cmd_down() {
+  local purge=0
+  while (($#)); do
+    case "$1" in --purge) purge=1; shift ;; *) usage ;; esac
+  done
+  lock
+  local ids=() d
+  for d in "$CLUSTER_DIR"/node-*; do [[ -d "$d" ]] && ids+=("${d##*/node-}"); done
+  local running=()
+  for d in "${ids[@]}"; do node_pid "$d" >/dev/null && running+=("$d"); done
+  if ((${#running[@]})); then
+    log "stopping node(s) ${running[*]}"
+    stop_nodes TERM "${running[@]}"
+  else
+    log "no node running"
+  fi
+  if ((purge)); then
+    rm -rf "$CLUSTER_DIR"
+    log "purged cluster data"
+  fi
+}
+
+require_node() {
+  local id="$1" n
+  [[ "$id" =~ ^[0-9]+$ ]] || usage
+  n="$(layout_brokers)"
+  [[ -n "$n" ]] || die "no cluster; run 'kafka.sh up' first"
+  ((id >= 1 && id <= n)) || die "node $id is not part of the $n-node cluster"
+}
+
+cmd_stop_broker() {
+  local id="${1:-}" sig=TERM
+  shift || usage
+  while (($#)); do case "$1" in --kill) sig=KILL; shift ;; *) usage ;; esac; done
+  require_node "$id"
+  lock
+  if ! node_pid "$id" >/dev/null; then log "node $id is not running"; return 0; fi
+  stop_nodes "$sig" "$id"
+  log "node $id stopped (SIG$sig)"
+}
+
+cmd_start_broker() {
+  local id="${1:-}" timeout="$UP_TIMEOUT" isr=true
+  shift || usage
+  while (($#)); do
+    case "$1" in
+      --timeout) timeout="${2:-}"; shift 2 || usage ;;
+      --timeout=*) timeout="${1#*=}"; shift ;;
+      --no-isr-wait) isr=false; shift ;;
+      *) usage ;;
+    esac
+  done
+  require_node "$id"
+  lock
+  resolve
+  [[ -f "$(node_dir "$id")/data/meta.properties" ]] || die "node $id is not formatted; run 'kafka.sh up'"
+  ensure_check
+  local t0=$SECONDS
+  if node_pid "$id" >/dev/null; then
+    log "node $id already running; checking it serves"
+  else
+    start_node "$id"
+    log "started node $id; waiting up to ${timeout}s for it to serve"
+  fi
+  local rc=0
+  run_check node "$((timeout * 1000))" "$isr" "$(node_spec "$id")" || rc=$?
+  if ((rc != 0)); then
+    printf '%s\n' "$CHECK_OUTPUT" | grep -v '^RESULT ' >&2 || true
+    if ((rc == 4)); then die "node $id serves, but did not rejoin all ISRs within ${timeout}s"; fi
+    show_node_logs "$id"
+    die "node $id not serving ($CHECK_RESULT)"
+  fi
+  log "node $id serving$([[ $isr == true ]] && echo ' and in sync') after $((SECONDS - t0))s"
+}
+
+cmd_status() {
+  local n id pid rc=0
+  n="$(layout_brokers)"
+  if [[ -z "$n" ]]; then log "no cluster (run 'kafka.sh up')"; return 3; fi
+  echo "cluster: $n node(s), Kafka $(layout_version), data ${CLUSTER_DIR#"$REPO_ROOT"/}" >&2
+  for ((id = 1; id <= n; id++)); do
+    if pid="$(node_pid "$id")"; then
+      echo "node $id: running (pid $pid) broker $HOST:$(broker_port "$id") controller $HOST:$(controller_port "$id")" >&2
+    else
+      echo "node $id: stopped" >&2; rc=3
+    fi
+  done
+  return "$rc"
+}
+
+cmd_brokers() {
+  local n
+  n="$(layout_brokers)"
+  brokers_line "${n:-3}"
+}
+
+cmd_tool() {
+  (($#)) || usage
+  resolve
+  mkdir -p "$CLUSTER_DIR"
+  [[ -f "$CLUSTER_DIR/log4j2-tools.properties" ]] || write_log4j_configs
+  exec "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" -cp "$LIB_DIR/*" "$@"
+}
+
+main() {
+  local cmd="${1:-}"
+  shift || true
+  case "$cmd" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    stop-broker) cmd_stop_broker "$@" ;;
+    start-broker) cmd_start_broker "$@" ;;
+    status) cmd_status "$@" ;;
+    brokers) cmd_brokers "$@" ;;
+    resolve) lock; resolve ;;
+    tool) cmd_tool "$@" ;;
+    -h|--help|help) usage 0 ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"
