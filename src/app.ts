@@ -3,8 +3,12 @@ import { authRoutes } from './auth/auth-routes.ts'
 import { createGuard } from './auth/guard.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { bookingRoutes } from './booking/booking-routes.ts'
+import { holdExpirationHandler, startSweeper } from './booking/hold-expiration.ts'
 import { catalogRoutes } from './catalog/catalog-routes.ts'
 import { couponRoutes } from './coupon/coupon-routes.ts'
+import { deadLetterRoutes } from './events/dead-letter-routes.ts'
+import { createEventBackbone, createTransport, type EventBackbone } from './events/event-backbone.ts'
+import type { EventTransport } from './events/transport.ts'
 import { paymentRoutes } from './payment/payment-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db.ts'
@@ -21,6 +25,8 @@ export interface AppOptions {
   config: Config
   database: DatabaseHandle
   logger?: Logger
+  /** Defaults to Kafka when KAFKA_BROKERS is set, else the embedded transport. */
+  transport?: EventTransport
 }
 
 export interface App {
@@ -31,6 +37,7 @@ export interface App {
   readonly logger: Logger
   readonly adminKey: string
   readonly admission: AdmissionLoop
+  readonly events: EventBackbone
   /** Starts background loops (queue admission); `listen` is the caller's. */
   start(): Promise<void>
   /** Stops loops, finishes in-flight requests, closes the database. */
@@ -104,6 +111,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await http.register(paymentRoutes({ db, guard }))
   await http.register(couponRoutes({ db, guard }))
   await http.register(rankingRoutes({ db }))
+  await http.register(deadLetterRoutes({ db, guard }))
+
+  const transport = options.transport ?? (await createTransport(config, database, logger))
+  const events = createEventBackbone({ config, database, transport, logger, registry: metrics.registry })
+  events.runtime.register(holdExpirationHandler())
+  let stopSweeper: (() => Promise<void>) | undefined
 
   let closed = false
   return {
@@ -114,14 +127,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
     logger,
     adminKey,
     admission,
+    events,
     async start() {
-      if (config.roles.has('workers')) admission.start()
+      const workers = config.roles.has('workers')
+      await events.start({ relay: config.roles.has('relay'), workers })
+      if (workers) {
+        admission.start()
+        stopSweeper = startSweeper(db, logger, config.SWEEP_INTERVAL_MS, config.EXPIRY_GRACE_SECONDS)
+      }
     },
     async close() {
       if (closed) return
       closed = true
-      await admission.stop()
+      // No new requests, then no new background work, then drain consumers, then the database.
       await http.close()
+      await admission.stop()
+      await stopSweeper?.()
+      await events.stop()
       await database.close()
     },
   }

@@ -57,7 +57,8 @@ export function bookingRoutes(deps: {
           security: [{ bearer: [], queueToken: [] }],
           summary: 'Hold a seat for a few minutes (admitted fans only); losers of a race get 409 at once',
           params: Type.Object({ scheduleId: Uuid, seatId: Uuid }),
-          headers: QueueTokenHeaders,
+          // optional here so that a missing token answers 401 QUEUE_TOKEN_INVALID from the guard, not 400
+          headers: Type.Partial(QueueTokenHeaders),
           response: {
             201: Type.Ref('Reservation'),
             ...errorResponses(

@@ -121,6 +121,15 @@ export function catalogRoutes(deps: CatalogDeps): FastifyPluginAsync {
         deps.guard.admin(request)
         const startsAt = new Date(request.body.startsAt)
         const saleOpensAt = new Date(request.body.saleOpensAt)
+        // the date-time format admits values no clock has, such as a leap second (23:59:60)
+        for (const [field, date] of [
+          ['startsAt', startsAt],
+          ['saleOpensAt', saleOpensAt],
+        ] as const) {
+          if (Number.isNaN(date.getTime())) {
+            throw new AppError('VALIDATION_FAILED', `${field} is not a valid instant.`, { field })
+          }
+        }
         if (saleOpensAt > startsAt) {
           throw new AppError('VALIDATION_FAILED', 'saleOpensAt must not be after startsAt.', {
             field: 'saleOpensAt',
@@ -148,7 +157,7 @@ export function catalogRoutes(deps: CatalogDeps): FastifyPluginAsync {
           tags: ['catalog'],
           summary: 'List concerts',
           querystring: Type.Object(Pagination),
-          response: { 200: Type.Object({ concerts: Type.Array(Type.Ref('Concert')) }) },
+          response: { 200: Type.Object({ concerts: Type.Array(Type.Ref('Concert')) }), ...errorResponses() },
         },
       },
       async (request) => ({ concerts: await listConcerts(deps.db, request.query.limit ?? 50) }),

@@ -38,7 +38,11 @@ export function paymentRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsyn
           summary:
             'Pay a held seat with points, optionally with an owned coupon (idempotent by Idempotency-Key)',
           params: Type.Object({ reservationId: Uuid }),
-          headers: Type.Object({ ...IdempotencyHeaders.properties, ...QueueTokenHeaders.properties }),
+          // the queue token is optional here so that a missing one answers 401 QUEUE_TOKEN_INVALID, not 400
+          headers: Type.Object({
+            ...IdempotencyHeaders.properties,
+            ...Type.Partial(QueueTokenHeaders).properties,
+          }),
           body: Type.Object({ couponId: Type.Optional(Uuid) }, { additionalProperties: false }),
           response: {
             201: Type.Ref('PaymentReceipt'),

@@ -33,6 +33,24 @@ export const ConfigSchema = Type.Object(
     QUEUE_ADMIT_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 50 }),
     QUEUE_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, default: 600 }),
     QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+    KAFKA_BROKERS: Type.Optional(
+      Type.String({
+        pattern: '^[^,\\s]+:[0-9]+(,[^,\\s]+:[0-9]+)*$',
+        description: 'host:port list; the embedded transport when absent',
+      }),
+    ),
+    KAFKA_CLIENT_ID: Type.String({ minLength: 1, default: 'ticketing' }),
+    RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 2000 }),
+    SWEEP_INTERVAL_MS: Type.Integer({
+      minimum: 100,
+      default: 30_000,
+      description: 'reconciliation sweep period',
+    }),
+    EXPIRY_GRACE_SECONDS: Type.Integer({
+      minimum: 0,
+      default: 5,
+      description: 'sweep only holds lapsed this long',
+    }),
   },
   { additionalProperties: false },
 )
@@ -58,14 +76,25 @@ export function loadConfig(
   Object.assign(raw, overrides)
   const unknown = Object.keys(overrides).filter((k) => !(k in ConfigSchema.properties))
   if (unknown.length > 0) throw new ConfigError(`Unknown configuration keys: ${unknown.join(', ')}`)
-  const value = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw)) as Static<typeof ConfigSchema>
+  // Numbers are parsed by hand: Value.Convert truncates "80.5" to 80 for an integer instead of refusing it.
+  const parsed: Record<string, unknown> = { ...raw }
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const given = parsed[key]
+    const numeric = 'type' in schema && (schema.type === 'integer' || schema.type === 'number')
+    if (numeric && typeof given === 'string' && given.trim() !== '' && !Number.isNaN(Number(given))) {
+      parsed[key] = Number(given)
+    }
+  }
+  const value = Value.Default(ConfigSchema, parsed) as Static<typeof ConfigSchema>
   if (!Value.Check(ConfigSchema, value)) {
-    const problems = Value.Errors(ConfigSchema, value).map((e) => {
-      const name = e.instancePath.replace(/^\//, '') || '(config)'
-      const given = name in raw ? ` (got ${JSON.stringify(raw[name])})` : ''
-      return `  ${name}: ${e.message}${given}`
+    // One variable at a time: the validator stops after a few errors, and one bad union fills them all.
+    const problems = Object.entries(ConfigSchema.properties).flatMap(([name, schema]) => {
+      const given = (value as Record<string, unknown>)[name]
+      if (given === undefined || Value.Check(schema, given)) return []
+      const first = Value.Errors(schema, given)[0]
+      return [`  ${name}: ${first?.message ?? 'is not valid'} (got ${JSON.stringify(raw[name])})`]
     })
-    throw new ConfigError(`Invalid configuration from the environment:\n${[...new Set(problems)].join('\n')}`)
+    throw new ConfigError(`Invalid configuration from the environment:\n${problems.join('\n')}`)
   }
   const roles = new Set(value.ROLES.split(',') as (typeof Roles)[number][])
   return Object.freeze({ ...value, roles })

@@ -24,6 +24,8 @@ export interface DatabaseHandle {
   /** The PGlite instance in embedded mode (LISTEN/NOTIFY lives there). */
   readonly pglite: PGlite | undefined
   readonly pool: pg.Pool | undefined
+  /** The server URL (PostgreSQL mode), for sessions that must not be pooled such as LISTEN. */
+  readonly url?: string | undefined
   close(): Promise<void>
 }
 
@@ -37,7 +39,7 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
     // an idle client lost its server; the pool replaces it on next use
   })
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-  return { db, kind: 'postgres', pglite: undefined, pool, close: () => db.destroy() }
+  return { db, kind: 'postgres', pglite: undefined, pool, url, close: () => db.destroy() }
 }
 
 /** PGlite in process; `dataDir` undefined keeps it in memory. */

@@ -45,6 +45,12 @@ export const errorCatalog = {
   SEAT_NOT_FOUND: { status: 404, retryable: false, message: 'No such seat in this schedule.' },
   RESERVATION_NOT_FOUND: { status: 404, retryable: false, message: 'No such reservation.' },
   COUPON_NOT_FOUND: { status: 404, retryable: false, message: 'No such coupon.' },
+  DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false, message: 'No such dead letter.' },
+  DEAD_LETTER_NOT_REPLAYABLE: {
+    status: 409,
+    retryable: false,
+    message: 'This dead letter was already replayed or is not a valid event.',
+  },
   QUEUE_ENTRY_NOT_FOUND: {
     status: 404,
     retryable: false,

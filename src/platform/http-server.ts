@@ -50,17 +50,30 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, unknown> {
   return out
 }
 
+/**
+ * PostgreSQL data exceptions that only a value sent by the client can cause once the schema has passed it: a
+ * number or date past what the column holds (22003, 22007, 22008), a NUL or unencodable character (22021, 22P05).
+ */
+const unstorableValueStates = new Set(['22003', '22007', '22008', '22021', '22P05'])
+
 function translateFrameworkError(error: FastifyError): AppError {
   if (error.validation) {
     const first = error.validation[0]
+    const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined
+    // the path to the object, then the property missing from it or not allowed in it
     const field =
-      first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') ||
-      (first?.params as { missingProperty?: string } | undefined)?.missingProperty ||
+      [
+        first?.instancePath?.replace(/^\//, '').replaceAll('/', '.'),
+        params?.missingProperty ?? params?.additionalProperty,
+      ]
+        .filter(Boolean)
+        .join('.') ||
       error.validationContext ||
       'request'
+    const where = error.validationContext ?? 'request'
     return new AppError(
       'VALIDATION_FAILED',
-      `${error.validationContext ?? 'request'} ${field}: ${first?.message}`,
+      `${field === where ? where : `${where} ${field}`}: ${first?.message}`,
       {
         field,
         location: error.validationContext,
@@ -78,6 +91,12 @@ function translateFrameworkError(error: FastifyError): AppError {
       return new AppError('UNSUPPORTED_MEDIA_TYPE')
   }
   if (error instanceof SyntaxError) return new AppError('MALFORMED_JSON')
+  if (typeof error.code === 'string' && unstorableValueStates.has(error.code)) {
+    return new AppError(
+      'VALIDATION_FAILED',
+      'A value in the request is out of range or holds characters that cannot be stored.',
+    )
+  }
   if (error.statusCode === 404) return new AppError('ROUTE_NOT_FOUND')
   if (error.statusCode === 429) return new AppError('RATE_LIMITED')
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
@@ -103,6 +122,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ErrorBody)
+  // Every body is JSON: without this, Fastify's default text/plain parser lets a string through to validation.
+  app.removeContentTypeParser('text/plain')
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const appError = isAppError(error) ? error : translateFrameworkError(error)

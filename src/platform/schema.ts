@@ -115,4 +115,42 @@ export interface Database {
     event: unknown
     created_at: CreatedAt
   }
+  event_partitions: { topic: string; partition: number; next_offset: number }
+  event_log: {
+    topic: string
+    partition: number
+    offset: number
+    key: string
+    value: string
+    headers: unknown
+    appended_at: CreatedAt
+  }
+  consumer_offsets: { group_id: string; topic: string; partition: number; committed: number }
+  consumer_members: { group_id: string; member_id: string; heartbeat_at: Timestamp }
+  consumer_leases: {
+    group_id: string
+    topic: string
+    partition: number
+    member_id: string
+    expires_at: Timestamp
+  }
+  processed_events: { group_id: string; event_id: string; processed_at: CreatedAt }
+  dead_letters: {
+    id: string
+    group_id: string
+    original_topic: string
+    original_partition: number
+    original_offset: string
+    key: string
+    event_id: string | null
+    event_type: string | null
+    value: string
+    error: string
+    attempts: number
+    first_failed_at: Timestamp
+    last_failed_at: Timestamp
+    status: Generated<'dead' | 'replayed'>
+    replayed_at: Timestamp | null
+    created_at: CreatedAt
+  }
 }

@@ -37,13 +37,23 @@ export async function enterQueue(db: Db, scheduleId: string, userId: string): Pr
       .executeTakeFirst()
     if (!state) throw new AppError('SCHEDULE_NOT_FOUND')
     const seq = state.opened ? sql<number>`nextval(${state.sequence_name}::regclass)` : sql<null>`null`
+    // Insert without a place first: VALUES would call nextval even when the row exists, and every such gap
+    // would push everyone behind one place further back.
     const inserted = await tx
       .insertInto('queue_entries')
-      .values({ schedule_id: scheduleId, user_id: userId, seq })
+      .values({ schedule_id: scheduleId, user_id: userId, seq: null })
       .onConflict((oc) => oc.doNothing())
       .returning('entered_at')
       .executeTakeFirst()
     let entered = inserted !== undefined
+    if (entered && state.opened) {
+      await tx
+        .updateTable('queue_entries')
+        .set({ seq })
+        .where('schedule_id', '=', scheduleId)
+        .where('user_id', '=', userId)
+        .execute()
+    }
     if (!entered) {
       // Someone still waiting, or admitted and within their window, keeps their place; others go to the back.
       const requeued = await tx

@@ -78,6 +78,7 @@ export function rankingRoutes(deps: { db: Db }): FastifyPluginAsync {
                 }),
               ),
             }),
+            ...errorResponses(),
           },
         },
       },

@@ -12,6 +12,9 @@ export interface LedgerEntry {
   createdAt: Date
 }
 
+/** The largest balance the wallet column holds (PostgreSQL integer). */
+export const MAX_BALANCE = 2_147_483_647
+
 /** Adds points in the caller's transaction, records the ledger line and the points.charged event. */
 export async function chargePoints(
   tx: Queryable,
@@ -25,6 +28,15 @@ export async function chargePoints(
     .where('user_id', '=', userId)
     .returning('balance')
     .executeTakeFirst()
+    .catch((error: unknown) => {
+      // 22003: the balance column (integer) would overflow
+      if ((error as { code?: string })?.code === '22003') {
+        throw new AppError('VALIDATION_FAILED', `The balance cannot exceed ${MAX_BALANCE} points.`, {
+          field: 'amount',
+        })
+      }
+      throw error
+    })
   if (!wallet) throw new AppError('USER_NOT_FOUND')
   const entry = await insertLedger(tx, userId, amount, 'charge', reference, wallet.balance)
   await appendToOutbox(tx, [

@@ -1,0 +1,88 @@
+import { Gauge, type Registry } from 'prom-client'
+import type { Config } from '../platform/config.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
+import type { Logger } from '../platform/logger.ts'
+import { ConsumerRuntime } from './consumer-runtime.ts'
+import { createLocalTransport } from './local-transport.ts'
+import { createOutboxRelay, type OutboxRelay } from './outbox-relay.ts'
+import { durabilityFor, topicCatalog } from './topics.ts'
+import type { EventTransport } from './transport.ts'
+
+export interface EventBackbone {
+  readonly transport: EventTransport
+  readonly runtime: ConsumerRuntime
+  readonly relay: OutboxRelay
+  /** Declares topics, then starts the relay and consumers for the roles this instance runs. */
+  start(roles: { relay: boolean; workers: boolean }): Promise<void>
+  /** Stops the relay, drains consumers (committing what finished), closes the transport. */
+  stop(): Promise<void>
+}
+
+/** Kafka when KAFKA_BROKERS is set, else the embedded log in the service's own database. */
+export async function createTransport(
+  config: Config,
+  database: DatabaseHandle,
+  logger: Logger,
+): Promise<EventTransport> {
+  if (!config.KAFKA_BROKERS)
+    return createLocalTransport(database, { logger: logger.child({ transport: 'local' }) })
+  const { createKafkaTransport } = await import('./kafka-transport.ts')
+  return createKafkaTransport({
+    brokers: config.KAFKA_BROKERS.split(','),
+    clientId: config.KAFKA_CLIENT_ID,
+    logger: logger.child({ transport: 'kafka' }),
+  })
+}
+
+export function createEventBackbone(options: {
+  config: Config
+  database: DatabaseHandle
+  transport: EventTransport
+  logger: Logger
+  registry: Registry
+}): EventBackbone {
+  const { config, database, transport, logger, registry } = options
+  const runtime = new ConsumerRuntime({ db: database.db, transport, logger, registry })
+  const relay = createOutboxRelay({
+    database,
+    transport,
+    logger,
+    registry,
+    batchSize: config.RELAY_BATCH_SIZE,
+  })
+  const brokers = config.KAFKA_BROKERS ? config.KAFKA_BROKERS.split(',').length : 1
+  let running = { relay: false, workers: false }
+
+  new Gauge({
+    name: 'consumer_lag',
+    help: 'Records not yet committed, per consumer group and partition',
+    labelNames: ['group', 'topic', 'partition'],
+    registers: [registry],
+    async collect() {
+      this.reset()
+      if (!running.workers) return
+      const entries = await transport.lag(runtime.subscriptions).catch(() => [])
+      for (const e of entries) {
+        this.set({ group: e.group, topic: e.topic, partition: String(e.partition) }, Number(e.lag))
+      }
+    },
+  })
+
+  return {
+    transport,
+    runtime,
+    relay,
+    async start(roles) {
+      await transport.ensureTopics(topicCatalog(durabilityFor(brokers)))
+      if (roles.relay) await relay.start()
+      if (roles.workers) await runtime.start()
+      running = roles
+    },
+    async stop() {
+      if (running.relay) await relay.stop()
+      if (running.workers) await runtime.stop()
+      running = { relay: false, workers: false }
+      await transport.close()
+    },
+  }
+}

@@ -1,0 +1,214 @@
+import type { TransportRecord } from './transport.ts'
+
+export interface DispatcherOptions {
+  handle(record: TransportRecord, signal: AbortSignal): Promise<void>
+  /** Called with the next offset to read once every record below it in the partition is done. */
+  commit(topic: string, partition: number, nextOffset: bigint): Promise<void>
+  keyConcurrency: number
+  onError(error: unknown, record: TransportRecord): void
+}
+
+interface PartitionState {
+  readonly topic: string
+  readonly partition: number
+  /** Offsets in arrival order, with their completion; entries before `head` are committed. */
+  window: { offset: bigint; done: boolean }[]
+  head: number
+  lastCommitted: { offset: bigint; done: boolean } | undefined
+  readonly byOffset: Map<bigint, { offset: bigint; done: boolean }>
+  readonly keys: Map<string, TransportRecord[]>
+  readonly waitingKeys: string[]
+  running: number
+  revoked: boolean
+  stalled: boolean
+  committing: Promise<void>
+  idle: Set<() => void>
+  readonly abort: AbortController
+  readonly signal: AbortSignal
+}
+
+/**
+ * Shared by both transports: runs records of one key in order and different keys in parallel, and commits a
+ * partition's offset only up to the first record that is not done, so nothing is skipped on a crash.
+ */
+export class PartitionDispatcher {
+  readonly #options: DispatcherOptions
+  readonly #partitions = new Map<string, PartitionState>()
+  readonly #abort = new AbortController()
+
+  constructor(options: DispatcherOptions) {
+    this.#options = options
+  }
+
+  /** Records buffered or running, over all partitions. */
+  get pending(): number {
+    let n = 0
+    for (const p of this.#partitions.values()) n += p.window.length - p.head
+    return n
+  }
+
+  push(records: readonly TransportRecord[]): void {
+    for (const record of records) {
+      const state = this.#state(record.topic, record.partition)
+      if (state.revoked || state.stalled) continue
+      const last = state.window.length > state.head ? state.window.at(-1) : state.lastCommitted
+      if (last && record.offset <= last.offset) continue
+      const entry = { offset: record.offset, done: false }
+      state.window.push(entry)
+      state.byOffset.set(record.offset, entry)
+      const queue = state.keys.get(record.key)
+      if (queue) {
+        queue.push(record)
+      } else {
+        state.keys.set(record.key, [record])
+        state.waitingKeys.push(record.key)
+      }
+    }
+    for (const state of this.#partitions.values()) this.#pump(state)
+  }
+
+  /** The next offset to fetch for a partition given what is already buffered, or undefined if none is. */
+  bufferedThrough(topic: string, partition: number): bigint | undefined {
+    const state = this.#partitions.get(`${topic}:${partition}`)
+    const last = state && state.window.length > state.head ? state.window.at(-1) : state?.lastCommitted
+    return last ? last.offset + 1n : undefined
+  }
+
+  /**
+   * Stops new work on these partitions, aborts work in flight (it stays uncommitted and is delivered again to the
+   * next owner; idempotent handling makes that harmless), waits for it and for the last commits, then forgets them.
+   */
+  async revoke(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
+    await Promise.all(
+      partitions.map(async ({ topic, partition }) => {
+        const state = this.#partitions.get(`${topic}:${partition}`)
+        if (!state) return
+        state.revoked = true
+        state.abort.abort()
+        for (const [key] of state.keys) if (!this.#isRunning(state, key)) state.keys.delete(key)
+        state.waitingKeys.length = 0
+        await this.#whenIdle(state)
+        await state.committing
+        this.#partitions.delete(`${topic}:${partition}`)
+      }),
+    )
+  }
+
+  /** Aborts sleeping work (it will be redelivered), waits for the rest, and for the last commits. */
+  async close(): Promise<void> {
+    this.#abort.abort()
+    await this.revoke([...this.#partitions.values()].map((s) => ({ topic: s.topic, partition: s.partition })))
+  }
+
+  #state(topic: string, partition: number): PartitionState {
+    const id = `${topic}:${partition}`
+    let state = this.#partitions.get(id)
+    if (!state) {
+      state = {
+        topic,
+        partition,
+        window: [],
+        head: 0,
+        lastCommitted: undefined,
+        byOffset: new Map(),
+        keys: new Map(),
+        waitingKeys: [],
+        running: 0,
+        revoked: false,
+        stalled: false,
+        committing: Promise.resolve(),
+        idle: new Set(),
+        abort: new AbortController(),
+        signal: undefined as unknown as AbortSignal,
+      }
+      Object.assign(state, { signal: AbortSignal.any([this.#abort.signal, state.abort.signal]) })
+      this.#partitions.set(id, state)
+    }
+    return state
+  }
+
+  readonly #runningKeys = new WeakMap<PartitionState, Set<string>>()
+
+  #isRunning(state: PartitionState, key: string): boolean {
+    return this.#runningKeys.get(state)?.has(key) ?? false
+  }
+
+  #pump(state: PartitionState): void {
+    while (!state.revoked && !state.stalled && state.running < this.#options.keyConcurrency) {
+      const key = state.waitingKeys.shift()
+      if (key === undefined) return
+      let running = this.#runningKeys.get(state)
+      if (!running) {
+        running = new Set()
+        this.#runningKeys.set(state, running)
+      }
+      running.add(key)
+      state.running++
+      void this.#runKey(state, key, running)
+    }
+  }
+
+  async #runKey(state: PartitionState, key: string, running: Set<string>): Promise<void> {
+    try {
+      for (;;) {
+        const queue = state.keys.get(key)
+        const record = queue?.shift()
+        if (!record) break
+        if (state.stalled || state.revoked || state.signal.aborted) break
+        try {
+          await this.#options.handle(record, state.signal)
+        } catch (error) {
+          // Only shutdown, revocation or a bug gets here: keep the record uncommitted so it is delivered again.
+          if (!state.signal.aborted) this.#options.onError(error, record)
+          state.stalled = true
+          break
+        }
+        this.#markDone(state, record.offset)
+      }
+    } finally {
+      state.keys.delete(key)
+      running.delete(key)
+      state.running--
+      if (state.running === 0) for (const resolve of state.idle) resolve()
+      state.idle.clear()
+      this.#pump(state)
+    }
+  }
+
+  #markDone(state: PartitionState, offset: bigint): void {
+    const entry = state.byOffset.get(offset)
+    if (entry) entry.done = true
+    let next: bigint | undefined
+    while (state.window[state.head]?.done) {
+      const head = state.window[state.head++]!
+      state.byOffset.delete(head.offset)
+      state.lastCommitted = head
+      next = head.offset + 1n
+    }
+    if (state.head > 1024 && state.head * 2 > state.window.length) {
+      state.window = state.window.slice(state.head)
+      state.head = 0
+    }
+    if (next !== undefined) {
+      const nextOffset = next
+      state.committing = state.committing
+        .then(() => this.#options.commit(state.topic, state.partition, nextOffset))
+        .catch((error: unknown) => this.#options.onError(error, { ...emptyRecord, topic: state.topic }))
+    }
+  }
+
+  #whenIdle(state: PartitionState): Promise<void> {
+    if (state.running === 0) return Promise.resolve()
+    return new Promise((resolve) => state.idle.add(resolve))
+  }
+}
+
+const emptyRecord: TransportRecord = {
+  topic: '',
+  partition: -1,
+  offset: -1n,
+  key: '',
+  value: '',
+  headers: {},
+  timestamp: 0,
+}

@@ -1,0 +1,102 @@
+/**
+ * The event transport port: what the outbox relay and the consumer runtime need from Kafka or from the
+ * embedded database log, nothing more. Both transports give the same guarantees:
+ * - a record is handled at least once; its offset is committed only after `handle` resolved;
+ * - records with the same key are handled one at a time, in offset order; other keys run in parallel;
+ * - `close()` stops fetching, drains in-flight work, commits what finished, and leaves the group.
+ */
+
+export interface TopicSpec {
+  name: string
+  partitions: number
+  replicationFactor: number
+  minInsyncReplicas: number
+  retentionMs: number
+}
+
+export interface OutgoingRecord {
+  topic: string
+  key: string
+  value: string
+  headers?: Record<string, string>
+}
+
+export interface TransportRecord {
+  topic: string
+  partition: number
+  offset: bigint
+  key: string
+  value: string
+  headers: Record<string, string>
+  /** Append time in ms since the epoch. */
+  timestamp: number
+}
+
+export interface ConsumerSpec {
+  group: string
+  topics: readonly string[]
+  /** Resolves when the record is done (handled, retried elsewhere or dead-lettered); rejects only on shutdown. */
+  handle(record: TransportRecord, signal: AbortSignal): Promise<void>
+  /** Distinct keys in flight per partition; delayed topics need many (sleeping records are cheap). */
+  keyConcurrency?: number
+}
+
+export interface LagEntry {
+  group: string
+  topic: string
+  partition: number
+  committed: bigint
+  end: bigint
+  lag: bigint
+}
+
+export interface ConsumerHandle {
+  readonly group: string
+  /** Partitions currently owned by this member. */
+  assignments(): { topic: string; partition: number }[]
+  close(): Promise<void>
+}
+
+export interface EventTransport {
+  readonly kind: 'kafka' | 'local'
+  /** Creates missing topics with their settings; idempotent. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>
+  /** Appends records durably (Kafka: acks=all, idempotent producer); per-key order within the call is kept. */
+  publish(records: readonly OutgoingRecord[]): Promise<void>
+  consume(spec: ConsumerSpec): Promise<ConsumerHandle>
+  /** Committed offset, log end and lag per group and partition, for the groups given. */
+  lag(groups: readonly { group: string; topics: readonly string[] }[]): Promise<LagEntry[]>
+  close(): Promise<void>
+}
+
+/** Kafka's default partitioner (murmur2 of the key, positive, modulo partitions), shared so both transports agree. */
+export function partitionFor(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions
+}
+
+function murmur2(data: Buffer): number {
+  const m = 0x5bd1e995
+  const r = 24
+  const length = data.length
+  let h = (0x9747b28c ^ length) | 0
+  let i = 0
+  for (; i + 4 <= length; i += 4) {
+    let k = data.readInt32LE(i)
+    k = Math.imul(k, m)
+    k ^= k >>> r
+    k = Math.imul(k, m)
+    h = Math.imul(h, m)
+    h ^= k
+  }
+  const rest = length - i
+  if (rest === 3) h ^= (data[i + 2]! & 0xff) << 16
+  if (rest >= 2) h ^= (data[i + 1]! & 0xff) << 8
+  if (rest >= 1) {
+    h ^= data[i]! & 0xff
+    h = Math.imul(h, m)
+  }
+  h ^= h >>> 13
+  h = Math.imul(h, m)
+  h ^= h >>> 15
+  return h
+}
