@@ -1,0 +1,158 @@
+/**
+ * Event backbone benchmark on real PostgreSQL, for each transport (embedded log, and Kafka when KAFKA_BROKERS is
+ * set): relay throughput (outbox to transport), consume throughput (transport to an idempotent handler), and
+ * commit-to-handler latency under a steady stream of single-event transactions.
+ *
+ *   npm run bench:events                                  # local, plus kafka if KAFKA_BROKERS is set
+ *   EVENTS=100000 RATE=1000 TRANSPORTS=kafka npm run bench:events
+ */
+import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { Registry } from 'prom-client'
+import { v7 as uuidv7 } from 'uuid'
+import { ConsumerRuntime } from '../src/events/consumer-runtime.ts'
+import { buildEvent } from '../src/events/envelope.ts'
+import { createLocalTransport } from '../src/events/local-transport.ts'
+import { appendToOutbox } from '../src/events/outbox.ts'
+import { createOutboxRelay } from '../src/events/outbox-relay.ts'
+import { durabilityFor, topicCatalog } from '../src/events/topics.ts'
+import type { EventTransport } from '../src/events/transport.ts'
+import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
+import { createLogger } from '../src/platform/logger.ts'
+import { percentile, POSTGRES_ADMIN_URL } from './support/service.ts'
+
+const EVENTS = Number(process.env.EVENTS ?? 50_000)
+const RATE = Number(process.env.RATE ?? 500)
+const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? 10)
+const BATCH = Number(process.env.RELAY_BATCH_SIZE ?? 5000)
+const transports = (process.env.TRANSPORTS ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local')).split(',')
+const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
+
+async function admin(text: string) {
+  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
+  await client.connect()
+  await client.query(text).finally(() => client.end())
+}
+
+async function makeTransport(kind: string, handle: DatabaseHandle): Promise<EventTransport> {
+  if (kind === 'local') return createLocalTransport(handle, { logger })
+  const { createKafkaTransport } = await import('../src/events/kafka-transport.ts')
+  return createKafkaTransport({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: 'bench', logger })
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number) {
+  const started = Date.now()
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+async function run(kind: string) {
+  const dbName = `bench_events_${randomBytes(4).toString('hex')}`
+  await admin(`create database ${dbName}`)
+  const url = new URL(POSTGRES_ADMIN_URL)
+  url.pathname = `/${dbName}`
+  const handle = openPostgres(url.toString(), 10)
+  await migrate(handle.db)
+  const transport = await makeTransport(kind, handle)
+  const brokers = kind === 'kafka' ? process.env.KAFKA_BROKERS!.split(',').length : 1
+  await transport.ensureTopics(topicCatalog(durabilityFor(brokers)))
+  const registry = new Registry()
+  const relay = createOutboxRelay({ database: handle, transport, logger, registry, batchSize: BATCH })
+  // A run-specific tag in the payload keeps the figures clean of earlier runs' events on a shared Kafka topic.
+  const tag = randomBytes(4).readUInt32BE() & 0x3fffffff
+  try {
+    // 1. relay throughput: a full outbox drained to the transport
+    const users = Array.from({ length: 500 }, () => uuidv7())
+    for (let i = 0; i < EVENTS; i += 5000) {
+      const events = Array.from({ length: Math.min(5000, EVENTS - i) }, (_, j) => {
+        const user = users[(i + j) % users.length]!
+        return buildEvent('points.charged', user, { userId: user, amount: i + j + 1, balance: tag, ledgerId: i + j + 1 })
+      })
+      await appendToOutbox(handle.db, events)
+    }
+    let relayed = 0
+    const relayStart = performance.now()
+    for (let n = await relay.relayOnce(); n > 0; n = await relay.relayOnce()) relayed += n
+    const relaySeconds = (performance.now() - relayStart) / 1000
+
+    // 2. consume throughput: the runtime (envelope check + processed-event insert per event) drains the topic
+    let consumed = 0
+    let firstAt = 0
+    let lastAt = 0
+    const committedAt = new Map<string, number>()
+    const latencies: number[] = []
+    const runtime = new ConsumerRuntime({ db: handle.db, transport, logger, registry })
+    runtime.register({
+      group: `bench-${tag}`,
+      topic: 'points.charged',
+      keyConcurrency: 64,
+      async handle(event) {
+        if (event.data.balance !== tag) return
+        const now = performance.now()
+        const committed = committedAt.get(event.id)
+        if (committed !== undefined) latencies.push(now - committed)
+        else {
+          consumed++
+          firstAt ||= now
+          lastAt = now
+        }
+      },
+    })
+    await runtime.start()
+    await waitFor(() => consumed >= EVENTS, 300_000)
+    const consumeSeconds = (lastAt - firstAt) / 1000
+
+    // 3. commit-to-handler latency: single-event transactions at RATE/s while relay and consumers run
+    await relay.start()
+    const total = RATE * STEADY_SECONDS
+    const began = performance.now()
+    for (let i = 0; i < total; i++) {
+      const due = began + (i * 1000) / RATE
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      const user = users[i % users.length]!
+      const event = buildEvent('points.charged', user, { userId: user, amount: 1, balance: tag, ledgerId: i })
+      await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
+      committedAt.set(event.id, performance.now())
+    }
+    await waitFor(() => latencies.length >= total, 60_000)
+    await relay.stop()
+    await runtime.stop()
+    latencies.sort((a, b) => a - b)
+    const duplicates = await sql<{ n: number }>`
+      select count(*)::int - count(distinct event_id)::int as n from processed_events`.execute(handle.db)
+    return {
+      transport: kind,
+      brokers,
+      events: EVENTS,
+      relayBatch: BATCH,
+      relayEventsPerSecond: Math.round(relayed / relaySeconds),
+      consumeEventsPerSecond: Math.round(consumed / consumeSeconds),
+      steadyRate: RATE,
+      commitToHandlerMs: {
+        p50: Number(percentile(latencies, 50).toFixed(1)),
+        p95: Number(percentile(latencies, 95).toFixed(1)),
+        p99: Number(percentile(latencies, 99).toFixed(1)),
+        max: Number((latencies.at(-1) ?? 0).toFixed(1)),
+      },
+      relayed,
+      consumed,
+      duplicateEffects: duplicates.rows[0]!.n,
+    }
+  } finally {
+    await relay.stop()
+    await transport.close()
+    await handle.close()
+    await admin(`drop database if exists ${dbName} with (force)`)
+  }
+}
+
+const results = []
+for (const kind of transports) results.push(await run(kind))
+console.log(JSON.stringify(results, null, 2))
+const ok = results.every((r) => r.relayed === EVENTS && r.consumed === EVENTS && r.duplicateEffects === 0)
+console.log(ok ? 'CORRECT: every event relayed and handled once' : 'INCORRECT: see counts above')
+process.exitCode = ok ? 0 : 1
