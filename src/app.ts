@@ -5,10 +5,21 @@ import { createTokenService } from './auth/tokens.ts'
 import { bookingRoutes } from './booking/booking-routes.ts'
 import { holdExpirationHandler, startSweeper } from './booking/hold-expiration.ts'
 import { catalogRoutes } from './catalog/catalog-routes.ts'
+import { couponRequestRoutes } from './coupon/coupon-request-routes.ts'
 import { couponRoutes } from './coupon/coupon-routes.ts'
+import { couponIssuanceHandler } from './coupon/first-come.ts'
+import { createHttpDataPlatformClient } from './dataplatform/data-platform-client.ts'
+import { dataPlatformHandler } from './dataplatform/data-platform-handler.ts'
 import { deadLetterRoutes } from './events/dead-letter-routes.ts'
 import { createEventBackbone, createTransport, type EventBackbone } from './events/event-backbone.ts'
 import type { EventTransport } from './events/transport.ts'
+import { createChannels } from './notification/channels.ts'
+import {
+  notificationComposer,
+  notificationDelivery,
+  notifiedEventTypes,
+} from './notification/notification-handlers.ts'
+import { notificationRoutes } from './notification/notification-routes.ts'
 import { paymentRoutes } from './payment/payment-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db.ts'
@@ -18,6 +29,7 @@ import { createMetrics, type Metrics } from './platform/metrics.ts'
 import { type AdmissionLoop, createAdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, type QueueSettings } from './queue/queue-repository.ts'
 import { queueRoutes } from './queue/queue-routes.ts'
+import { rankingHandler } from './ranking/ranking-handler.ts'
 import { rankingRoutes } from './ranking/ranking-routes.ts'
 import { walletRoutes } from './wallet/wallet-routes.ts'
 
@@ -112,10 +124,34 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await http.register(couponRoutes({ db, guard }))
   await http.register(rankingRoutes({ db }))
   await http.register(deadLetterRoutes({ db, guard }))
+  await http.register(couponRequestRoutes({ db, guard }))
+  await http.register(notificationRoutes({ db, guard }))
 
   const transport = options.transport ?? (await createTransport(config, database, logger))
   const events = createEventBackbone({ config, database, transport, logger, registry: metrics.registry })
+  const channels = createChannels({
+    webhookUrl: config.NOTIFY_WEBHOOK_URL,
+    slackWebhookUrl: config.SLACK_WEBHOOK_URL,
+    discordWebhookUrl: config.DISCORD_WEBHOOK_URL,
+    telegramBotToken: config.TELEGRAM_BOT_TOKEN,
+    telegramApiUrl: config.TELEGRAM_API_URL,
+    timeoutMs: config.NOTIFY_TIMEOUT_MS,
+  })
   events.runtime.register(holdExpirationHandler())
+  events.runtime.register(rankingHandler())
+  events.runtime.register(couponIssuanceHandler())
+  for (const type of notifiedEventTypes) events.runtime.register(notificationComposer(type, channels))
+  events.runtime.register(notificationDelivery(channels))
+  if (config.DATA_PLATFORM_URL) {
+    const client = createHttpDataPlatformClient({
+      url: config.DATA_PLATFORM_URL,
+      timeoutMs: config.DATA_PLATFORM_TIMEOUT_MS,
+      authHeader: config.DATA_PLATFORM_AUTH_HEADER,
+    })
+    events.runtime.register(dataPlatformHandler(client))
+  } else {
+    logger.info('DATA_PLATFORM_URL not set: confirmed reservations are not synced to a data platform')
+  }
   let stopSweeper: (() => Promise<void>) | undefined
 
   let closed = false

@@ -18,7 +18,9 @@ const program = new Command()
 
 async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openPglite>>) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env)
-  const handle = config.DATABASE_URL ? openPostgres(config.DATABASE_URL, 2) : await openPglite(config.DATA_DIR)
+  const handle = config.DATABASE_URL
+    ? openPostgres(config.DATABASE_URL, 2)
+    : await openPglite(config.DATA_DIR)
   try {
     await migrate(handle.db)
     return await work(handle)
@@ -45,10 +47,17 @@ program
 
 const api = (command: Command) =>
   command
-    .addOption(new Option('--url <url>', 'service base URL').env('TICKETING_URL').default('http://127.0.0.1:3000'))
+    .addOption(
+      new Option('--url <url>', 'service base URL').env('TICKETING_URL').default('http://127.0.0.1:3000'),
+    )
     .addOption(new Option('--admin-key <key>', 'organizer key').env('ADMIN_KEY').makeOptionMandatory())
 
-async function call(options: { url: string; adminKey: string }, method: string, path: string, body?: unknown): Promise<any> {
+async function call(
+  options: { url: string; adminKey: string },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<any> {
   const response = await fetch(`${options.url}${path}`, {
     method,
     headers: { 'x-admin-key': options.adminKey, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -116,7 +125,9 @@ program
       console.error('scenario must be holds or events')
       process.exit(2)
     }
-    const child = spawn(process.execPath, [`bench/${scenario}.ts`, ...command.args.slice(1)], { stdio: 'inherit' })
+    const child = spawn(process.execPath, [`bench/${scenario}.ts`, ...command.args.slice(1)], {
+      stdio: 'inherit',
+    })
     child.on('exit', (code) => process.exit(code ?? 1))
   })
 

@@ -57,6 +57,18 @@ export const eventCatalog = {
     aggregate: 'coupon',
     data: Type.Object({ requestId: Id, couponId: Id, userId: Id, requestedAt: Time }),
   },
+  'coupon.issued': {
+    aggregate: 'coupon',
+    data: Type.Object({ requestId: Id, couponId: Id, userId: Id, userCouponId: Id, issuedAt: Time }),
+  },
+  'coupon.rejected': {
+    aggregate: 'coupon',
+    data: Type.Object({ requestId: Id, couponId: Id, userId: Id, reason: Type.String(), decidedAt: Time }),
+  },
+  'notification.requested': {
+    aggregate: 'notification',
+    data: Type.Object({ notificationId: Id, deliveryId: Id, userId: Id, channel: Type.String() }),
+  },
   'queue.entered': {
     aggregate: 'queue',
     data: Type.Object({ scheduleId: Id, userId: Id, preQueue: Type.Boolean(), enteredAt: Time }),

@@ -11,8 +11,11 @@ import { consumedTopics, deadLetterTopic, RETRY_DELAYS_MS, retryTopic } from './
 import type { ConsumerHandle, EventTransport, TransportRecord } from './transport.ts'
 
 export interface HandlerContext {
-  /** The transaction the event id is recorded in: write effects here and they happen once. */
-  readonly tx: Tx
+  /**
+   * Transaction mode: the transaction the event id is recorded in; write effects here and they happen once.
+   * External mode: the database without a transaction (no connection is held while a partner is called).
+   */
+  readonly tx: Tx | Db
   /** Use as the idempotency key of any external call. */
   readonly eventId: string
   /** 1-based count of tries so far, over immediate retries and retry topics. */
@@ -29,6 +32,13 @@ export interface EventHandler<T extends EventType = EventType> {
   /** Hold the event until this time (delayed work such as hold expiration). */
   deliverAt?(event: CloudEvent<T>): Date | undefined
   keyConcurrency?: number
+  /**
+   * `transaction` (default): effects in the database, exactly once with the event id.
+   * `external`: a call to a partner that deduplicates by `eventId`; the event id is recorded after it succeeded.
+   */
+  mode?: 'transaction' | 'external'
+  /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
+  onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
 }
 
 export interface RuntimeOptions {
@@ -214,7 +224,24 @@ export class ConsumerRuntime {
     attempt: number,
     signal: AbortSignal,
   ): Promise<'done' | 'duplicate'> {
-    return this.#options.db.transaction().execute(async (tx) => {
+    const db = this.#options.db
+    if (handler.mode === 'external') {
+      const seen = await db
+        .selectFrom('processed_events')
+        .select('event_id')
+        .where('group_id', '=', handler.group)
+        .where('event_id', '=', event.id)
+        .executeTakeFirst()
+      if (seen) return 'duplicate'
+      await handler.handle(event, { tx: db, eventId: event.id, attempt, record, signal })
+      await db
+        .insertInto('processed_events')
+        .values({ group_id: handler.group, event_id: event.id })
+        .onConflict((oc) => oc.doNothing())
+        .execute()
+      return 'done'
+    }
+    return db.transaction().execute(async (tx) => {
       const fresh = await tx
         .insertInto('processed_events')
         .values({ group_id: handler.group, event_id: event.id })
@@ -233,10 +260,12 @@ export class ConsumerRuntime {
     const first = Number(record.headers[H.firstFailure] ?? now)
     let eventId: string | null = null
     let eventType: string | null = null
+    let event: CloudEvent | undefined
     try {
       const parsed = JSON.parse(record.value) as { id?: unknown; type?: unknown }
       if (typeof parsed.id === 'string') eventId = parsed.id
       if (typeof parsed.type === 'string') eventType = parsed.type
+      event = parseEvent(record.value, handler.topic)
     } catch {
       // the value itself is the poison; keep it as it came
     }
@@ -266,6 +295,9 @@ export class ConsumerRuntime {
         },
       },
     ])
+    await handler.onDeadLetter?.(event, describeError(error), this.#options.db).catch((e: unknown) => {
+      this.#options.logger.error({ err: e, group: handler.group }, 'onDeadLetter hook failed')
+    })
     this.#dead.inc({ group: handler.group, topic: handler.topic })
     this.#options.logger.error(
       { group: handler.group, topic: handler.topic, key: record.key, attempts, err: error },

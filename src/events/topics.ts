@@ -29,6 +29,9 @@ const partitions: Record<EventType, number> = {
   'reservation.expired': 6,
   'points.charged': 6,
   'coupon.issue-requested': 6,
+  'coupon.issued': 6,
+  'coupon.rejected': 6,
+  'notification.requested': 6,
   'queue.entered': 6,
   'queue.admitted': 6,
 }
@@ -60,6 +63,9 @@ export const topicKeys: Record<EventType, string> = {
   'reservation.expired': 'reservation id',
   'points.charged': 'user id',
   'coupon.issue-requested': 'coupon id (one partition per coupon: requests are serialized)',
+  'coupon.issued': 'coupon id',
+  'coupon.rejected': 'coupon id',
+  'notification.requested': 'notification id : channel (each channel delivers on its own)',
   'queue.entered': 'schedule id : user id',
   'queue.admitted': 'schedule id : user id',
 }

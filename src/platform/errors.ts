@@ -51,6 +51,7 @@ export const errorCatalog = {
     retryable: false,
     message: 'This dead letter was already replayed or is not a valid event.',
   },
+  COUPON_REQUEST_NOT_FOUND: { status: 404, retryable: false, message: 'No such coupon request.' },
   QUEUE_ENTRY_NOT_FOUND: {
     status: 404,
     retryable: false,

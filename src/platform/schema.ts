@@ -153,4 +153,43 @@ export interface Database {
     replayed_at: Timestamp | null
     created_at: CreatedAt
   }
+  coupon_requests: {
+    id: string
+    seq: Generated<number>
+    coupon_id: string
+    user_id: string
+    status: Generated<'pending' | 'issued' | 'rejected'>
+    reason: string | null
+    user_coupon_id: string | null
+    requested_at: CreatedAt
+    decided_at: Timestamp | null
+  }
+  notification_preferences: {
+    user_id: string
+    channel: 'webhook' | 'slack' | 'discord' | 'telegram'
+    enabled: boolean
+    target: string | null
+    updated_at: Timestamp
+  }
+  notifications: {
+    id: string
+    user_id: string
+    event_id: string
+    kind: string
+    title: string
+    body: string
+    payload: unknown
+    read_at: Timestamp | null
+    created_at: CreatedAt
+  }
+  notification_deliveries: {
+    id: string
+    notification_id: string
+    channel: string
+    target: string | null
+    status: Generated<'pending' | 'sent' | 'failed'>
+    attempts: Generated<number>
+    last_error: string | null
+    sent_at: Timestamp | null
+  }
 }

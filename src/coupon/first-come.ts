@@ -1,0 +1,169 @@
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import type { EventHandler } from '../events/consumer-runtime.ts'
+import { buildEvent } from '../events/envelope.ts'
+import { appendToOutbox } from '../events/outbox.ts'
+import type { Db, Queryable } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
+import { isUniqueViolation } from '../platform/pg-errors.ts'
+
+export interface CouponRequest {
+  requestId: string
+  couponId: string
+  userId: string
+  status: 'pending' | 'issued' | 'rejected'
+  reason: string | null
+  requestedAt: string
+  decidedAt: string | null
+}
+
+/**
+ * Records a first-come request and its coupon.issue-requested event in one transaction; answers at once.
+ * One request per user and coupon: asking again returns the first request.
+ */
+export async function requestCoupon(
+  db: Db,
+  couponId: string,
+  userId: string,
+): Promise<{ request: CouponRequest; created: boolean }> {
+  const coupon = await db.selectFrom('coupons').select('id').where('id', '=', couponId).executeTakeFirst()
+  if (!coupon) throw new AppError('COUPON_NOT_FOUND')
+  const id = uuidv7()
+  try {
+    await db.transaction().execute(async (tx) => {
+      await tx.insertInto('coupon_requests').values({ id, coupon_id: couponId, user_id: userId }).execute()
+      await appendToOutbox(tx, [
+        buildEvent('coupon.issue-requested', couponId, {
+          requestId: id,
+          couponId,
+          userId,
+          requestedAt: new Date().toISOString(),
+        }),
+      ])
+    })
+    return { request: await findCouponRequest(db, id), created: true }
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error
+    const existing = await db
+      .selectFrom('coupon_requests')
+      .select('id')
+      .where('coupon_id', '=', couponId)
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow()
+    return { request: await findCouponRequest(db, existing.id), created: false }
+  }
+}
+
+export async function findCouponRequest(db: Queryable, requestId: string): Promise<CouponRequest> {
+  const r = await db.selectFrom('coupon_requests').selectAll().where('id', '=', requestId).executeTakeFirst()
+  if (!r) throw new AppError('COUPON_REQUEST_NOT_FOUND')
+  return {
+    requestId: r.id,
+    couponId: r.coupon_id,
+    userId: r.user_id,
+    status: r.status,
+    reason: r.reason,
+    requestedAt: r.requested_at.toISOString(),
+    decidedAt: r.decided_at?.toISOString() ?? null,
+  }
+}
+
+/**
+ * Decides pending requests for one coupon in arrival order, a batch at a time: the first ones while stock lasts
+ * are issued, the rest rejected as sold out, one already-owner rejected as a duplicate. Requests reach this
+ * handler serialized per coupon (the coupon id is the key); each event decides its own request and any
+ * pending ones before it, so a burst is settled in a few transactions.
+ */
+export async function decideCouponRequests(tx: Queryable, couponId: string, batch = 1000): Promise<number> {
+  const pending = await sql<{ id: string; user_id: string }>`
+    select id, user_id from coupon_requests
+    where coupon_id = ${couponId} and status = 'pending'
+    order by seq limit ${batch} for update`.execute(tx)
+  if (pending.rows.length === 0) return 0
+  const stock = await tx
+    .selectFrom('coupons')
+    .select(['total_quantity', 'issued_count'])
+    .where('id', '=', couponId)
+    .forUpdate()
+    .executeTakeFirstOrThrow()
+  const owners = new Set(
+    (
+      await tx
+        .selectFrom('user_coupons')
+        .select('user_id')
+        .where('coupon_id', '=', couponId)
+        .where(
+          'user_id',
+          'in',
+          pending.rows.map((r) => r.user_id),
+        )
+        .execute()
+    ).map((r) => r.user_id),
+  )
+  let left = stock.total_quantity - stock.issued_count
+  const issued: { requestId: string; userId: string; userCouponId: string }[] = []
+  const rejected: { requestId: string; userId: string; reason: string }[] = []
+  for (const r of pending.rows) {
+    if (owners.has(r.user_id)) rejected.push({ requestId: r.id, userId: r.user_id, reason: 'ALREADY_OWNED' })
+    else if (left > 0) {
+      issued.push({ requestId: r.id, userId: r.user_id, userCouponId: uuidv7() })
+      owners.add(r.user_id)
+      left--
+    } else rejected.push({ requestId: r.id, userId: r.user_id, reason: 'SOLD_OUT' })
+  }
+  if (issued.length > 0) {
+    // The CHECK on issued_count <= total_quantity and UNIQUE (coupon_id, user_id) still guard against any bug here.
+    await tx
+      .updateTable('coupons')
+      .set((eb) => ({ issued_count: eb('issued_count', '+', issued.length) }))
+      .where('id', '=', couponId)
+      .execute()
+    await tx
+      .insertInto('user_coupons')
+      .values(issued.map((i) => ({ id: i.userCouponId, coupon_id: couponId, user_id: i.userId })))
+      .execute()
+    await sql`
+      update coupon_requests r set status = 'issued', decided_at = now(), user_coupon_id = d.user_coupon_id
+      from unnest(${issued.map((i) => i.requestId)}::uuid[], ${issued.map((i) => i.userCouponId)}::uuid[])
+        as d(id, user_coupon_id)
+      where r.id = d.id`.execute(tx)
+  }
+  if (rejected.length > 0) {
+    await sql`
+      update coupon_requests r set status = 'rejected', decided_at = now(), reason = d.reason
+      from unnest(${rejected.map((i) => i.requestId)}::uuid[], ${rejected.map((i) => i.reason)}::text[]) as d(id, reason)
+      where r.id = d.id`.execute(tx)
+  }
+  const now = new Date().toISOString()
+  await appendToOutbox(tx, [
+    ...issued.map((i) =>
+      buildEvent('coupon.issued', couponId, {
+        requestId: i.requestId,
+        couponId,
+        userId: i.userId,
+        userCouponId: i.userCouponId,
+        issuedAt: now,
+      }),
+    ),
+    ...rejected.map((r) =>
+      buildEvent('coupon.rejected', couponId, {
+        requestId: r.requestId,
+        couponId,
+        userId: r.userId,
+        reason: r.reason,
+        decidedAt: now,
+      }),
+    ),
+  ])
+  return pending.rows.length
+}
+
+export function couponIssuanceHandler(): EventHandler<'coupon.issue-requested'> {
+  return {
+    group: 'coupon-issuance',
+    topic: 'coupon.issue-requested',
+    async handle(event, { tx }) {
+      await decideCouponRequests(tx, event.data.couponId)
+    },
+  }
+}

@@ -1,0 +1,241 @@
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import type { EventType } from '../events/catalog.ts'
+import type { EventHandler } from '../events/consumer-runtime.ts'
+import { buildEvent, type CloudEvent } from '../events/envelope.ts'
+import { appendToOutbox } from '../events/outbox.ts'
+import type { Db, Queryable } from '../platform/db.ts'
+import type { ChannelName, NotificationChannel } from './channels.ts'
+import { composeMessage, type NotificationFacts } from './messages.ts'
+
+async function reservationFacts(db: Queryable, reservationId: string) {
+  return db
+    .selectFrom('reservations as r')
+    .innerJoin('seats as s', 's.id', 'r.seat_id')
+    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select(['c.title', 'sc.starts_at', 's.label', 'r.price'])
+    .where('r.id', '=', reservationId)
+    .executeTakeFirst()
+}
+
+async function scheduleFacts(db: Queryable, scheduleId: string) {
+  return db
+    .selectFrom('schedules as sc')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select(['c.title', 'sc.starts_at'])
+    .where('sc.id', '=', scheduleId)
+    .executeTakeFirst()
+}
+
+async function couponName(db: Queryable, couponId: string) {
+  return (await db.selectFrom('coupons').select('name').where('id', '=', couponId).executeTakeFirst())?.name
+}
+
+/** Facts for each event type a fan is told about. */
+const factsFor: { [T in EventType]?: (db: Queryable, e: CloudEvent<T>) => Promise<NotificationFacts> } = {
+  'reservation.confirmed': async (db, e) => {
+    const f = await reservationFacts(db, e.data.reservationId)
+    return {
+      kind: 'payment-confirmed',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: e.data.seatLabel,
+      amount: e.data.amount,
+    }
+  },
+  'reservation.held': async (db, e) => {
+    const f = await reservationFacts(db, e.data.reservationId)
+    return {
+      kind: 'reservation-held',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: f?.label,
+      amount: e.data.price,
+      deadline: e.data.expiresAt,
+    }
+  },
+  'reservation.expired': async (db, e) => {
+    const f = await reservationFacts(db, e.data.reservationId)
+    return {
+      kind: 'reservation-expired',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: f?.label,
+      amount: f?.price,
+      deadline: e.data.expiresAt,
+    }
+  },
+  'queue.admitted': async (db, e) => {
+    const f = await scheduleFacts(db, e.data.scheduleId)
+    return {
+      kind: 'queue-admitted',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      deadline: e.data.admittedUntil,
+    }
+  },
+  'coupon.issued': async (db, e) => ({
+    kind: 'coupon-issued',
+    couponName: await couponName(db, e.data.couponId),
+  }),
+  'coupon.rejected': async (db, e) => ({
+    kind: 'coupon-rejected',
+    couponName: await couponName(db, e.data.couponId),
+    reason: e.data.reason,
+  }),
+}
+
+export const notifiedEventTypes = Object.keys(factsFor) as EventType[]
+
+/** Where a user's notification goes besides the inbox: their enabled channels with a target. */
+async function deliveryTargets(db: Queryable, userId: string, channels: readonly NotificationChannel[]) {
+  const prefs = await db
+    .selectFrom('notification_preferences')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .execute()
+  const out: { channel: ChannelName; target: string }[] = []
+  for (const channel of channels) {
+    const pref = prefs.find((p) => p.channel === channel.name)
+    if (pref && !pref.enabled) continue
+    const target = pref?.target ?? channel.defaultTarget
+    if (target) out.push({ channel: channel.name, target })
+  }
+  return out
+}
+
+/**
+ * Turns a business event into one inbox notification for its user (the in-app channel) and one pending delivery
+ * per external channel, each published as notification.requested so channels retry and fail independently of
+ * each other and of the business flow.
+ */
+export function notificationComposer<T extends EventType>(
+  type: T,
+  channels: readonly NotificationChannel[],
+): EventHandler<T> {
+  const facts = factsFor[type] as (db: Queryable, e: CloudEvent<T>) => Promise<NotificationFacts>
+  return {
+    group: `notify.${type}`,
+    topic: type,
+    async handle(event, { tx }) {
+      const userId = (event.data as { userId: string }).userId
+      const f = await facts(tx, event)
+      const message = composeMessage(f)
+      const notificationId = uuidv7()
+      const inserted = await tx
+        .insertInto('notifications')
+        .values({
+          id: notificationId,
+          user_id: userId,
+          event_id: event.id,
+          kind: f.kind,
+          title: message.title,
+          body: message.body,
+          payload: JSON.stringify(f),
+        })
+        .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
+        .returning('id')
+        .executeTakeFirst()
+      if (!inserted) return
+      const targets = await deliveryTargets(tx, userId, channels)
+      if (targets.length === 0) return
+      const deliveries = targets.map((t) => ({
+        id: uuidv7(),
+        notification_id: notificationId,
+        channel: t.channel,
+        target: t.target,
+      }))
+      await tx.insertInto('notification_deliveries').values(deliveries).execute()
+      await appendToOutbox(
+        tx,
+        deliveries.map((d) =>
+          buildEvent('notification.requested', `${notificationId}:${d.channel}`, {
+            notificationId,
+            deliveryId: d.id,
+            userId,
+            channel: d.channel,
+          }),
+        ),
+      )
+    },
+  }
+}
+
+/** Delivers one notification on one channel; the delivery row keeps status, attempts and the last error. */
+export function notificationDelivery(
+  channels: readonly NotificationChannel[],
+): EventHandler<'notification.requested'> {
+  const byName = new Map(channels.map((c) => [c.name, c]))
+  return {
+    group: 'notification-delivery',
+    topic: 'notification.requested',
+    mode: 'external',
+    async handle(event, { tx: db, eventId, signal }) {
+      const d = await db
+        .selectFrom('notification_deliveries as d')
+        .innerJoin('notifications as n', 'n.id', 'd.notification_id')
+        .select([
+          'd.id',
+          'd.status',
+          'd.channel',
+          'd.target',
+          'n.id as nid',
+          'n.user_id',
+          'n.kind',
+          'n.title',
+          'n.body',
+          'n.payload',
+        ])
+        .where('d.id', '=', event.data.deliveryId)
+        .executeTakeFirst()
+      if (!d || d.status === 'sent') return
+      const channel = byName.get(d.channel as ChannelName)
+      try {
+        if (!channel || !d.target) throw new Error(`channel ${d.channel} is not configured`)
+        await channel.send(
+          {
+            notificationId: d.nid,
+            userId: d.user_id,
+            kind: d.kind,
+            title: d.title,
+            body: d.body,
+            payload: (typeof d.payload === 'string' ? JSON.parse(d.payload) : d.payload) as Record<
+              string,
+              unknown
+            >,
+          },
+          d.target,
+          eventId,
+          signal,
+        )
+      } catch (error) {
+        await recordAttempt(db, d.id, 'pending', (error as Error).message)
+        throw error
+      }
+      await recordAttempt(db, d.id, 'sent', null)
+    },
+    async onDeadLetter(event, error, db) {
+      if (event) await recordAttempt(db, event.data.deliveryId, 'failed', error)
+    },
+  }
+}
+
+async function recordAttempt(
+  db: Db | Queryable,
+  deliveryId: string,
+  status: 'pending' | 'sent' | 'failed',
+  error: string | null,
+) {
+  await db
+    .updateTable('notification_deliveries')
+    .set((eb) => ({
+      status,
+      attempts: eb('attempts', '+', status === 'failed' ? 0 : 1),
+      last_error: error,
+      sent_at: status === 'sent' ? sql`now()` : null,
+    }))
+    .where('id', '=', deliveryId)
+    .where('status', '<>', 'sent')
+    .execute()
+}
