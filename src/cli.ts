@@ -1,4 +1,5 @@
 /**
+import { join } from 'node:path'
  * Operator CLI: `npm run cli -- <command>`.
  *   seed                       seed demo data into the configured database (DATABASE_URL, else PGlite in DATA_DIR)
  *   migrate                    apply migrations
@@ -20,7 +21,7 @@ async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openPglite>>
   const config = loadConfig(process.env)
   const handle = config.DATABASE_URL
     ? openPostgres(config.DATABASE_URL, 2)
-    : await openPglite(config.DATA_DIR)
+    : await openPglite(join(config.DATA_DIR, 'pglite'))
   try {
     await migrate(handle.db)
     return await work(handle)

@@ -1,11 +1,22 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { buildApp } from './app.ts'
 import { seedDemo } from './demo/seed.ts'
-import { ConfigError, loadConfig } from './platform/config.ts'
+import { type Config, ConfigError, loadConfig } from './platform/config.ts'
 import { migrate, openPglite, openPostgres } from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
 
+function persistedSecret(dataDir: string, name: string, bytes: number): string {
+  const file = join(dataDir, name)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  const secret = randomBytes(bytes).toString('base64url')
+  writeFileSync(file, secret, { mode: 0o600 })
+  return secret
+}
+
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>
+  let config: Config
   try {
     config = loadConfig(process.env)
   } catch (error) {
@@ -18,13 +29,21 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL)
   const database = config.DATABASE_URL
     ? openPostgres(config.DATABASE_URL, config.DB_POOL_SIZE)
-    : await openPglite(config.DATA_DIR)
+    : await openPglite(join(config.DATA_DIR, 'pglite'))
   logger.info(
     { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
     'database',
   )
   await migrate(database.db)
 
+  // Embedded mode keeps its generated secrets in the data folder, so tokens and the admin key survive restarts.
+  if (database.kind === 'pglite') {
+    config = Object.freeze({
+      ...config,
+      AUTH_SECRET: config.AUTH_SECRET ?? persistedSecret(config.DATA_DIR, 'auth-secret', 32),
+      ADMIN_KEY: config.ADMIN_KEY ?? persistedSecret(config.DATA_DIR, 'admin-key', 18),
+    })
+  }
   const app = await buildApp({ config, database, logger })
   const seed = config.SEED_DEMO === 'true' || (config.SEED_DEMO === 'auto' && database.kind === 'pglite')
   if (seed) {
@@ -33,8 +52,8 @@ async function main(): Promise<void> {
   }
   await app.start()
   const address = await app.http.listen({ port: config.PORT, host: config.HOST })
-  if (!config.ADMIN_KEY)
-    logger.warn({ adminKey: app.adminKey }, 'ADMIN_KEY not set: generated one for this run')
+  if (!process.env.ADMIN_KEY)
+    logger.warn({ adminKey: app.adminKey }, 'ADMIN_KEY not set: using a generated key')
   if (!config.AUTH_SECRET) logger.warn('AUTH_SECRET not set: tokens are signed with a random per-process key')
   logger.info({ address, docs: `${address}/docs` }, 'ticketing service listening')
 

@@ -337,6 +337,6 @@ export function parseEvent(value: string, expectedType: EventType): CloudEvent {
 }
 
 async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-  const wait = at - Date.now()
-  if (wait > 0) await sleep(wait, undefined, { signal })
+  // Timers can fire a millisecond early against Date.now(): sleep again until the time has really come.
+  for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) await sleep(wait, undefined, { signal })
 }

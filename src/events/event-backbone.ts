@@ -42,7 +42,13 @@ export function createEventBackbone(options: {
   registry: Registry
 }): EventBackbone {
   const { config, database, transport, logger, registry } = options
-  const runtime = new ConsumerRuntime({ db: database.db, transport, logger, registry })
+  const runtime = new ConsumerRuntime({
+    db: database.db,
+    transport,
+    logger,
+    registry,
+    retryDelaysMs: config.RETRY_DELAYS_MS.split(',').map(Number),
+  })
   const relay = createOutboxRelay({
     database,
     transport,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import type { DatabaseHandle } from '../platform/db.ts'
+import type { DatabaseHandle, Queryable } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/notifications.ts'
 import { PartitionDispatcher } from './partition-dispatcher.ts'
@@ -43,10 +43,10 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
   const partitionCounts = new Map<string, number>()
   const consumers = new Set<ConsumerHandle>()
 
-  async function partitionsOf(topic: string): Promise<number> {
+  async function partitionsOf(topic: string, q: Queryable): Promise<number> {
     let n = partitionCounts.get(topic)
     if (n === undefined) {
-      const row = await db
+      const row = await q
         .selectFrom('event_partitions')
         .select(sql<number>`count(*)::int`.as('n'))
         .where('topic', '=', topic)
@@ -56,6 +56,50 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
       partitionCounts.set(topic, n)
     }
     return n
+  }
+
+  /** Assigns offsets per partition (locking partitions in a fixed order, so publishers cannot deadlock) and appends. */
+  async function appendToLog(tx: Queryable, records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return
+    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>()
+    for (const record of records) {
+      const partition = partitionFor(record.key, await partitionsOf(record.topic, tx))
+      const id = `${record.topic}\u0000${partition}`
+      let group = byPartition.get(id)
+      if (!group) {
+        group = { topic: record.topic, partition, records: [] }
+        byPartition.set(id, group)
+      }
+      group.records.push(record)
+    }
+    const groups = [...byPartition.values()].sort((a, b) =>
+      a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1,
+    )
+    for (const group of groups) {
+      const { next_offset } = await tx
+        .updateTable('event_partitions')
+        .set((eb) => ({ next_offset: eb('next_offset', '+', group.records.length) }))
+        .where('topic', '=', group.topic)
+        .where('partition', '=', group.partition)
+        .returning('next_offset')
+        .executeTakeFirstOrThrow()
+      const base = next_offset - group.records.length
+      const rows = group.records.map((r, i) => ({
+        topic: group.topic,
+        partition: group.partition,
+        offset: base + i,
+        key: r.key,
+        value: r.value,
+        headers: JSON.stringify(r.headers ?? {}),
+      }))
+      for (let i = 0; i < rows.length; i += 1000) {
+        await tx
+          .insertInto('event_log')
+          .values(rows.slice(i, i + 1000))
+          .execute()
+      }
+    }
+    await sql`select pg_notify(${CHANNEL}, '')`.execute(tx)
   }
 
   const transport: EventTransport = {
@@ -77,49 +121,10 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
 
     async publish(records: readonly OutgoingRecord[]) {
       if (records.length === 0) return
-      const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>()
-      for (const record of records) {
-        const partition = partitionFor(record.key, await partitionsOf(record.topic))
-        const id = `${record.topic}\u0000${partition}`
-        let group = byPartition.get(id)
-        if (!group) {
-          group = { topic: record.topic, partition, records: [] }
-          byPartition.set(id, group)
-        }
-        group.records.push(record)
-      }
-      // Lock partitions in a fixed order so concurrent publishers cannot deadlock.
-      const groups = [...byPartition.values()].sort((a, b) =>
-        a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1,
-      )
-      await db.transaction().execute(async (tx) => {
-        for (const group of groups) {
-          const { next_offset } = await tx
-            .updateTable('event_partitions')
-            .set((eb) => ({ next_offset: eb('next_offset', '+', group.records.length) }))
-            .where('topic', '=', group.topic)
-            .where('partition', '=', group.partition)
-            .returning('next_offset')
-            .executeTakeFirstOrThrow()
-          const base = next_offset - group.records.length
-          const rows = group.records.map((r, i) => ({
-            topic: group.topic,
-            partition: group.partition,
-            offset: base + i,
-            key: r.key,
-            value: r.value,
-            headers: JSON.stringify(r.headers ?? {}),
-          }))
-          for (let i = 0; i < rows.length; i += 1000) {
-            await tx
-              .insertInto('event_log')
-              .values(rows.slice(i, i + 1000))
-              .execute()
-          }
-        }
-        await sql`select pg_notify(${CHANNEL}, '')`.execute(tx)
-      })
+      await db.transaction().execute((tx) => appendToLog(tx, records))
     },
+
+    publishWithin: (tx, records) => appendToLog(tx, records),
 
     async consume(spec: ConsumerSpec) {
       const consumer = await startLocalConsumer(handle, spec, {
@@ -257,8 +262,9 @@ async function startLocalConsumer(
       .selectFrom('event_partitions')
       .select(['topic', 'partition'])
       .where('topic', 'in', [...spec.topics])
-      .orderBy('topic')
+      // Partition-major, so each member's share takes some partitions of every topic, not whole topics.
       .orderBy('partition')
+      .orderBy('topic')
       .execute()
     const { members } = await db
       .selectFrom('consumer_members')

@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/notifications.ts'
-import type { EventTransport } from './transport.ts'
+import type { EventTransport, OutgoingRecord } from './transport.ts'
 
 export interface RelayOptions {
   database: DatabaseHandle
@@ -80,7 +80,11 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
         .limit(batchSize)
         .execute()
       if (rows.length === 0) return 0
-      await options.transport.publish(
+      const transport = options.transport
+      const publish = transport.publishWithin
+        ? (records: OutgoingRecord[]) => transport.publishWithin!(tx, records)
+        : (records: OutgoingRecord[]) => transport.publish(records)
+      await publish(
         rows.map((r) => {
           const value = typeof r.event === 'string' ? r.event : JSON.stringify(r.event)
           const traceparent = (r.event as { traceparent?: string } | null)?.traceparent

@@ -1,3 +1,5 @@
+import type { Queryable } from '../platform/db.ts'
+
 /**
  * The event transport port: what the outbox relay and the consumer runtime need from Kafka or from the
  * embedded database log, nothing more. Both transports give the same guarantees:
@@ -63,6 +65,11 @@ export interface EventTransport {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>
   /** Appends records durably (Kafka: acks=all, idempotent producer); per-key order within the call is kept. */
   publish(records: readonly OutgoingRecord[]): Promise<void>
+  /**
+   * Embedded log only: appends in the caller's transaction, so the relay moves outbox rows to the log atomically
+   * (and PGlite, a single connection, never needs a second transaction for it).
+   */
+  publishWithin?(tx: Queryable, records: readonly OutgoingRecord[]): Promise<void>
   consume(spec: ConsumerSpec): Promise<ConsumerHandle>
   /** Committed offset, log end and lag per group and partition, for the groups given. */
   lag(groups: readonly { group: string; topics: readonly string[] }[]): Promise<LagEntry[]>

@@ -41,6 +41,24 @@ export const ConfigSchema = Type.Object(
     ),
     KAFKA_CLIENT_ID: Type.String({ minLength: 1, default: 'ticketing' }),
     RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 2000 }),
+    DATA_PLATFORM_URL: Type.Optional(
+      Type.String({ pattern: '^https?://', description: 'reservation sync target' }),
+    ),
+    DATA_PLATFORM_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 120_000, default: 3000 }),
+    DATA_PLATFORM_AUTH_HEADER: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9-]+:\\s*\\S.*$',
+        description: 'e.g. "Authorization: Bearer <token>"',
+      }),
+    ),
+    NOTIFY_WEBHOOK_URL: Type.Optional(
+      Type.String({ pattern: '^https?://', description: 'generic JSON webhook' }),
+    ),
+    SLACK_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+    DISCORD_WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+    TELEGRAM_BOT_TOKEN: Type.Optional(Type.String({ minLength: 10 })),
+    TELEGRAM_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.telegram.org' }),
+    NOTIFY_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 3000 }),
     SWEEP_INTERVAL_MS: Type.Integer({
       minimum: 100,
       default: 30_000,
@@ -50,6 +68,11 @@ export const ConfigSchema = Type.Object(
       minimum: 0,
       default: 5,
       description: 'sweep only holds lapsed this long',
+    }),
+    RETRY_DELAYS_MS: Type.String({
+      pattern: '^[0-9]+(,[0-9]+){0,2}$',
+      default: '1000,10000,60000',
+      description: 'delays of the retry topics (at most three stages), comma-separated ms',
     }),
   },
   { additionalProperties: false },
