@@ -1,5 +1,4 @@
 /**
-import { join } from 'node:path'
  * Operator CLI: `npm run cli -- <command>`.
  *   seed                       seed demo data into the configured database (DATABASE_URL, else PGlite in DATA_DIR)
  *   migrate                    apply migrations
@@ -7,6 +6,7 @@ import { join } from 'node:path'
  *   bench holds|events         run a load scenario (same as npm run bench:*)
  */
 import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
