@@ -125,6 +125,17 @@ export async function holdSeat(
   })
 }
 
+/** Puts a held seat back on sale, only if it is still held by this reservation. */
+export async function releaseSeat(tx: Queryable, seatId: string, reservationId: string): Promise<void> {
+  await tx
+    .updateTable('seats')
+    .set({ status: 'available', reservation_id: null, held_until: null })
+    .where('id', '=', seatId)
+    .where('reservation_id', '=', reservationId)
+    .where('status', '=', 'held')
+    .execute()
+}
+
 /** Releases the caller's own live hold. */
 export async function cancelHold(db: Db, reservationId: string, userId: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
@@ -132,13 +143,7 @@ export async function cancelHold(db: Db, reservationId: string, userId: string):
     if (r.userId !== userId) throw new AppError('FORBIDDEN')
     if (r.status !== 'held')
       throw new AppError('RESERVATION_NOT_PAYABLE', 'Only a live hold can be cancelled.')
-    await tx
-      .updateTable('seats')
-      .set({ status: 'available', reservation_id: null, held_until: null })
-      .where('id', '=', r.seatId)
-      .where('reservation_id', '=', r.id)
-      .where('status', '=', 'held')
-      .execute()
+    await releaseSeat(tx, r.seatId, r.id)
     await tx
       .updateTable('reservations')
       .set({ status: 'cancelled', ended_at: sql`now()` })

@@ -4,6 +4,7 @@ import { buildEvent } from '../events/envelope.ts'
 import { appendToOutbox } from '../events/outbox.ts'
 import type { Db, Queryable } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
+import { releaseSeat } from './booking-repository.ts'
 
 /**
  * Ends a lapsed hold once: the seat goes back on sale only if it still points at this reservation and its
@@ -32,13 +33,7 @@ export async function expireHold(
       .executeTakeFirst()
     return pending ? 'not-due' : 'done'
   }
-  await tx
-    .updateTable('seats')
-    .set({ status: 'available', reservation_id: null, held_until: null })
-    .where('id', '=', expired.seat_id)
-    .where('reservation_id', '=', expired.id)
-    .where('status', '=', 'held')
-    .execute()
+  await releaseSeat(tx, expired.seat_id, expired.id)
   await appendToOutbox(tx, [
     buildEvent('reservation.expired', expired.id, {
       reservationId: expired.id,

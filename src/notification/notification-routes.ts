@@ -41,6 +41,15 @@ const Notification = Type.Object(
   { $id: 'Notification' },
 )
 
+function readPreferences(db: Db, userId: string) {
+  return db
+    .selectFrom('notification_preferences')
+    .select(['channel', 'enabled', 'target'])
+    .where('user_id', '=', userId)
+    .orderBy('channel')
+    .execute()
+}
+
 export function notificationRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify as unknown as HttpServer
@@ -114,13 +123,7 @@ export function notificationRoutes(deps: { db: Db; guard: Guard }): FastifyPlugi
       },
       async (request) => {
         const userId = deps.guard.self(request, request.params.userId)
-        const rows = await deps.db
-          .selectFrom('notification_preferences')
-          .select(['channel', 'enabled', 'target'])
-          .where('user_id', '=', userId)
-          .orderBy('channel')
-          .execute()
-        return { preferences: rows }
+        return { preferences: await readPreferences(deps.db, userId) }
       },
     )
 
@@ -162,13 +165,7 @@ export function notificationRoutes(deps: { db: Db; guard: Guard }): FastifyPlugi
               .execute()
           }
         })
-        const rows = await deps.db
-          .selectFrom('notification_preferences')
-          .select(['channel', 'enabled', 'target'])
-          .where('user_id', '=', userId)
-          .orderBy('channel')
-          .execute()
-        return { preferences: rows }
+        return { preferences: await readPreferences(deps.db, userId) }
       },
     )
   }
