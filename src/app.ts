@@ -20,6 +20,7 @@ import {
   notifiedEventTypes,
 } from './notification/notification-handlers.ts'
 import { notificationRoutes } from './notification/notification-routes.ts'
+import { opsRoutes } from './ops/ops-routes.ts'
 import { paymentRoutes } from './payment/payment-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db.ts'
@@ -152,6 +153,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   } else {
     logger.info('DATA_PLATFORM_URL not set: confirmed reservations are not synced to a data platform')
   }
+  await http.register(opsRoutes({ db, guard, events }))
   let stopSweeper: (() => Promise<void>) | undefined
 
   let closed = false

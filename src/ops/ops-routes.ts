@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyPluginAsync } from 'fastify'
+import { sql } from 'kysely'
+import Type from 'typebox'
+import type { Guard } from '../auth/guard.ts'
+import { countDeadLetters } from '../events/dead-letters.ts'
+import type { EventBackbone } from '../events/event-backbone.ts'
+import type { Db } from '../platform/db.ts'
+import { errorResponses, type HttpServer } from '../platform/http-server.ts'
+
+const dashboardHtml = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
+
+/** What the on-call engineer looks at first: transport, outbox backlog, lag per group and partition, dead letters. */
+export function opsRoutes(deps: { db: Db; guard: Guard; events: EventBackbone }): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify as unknown as HttpServer
+
+    app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => {
+      reply.type('text/html; charset=utf-8')
+      return dashboardHtml
+    })
+
+    app.get(
+      '/admin/ops/summary',
+      {
+        schema: {
+          tags: ['operations'],
+          security: [{ adminKey: [] }],
+          summary: 'Event pipeline health: transport, outbox backlog, consumer lag, dead letters',
+          response: {
+            200: Type.Object({
+              transport: Type.String(),
+              outbox: Type.Object({ backlog: Type.Integer(), oldestAgeSeconds: Type.Number() }),
+              deadLetters: Type.Integer(),
+              lag: Type.Array(
+                Type.Object({
+                  group: Type.String(),
+                  topic: Type.String(),
+                  partition: Type.Integer(),
+                  committed: Type.String(),
+                  end: Type.String(),
+                  lag: Type.Integer(),
+                }),
+              ),
+            }),
+            ...errorResponses('ADMIN_KEY_INVALID'),
+          },
+        },
+      },
+      async (request) => {
+        deps.guard.admin(request)
+        const outbox = await deps.db
+          .selectFrom('outbox')
+          .select([
+            sql<number>`count(*)::int`.as('backlog'),
+            sql<number>`coalesce(extract(epoch from now() - min(created_at)), 0)::float8`.as('age'),
+          ])
+          .executeTakeFirstOrThrow()
+        const lag = await deps.events.transport.lag(deps.events.runtime.subscriptions)
+        return {
+          transport: deps.events.transport.kind,
+          outbox: { backlog: outbox.backlog, oldestAgeSeconds: outbox.age },
+          deadLetters: await countDeadLetters(deps.db),
+          lag: lag.map((l) => ({
+            group: l.group,
+            topic: l.topic,
+            partition: l.partition,
+            committed: l.committed.toString(),
+            end: l.end.toString(),
+            lag: Number(l.lag),
+          })),
+        }
+      },
+    )
+  }
+}

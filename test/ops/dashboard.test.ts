@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { after, before, describe, test } from 'node:test'
+import { chromium } from 'playwright-core'
+import { Api, createSchedule, signUp } from '../support/api-client.ts'
+import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const missing = !existsSync(CHROMIUM)
+if (missing && process.env.CI)
+  throw new Error(`Chromium not found at ${CHROMIUM}: .ci/run installs Debian's chromium`)
+
+describe('operator dashboard in headless Chromium', {
+  skip: missing ? `no Chromium at ${CHROMIUM}` : false,
+}, () => {
+  let t: TestApp
+  before(async () => {
+    t = await startTestApp('pglite', 'dashboard', { QUEUE_ADMIT_PER_SECOND: 100 })
+  })
+  after(() => t.close())
+
+  test('refuses a wrong key, then shows the pipeline, waiting room, seat map and an empty dead-letter list', async () => {
+    const api = new Api(t.url)
+    const { scheduleId, seatIds } = await createSchedule(api, t.adminKey, { seats: 20 })
+    const fan = await signUp(api)
+    const [queueToken] = await admitFans(t, api, scheduleId, [fan])
+    const hold = await api.post(`/schedules/${scheduleId}/seats/${seatIds[3]}/hold`, {
+      token: fan.token,
+      headers: { 'x-queue-token': queueToken! },
+    })
+    assert.equal(hold.status, 201)
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
+    })
+    try {
+      const page = await browser.newPage()
+      await page.goto(`${t.url}/dashboard`)
+      await page.fill('#key', 'wrong-key')
+      await page.click('#refresh')
+      await page.waitForSelector('#status .bad')
+      assert.match((await page.textContent('#status')) ?? '', /ADMIN_KEY_INVALID/)
+
+      await page.fill('#key', t.adminKey)
+      await page.fill('#schedule', scheduleId)
+      await page.click('#refresh')
+      await page.waitForSelector('.seat')
+      assert.equal(await page.locator('.seat').count(), 20)
+      assert.equal(await page.locator('.seat.held').count(), 1)
+      assert.match((await page.textContent('#pipeline')) ?? '', /transport local/)
+      assert.match((await page.textContent('#queue')) ?? '', /admitted now 1/)
+      assert.match((await page.textContent('#dead')) ?? '', /none/)
+      if (process.env.DASHBOARD_SCREENSHOT)
+        await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true })
+    } finally {
+      await browser.close()
+    }
+  })
+})
