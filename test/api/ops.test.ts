@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { Api } from '../support/api-client.ts'
+import { databaseKinds } from '../support/databases.ts'
+import { startTestApp, type TestApp } from '../support/test-app.ts'
+
+for (const kind of databaseKinds) {
+  describe(`ops endpoints [${kind}]`, () => {
+    let t: TestApp
+    let api: Api
+    before(async () => {
+      t = await startTestApp(kind, 'ops')
+      api = new Api(t.url)
+    })
+    after(() => t.close())
+
+    test('/health answers 200', async () => {
+      const res = await api.get('/health')
+      assert.equal(res.status, 200)
+      assert.deepEqual(res.body, { status: 'ok' })
+    })
+
+    test('/ready answers 200 when the database answers', async () => {
+      const res = await api.get('/ready')
+      assert.equal(res.status, 200)
+      assert.deepEqual(res.body, { status: 'ready' })
+    })
+
+    test('/metrics is Prometheus text with request durations by route and status', async () => {
+      await api.get('/concerts')
+      const res = await api.get('/metrics')
+      assert.equal(res.status, 200)
+      assert.match(res.headers.get('content-type') ?? '', /^text\/plain/)
+      const text = res.body as string
+      assert.match(text, /# TYPE http_request_duration_seconds histogram/)
+      assert.match(
+        text,
+        /http_request_duration_seconds_count\{[^}]*route="\/concerts"[^}]*status="200"[^}]*\} [1-9]/,
+      )
+      assert.match(text, /process_cpu_user_seconds_total/)
+    })
+
+    test('/docs serves the HTML UI', async () => {
+      const res = await api.get('/docs')
+      assert.equal(res.status, 200)
+      assert.match(res.headers.get('content-type') ?? '', /text\/html/)
+      assert.match(String(res.body), /<html/i)
+    })
+
+    test('/docs/json is OpenAPI 3.1 listing the main paths and security schemes', async () => {
+      const res = await api.get('/docs/json')
+      assert.equal(res.status, 200)
+      assert.equal(res.body.openapi, '3.1.0')
+      assert.equal(res.body.info.title, 'Flash-sale ticketing API')
+      const paths = Object.keys(res.body.paths)
+      for (const path of [
+        '/auth/sign-up',
+        '/auth/sign-in',
+        '/users/{userId}/wallet',
+        '/users/{userId}/wallet/charges',
+        '/users/{userId}/wallet/ledger',
+        '/concerts',
+        '/concerts/{concertId}',
+        '/schedules/{scheduleId}',
+        '/schedules/{scheduleId}/seats',
+        '/schedules/{scheduleId}/queue',
+        '/schedules/{scheduleId}/queue/me',
+        '/schedules/{scheduleId}/seats/{seatId}/hold',
+        '/reservations/{reservationId}',
+        '/reservations/{reservationId}/payment',
+        '/admin/concerts',
+        '/admin/coupons',
+        '/admin/coupons/{couponId}/grants',
+        '/users/{userId}/coupons',
+        '/rankings/schedules/{scheduleId}',
+        '/rankings/concerts',
+      ]) {
+        assert.ok(paths.includes(path), `missing ${path}`)
+      }
+      assert.equal(paths.includes('/metrics'), false, '/metrics is hidden')
+      assert.deepEqual(Object.keys(res.body.components.securitySchemes).sort(), [
+        'adminKey',
+        'bearer',
+        'queueToken',
+      ])
+      const hold = res.body.paths['/schedules/{scheduleId}/seats/{seatId}/hold'].post
+      assert.deepEqual(hold.security, [{ bearer: [], queueToken: [] }])
+    })
+  })
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/platform/config.ts'
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`)
+    return error
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  test('an empty environment gives the documented defaults', () => {
+    const config = loadConfig({})
+    assert.equal(config.PORT, 3000)
+    assert.equal(config.HOST, '127.0.0.1')
+    assert.equal(config.LOG_LEVEL, 'info')
+    assert.equal(config.DATABASE_URL, undefined)
+    assert.equal(config.DATA_DIR, './data')
+    assert.equal(config.DB_POOL_SIZE, 20)
+    assert.equal(config.AUTH_SECRET, undefined)
+    assert.equal(config.ADMIN_KEY, undefined)
+    assert.equal(config.SEED_DEMO, 'auto')
+    assert.equal(config.ROLES, 'api,relay,workers')
+    assert.deepEqual([...config.roles].sort(), ['api', 'relay', 'workers'])
+    assert.equal(config.ACCESS_TOKEN_TTL_SECONDS, 86_400)
+    assert.equal(config.HOLD_TTL_SECONDS, 300)
+    assert.equal(config.MAX_HOLDS_PER_USER, 4)
+    assert.equal(config.QUEUE_MAX_ACTIVE, 200)
+    assert.equal(config.QUEUE_ADMIT_PER_SECOND, 50)
+    assert.equal(config.QUEUE_TOKEN_TTL_SECONDS, 600)
+    assert.equal(config.QUEUE_TICK_MS, 500)
+  })
+
+  test('environment strings become typed values; empty ones mean unset', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      QUEUE_ADMIT_PER_SECOND: '2.5',
+      DATABASE_URL: 'postgresql://u@db:5432/tickets',
+      ROLES: 'api,workers',
+      HOST: '',
+    })
+    assert.equal(config.PORT, 8080)
+    assert.equal(config.QUEUE_ADMIT_PER_SECOND, 2.5)
+    assert.equal(config.DATABASE_URL, 'postgresql://u@db:5432/tickets')
+    assert.deepEqual([...config.roles].sort(), ['api', 'workers'])
+    assert.equal(config.HOST, '127.0.0.1')
+  })
+
+  test('overrides win over the environment', () => {
+    const config = loadConfig({ PORT: '8080', HOLD_TTL_SECONDS: '60' }, { PORT: 0, HOLD_TTL_SECONDS: 5 })
+    assert.equal(config.PORT, 0)
+    assert.equal(config.HOLD_TTL_SECONDS, 5)
+  })
+
+  test('unknown environment variables are ignored', () => {
+    assert.equal(loadConfig({ PATH: '/usr/bin', HOME: '/root', NOT_OURS: 'x' }).PORT, 3000)
+  })
+
+  test('PORT=abc is refused with a message naming PORT and the value', () => {
+    const error = configError(() => loadConfig({ PORT: 'abc' }))
+    assert.match(error.message, /PORT/)
+    assert.match(error.message, /abc/)
+    assert.equal(error.name, 'ConfigError')
+  })
+
+  test('a non-PostgreSQL DATABASE_URL is refused naming DATABASE_URL', () => {
+    const error = configError(() => loadConfig({ DATABASE_URL: 'mysql://x' }))
+    assert.match(error.message, /DATABASE_URL/)
+    assert.doesNotMatch(error.message, /\bPORT\b/)
+  })
+
+  test('out-of-range and malformed values each name their variable', () => {
+    for (const [name, value] of [
+      ['PORT', '70000'],
+      ['PORT', '80.5'],
+      ['LOG_LEVEL', 'loud'],
+      ['ROLES', 'api,bogus'],
+      ['SEED_DEMO', 'yes'],
+      ['HOLD_TTL_SECONDS', '0'],
+      ['MAX_HOLDS_PER_USER', '1000'],
+      ['QUEUE_ADMIT_PER_SECOND', '0'],
+      ['QUEUE_TOKEN_TTL_SECONDS', '5'],
+      ['AUTH_SECRET', 'too-short'],
+      ['ADMIN_KEY', 'short'],
+    ] as const) {
+      const error = configError(() => loadConfig({ [name]: value }))
+      assert.match(error.message, new RegExp(name), `${name}=${value}: ${error.message}`)
+    }
+  })
+
+  test('several bad variables are all reported at once', () => {
+    const error = configError(() => loadConfig({ PORT: 'abc', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' }))
+    for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL']) assert.match(error.message, new RegExp(name))
+  })
+
+  test('unknown override keys are refused, by name', () => {
+    const error = configError(() => loadConfig({}, { PORT: 1, HOLD_TTL: 5 }))
+    assert.match(error.message, /HOLD_TTL/)
+  })
+
+  test('the result is frozen', () => {
+    const config = loadConfig({})
+    assert.ok(Object.isFrozen(config))
+    assert.throws(() => {
+      ;(config as { PORT: number }).PORT = 1
+    }, TypeError)
+    assert.equal(config.PORT, 3000)
+  })
+})

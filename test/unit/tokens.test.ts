@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { createTokenService } from '../../src/auth/tokens.ts'
+import { AppError } from '../../src/platform/errors.ts'
+
+const secret = randomBytes(32).toString('hex')
+const tokens = createTokenService(secret, 3600)
+
+function assertAppError(fn: () => unknown, code: string): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof AppError, `expected AppError, got ${error}`)
+    assert.equal(error.code, code)
+    return true
+  })
+}
+
+/** Same header and payload, another signature (the first signature character changes all its leading bits). */
+function forge(token: string): string {
+  const [header, payload, signature] = token.split('.')
+  assert.ok(header && payload && signature)
+  const first = signature[0] === 'A' ? 'B' : 'A'
+  return `${header}.${payload}.${first}${signature.slice(1)}`
+}
+
+function inFuture(seconds: number): Date {
+  return new Date(Date.now() + seconds * 1000)
+}
+
+describe('access tokens', () => {
+  test('round-trip to the user id', () => {
+    const userId = randomUUID()
+    assert.equal(tokens.verifyAccess(tokens.signAccess(userId)), userId)
+  })
+
+  test('a forged signature, garbage, or another secret give UNAUTHENTICATED', () => {
+    const token = tokens.signAccess(randomUUID())
+    assertAppError(() => tokens.verifyAccess(forge(token)), 'UNAUTHENTICATED')
+    assertAppError(() => tokens.verifyAccess('garbage'), 'UNAUTHENTICATED')
+    assertAppError(() => tokens.verifyAccess(''), 'UNAUTHENTICATED')
+    const other = createTokenService(randomBytes(32).toString('hex'), 3600)
+    assertAppError(() => tokens.verifyAccess(other.signAccess(randomUUID())), 'UNAUTHENTICATED')
+  })
+
+  test('a queue token is not an access token', () => {
+    const queueToken = tokens.signQueue({
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: inFuture(60),
+    })
+    assertAppError(() => tokens.verifyAccess(queueToken), 'UNAUTHENTICATED')
+  })
+
+  test('an access token past its lifetime gives UNAUTHENTICATED and says it expired', (t) => {
+    const token = tokens.signAccess(randomUUID())
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 3601_000 })
+    assert.throws(
+      () => tokens.verifyAccess(token),
+      (error: unknown) =>
+        error instanceof AppError && error.code === 'UNAUTHENTICATED' && /expired/.test(error.message),
+    )
+  })
+})
+
+describe('queue tokens', () => {
+  test('round-trip to user, schedule and expiry (whole seconds)', () => {
+    const claims = {
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: new Date(Date.now() + 600_500),
+    }
+    const back = tokens.verifyQueue(tokens.signQueue(claims))
+    assert.equal(back.userId, claims.userId)
+    assert.equal(back.scheduleId, claims.scheduleId)
+    assert.equal(back.expiresAt.getTime(), Math.floor(claims.expiresAt.getTime() / 1000) * 1000)
+  })
+
+  test('a forged signature, garbage, or another secret give QUEUE_TOKEN_INVALID', () => {
+    const token = tokens.signQueue({
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: inFuture(60),
+    })
+    assertAppError(() => tokens.verifyQueue(forge(token)), 'QUEUE_TOKEN_INVALID')
+    assertAppError(() => tokens.verifyQueue('not.a.token'), 'QUEUE_TOKEN_INVALID')
+    const other = createTokenService(randomBytes(32).toString('hex'), 3600)
+    const foreign = other.signQueue({
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: inFuture(60),
+    })
+    assertAppError(() => tokens.verifyQueue(foreign), 'QUEUE_TOKEN_INVALID')
+  })
+
+  test('an access token used as a queue token gives QUEUE_TOKEN_INVALID', () => {
+    assertAppError(() => tokens.verifyQueue(tokens.signAccess(randomUUID())), 'QUEUE_TOKEN_INVALID')
+  })
+
+  test('an expired queue token gives QUEUE_TOKEN_EXPIRED', () => {
+    const expired = tokens.signQueue({
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: new Date(Date.now() - 5_000),
+    })
+    assertAppError(() => tokens.verifyQueue(expired), 'QUEUE_TOKEN_EXPIRED')
+  })
+
+  test('a token accepted once is refused once it expires (the verifier cache respects expiry)', (t) => {
+    const token = tokens.signQueue({
+      userId: randomUUID(),
+      scheduleId: randomUUID(),
+      expiresAt: inFuture(30),
+    })
+    assert.ok(tokens.verifyQueue(token))
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 31_000 })
+    assertAppError(() => tokens.verifyQueue(token), 'QUEUE_TOKEN_EXPIRED')
+  })
+
+  test('a token signed by the same secret in another service instance is accepted (stateless)', () => {
+    const again = createTokenService(secret, 3600)
+    const claims = { userId: randomUUID(), scheduleId: randomUUID(), expiresAt: inFuture(60) }
+    assert.equal(again.verifyQueue(tokens.signQueue(claims)).userId, claims.userId)
+  })
+})
