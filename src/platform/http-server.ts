@@ -1,6 +1,8 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -14,6 +16,8 @@ import Fastify, {
 import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
 export type HttpServer = FastifyInstance<
   RawServerDefault,
@@ -105,6 +109,25 @@ function translateFrameworkError(error: FastifyError): AppError {
   return new AppError('INTERNAL_ERROR')
 }
 
+function createAjv(coerceTypes: boolean | 'array'): Ajv {
+  const ajv = new Ajv({
+    coerceTypes,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+    addUsedSchema: false,
+  })
+  addFormats(ajv)
+  return ajv
+}
+
+/**
+ * Path, query and header values arrive as strings and are coerced to their schema types; a JSON body is taken as
+ * sent, so `{"amount": true}` or `{"amount": "5"}` is refused instead of being read as a number.
+ */
+const validators = { body: createAjv(false), other: createAjv('array') }
+
 export interface HttpServerOptions {
   logger: FastifyServerOptions['loggerInstance']
   metrics: Metrics
@@ -117,8 +140,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // Through the factory, so plugins that add shared schemas (a new schema scope) keep these validators too.
+    schemaController: {
+      compilersFactory: {
+        buildValidator:
+          () =>
+          ({ schema, httpPart }) =>
+            validators[httpPart === 'body' ? 'body' : 'other'].compile(schema) as never,
+      },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addSchema(ErrorBody)
