@@ -20,13 +20,15 @@ import { durabilityFor, topicCatalog } from '../src/events/topics.ts'
 import type { EventTransport } from '../src/events/transport.ts'
 import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
 import { createLogger } from '../src/platform/logger.ts'
-import { percentile, POSTGRES_ADMIN_URL } from './support/service.ts'
+import { POSTGRES_ADMIN_URL, percentile } from './support/service.ts'
 
 const EVENTS = Number(process.env.EVENTS ?? 50_000)
 const RATE = Number(process.env.RATE ?? 500)
 const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? 10)
 const BATCH = Number(process.env.RELAY_BATCH_SIZE ?? 5000)
-const transports = (process.env.TRANSPORTS ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local')).split(',')
+const transports = (process.env.TRANSPORTS ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local')).split(
+  ',',
+)
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
 
 async function admin(text: string) {
@@ -69,7 +71,12 @@ async function run(kind: string) {
     for (let i = 0; i < EVENTS; i += 5000) {
       const events = Array.from({ length: Math.min(5000, EVENTS - i) }, (_, j) => {
         const user = users[(i + j) % users.length]!
-        return buildEvent('points.charged', user, { userId: user, amount: i + j + 1, balance: tag, ledgerId: i + j + 1 })
+        return buildEvent('points.charged', user, {
+          userId: user,
+          amount: i + j + 1,
+          balance: tag,
+          ledgerId: i + j + 1,
+        })
       })
       await appendToOutbox(handle.db, events)
     }
@@ -115,8 +122,9 @@ async function run(kind: string) {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       const user = users[i % users.length]!
       const event = buildEvent('points.charged', user, { userId: user, amount: 1, balance: tag, ledgerId: i })
-      await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
+      // Stamped just before the commit: a fast handler may run before this await returns.
       committedAt.set(event.id, performance.now())
+      await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
     }
     await waitFor(() => latencies.length >= total, 60_000)
     await relay.stop()

@@ -106,7 +106,9 @@ try {
       where schedule_id = ${schedule.id} and status in ('held', 'confirmed')
       group by seat_id having count(*) > 1) d`.execute(handle.db)
   const heldSeats = await sql<{ n: number }>`
-    select count(*)::int as n from seats where schedule_id = ${schedule.id} and status = 'held'`.execute(handle.db)
+    select count(*)::int as n from seats where schedule_id = ${schedule.id} and status = 'held'`.execute(
+    handle.db,
+  )
   latencies.sort((a, b) => a - b)
   const report = {
     attempts,

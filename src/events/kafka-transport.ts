@@ -4,9 +4,11 @@ import {
   type CommitOptionsPartition,
   Consumer,
   compatibilityPartitioner,
+  findErrorBy,
   ListOffsetTimestamps,
   type Message,
   type MessagesStream,
+  offsetCommitV8,
   ProduceAcks,
   Producer,
   stringDeserializers,
@@ -186,18 +188,21 @@ async function waitForLeaders(admin: Admin, specs: readonly TopicSpec[], log: Lo
       const metadata = await admin.metadata({ topics: names, forceUpdate: true })
       const pending = specs.filter((spec) => {
         const topic = metadata.topics.get(spec.name)
-        if (!topic) return true
-        if (topic.partitionsCount < spec.partitions) {
-          log.warn(
-            { topic: spec.name, partitions: topic.partitionsCount, declared: spec.partitions },
-            'fewer partitions than declared',
-          )
-        }
-        return topic.partitions.some((p) => p === undefined || p.leader < 0)
+        return !topic || topic.partitions.some((p) => p === undefined || p.leader < 0)
       })
-      if (pending.length === 0) return
-      if (Date.now() > deadline)
-        throw new Error(`No leader yet for topics ${pending.map((s) => s.name).join(', ')}`)
+      if (pending.length === 0) {
+        for (const spec of specs) {
+          const partitions = metadata.topics.get(spec.name)?.partitionsCount ?? 0
+          if (partitions !== spec.partitions) {
+            log.warn(
+              { topic: spec.name, partitions, declared: spec.partitions },
+              'topic differs from its declaration',
+            )
+          }
+        }
+        return
+      }
+      if (Date.now() > deadline) throw new Error(`No leader yet for ${pending.map((s) => s.name).join(', ')}`)
     } catch (error) {
       if (Date.now() > deadline) throw error
     }
@@ -248,8 +253,9 @@ async function startConsumer(spec: ConsumerSpec, options: KafkaTransportOptions)
     maxWaitTime: 500,
     maxBytes: 16 * 1024 * 1024,
     maxBytesPerPartition: 1024 * 1024,
-    retries: 5,
-    retryDelay: 500,
+    // Enough to ride out a broker failover (a dead leader is fenced after a few seconds) without tearing down the stream.
+    retries: 10,
+    retryDelay: 1_000,
   })
 
   const owned = new Map<string, OwnedPartition>()
@@ -367,7 +373,13 @@ async function startConsumer(spec: ConsumerSpec, options: KafkaTransportOptions)
     }
     if (lost.length === 0 && gained.length === 0) return
     log.info(
-      { generation: consumer.generationId, owned: owned.size, lost: lost.length, gained: gained.length },
+      {
+        member: consumer.memberId,
+        generation: consumer.generationId,
+        owned: owned.size,
+        lost: lost.length,
+        gained: gained.length,
+      },
       'assignment changed',
     )
     if (lost.length > 0) {
@@ -406,6 +418,7 @@ async function startConsumer(spec: ConsumerSpec, options: KafkaTransportOptions)
         }
         return
       } catch (err) {
+        if (closing) return
         log.warn({ err, attempt }, 'reading committed offsets failed; retrying')
         await sleep(Math.min(5_000, 250 * 2 ** attempt))
       }
@@ -498,8 +511,10 @@ async function startConsumer(spec: ConsumerSpec, options: KafkaTransportOptions)
     close() {
       closed ??= (async () => {
         closing = true
-        // Stop fetching first, then let work in flight finish (sleepers are aborted), commit it, leave the group.
-        await stream?.close().catch((err: unknown) => log.warn({ err }, 'closing the consumer stream'))
+        // Stop fetching, let work in flight finish (sleepers are aborted), commit it, then leave the group. The
+        // stream is paused, not closed, until we leave: closing it unsubscribes its topics, and a rejoin meanwhile
+        // would subscribe to nothing (as the group leader, it would even assign nothing to anyone).
+        stream?.pause()
         await dispatcher.close()
         committer.stopRetrying()
         await committer.flush()
@@ -587,10 +602,13 @@ class OffsetCommitter {
         this.#started++
         let failed = false
         try {
-          await this.#consumer.commit({ offsets })
+          await this.#send(offsets)
         } catch (err) {
           failed = true
-          this.#log.warn({ err, partitions: offsets.length }, 'offset commit failed')
+          // A generation change refuses the commit: the next owner starts from the last commit that landed.
+          const rebalancing = err instanceof NotInGroupError || findErrorBy(err as Error, 'needsRejoin', true)
+          const level = rebalancing ? 'info' : 'warn'
+          this.#log[level]({ err, partitions: offsets.length }, 'offset commit refused')
           for (const o of offsets) {
             const key = partitionKey(o.topic, o.partition)
             const newer = this.#queued.get(key)
@@ -608,6 +626,52 @@ class OffsetCommitter {
       this.#running = false
       for (const waiter of this.#waiters.splice(0)) waiter.resolve()
     }
+  }
+
+  /**
+   * OffsetCommit sent as is. The client's own commit() rejoins the group when the generation changed, and a rejoin
+   * by the group leader starts yet another rebalance, which the next racing commit repeats: a rebalance storm.
+   */
+  async #send(offsets: CommitOptionsPartition[]): Promise<void> {
+    const consumer = this.#consumer
+    // Not gated on isActive(): while a rebalance is being prepared the coordinator still takes commits of the
+    // current generation, and those are the ones that spare the next owner a redelivery.
+    const memberId = consumer.memberId
+    const generation = consumer.generationId
+    if (consumer.closed || !memberId || generation <= 0) throw new NotInGroupError()
+    const coordinator = await consumer.findGroupCoordinator()
+    let broker = consumer.currentMetadata?.brokers.get(coordinator)
+    broker ??= (await consumer.metadata({ topics: consumer.topics.current })).brokers.get(coordinator)
+    if (!broker) throw new Error(`Group coordinator ${coordinator} is not in the cluster metadata`)
+    const connection = await consumer.connections.get(broker)
+    const topics = new Map<string, offsetCommitV8.OffsetCommitRequestTopic>()
+    for (const o of offsets) {
+      let topic = topics.get(o.topic)
+      if (!topic) {
+        topic = { name: o.topic, partitions: [] }
+        topics.set(o.topic, topic)
+      }
+      topic.partitions.push({
+        partitionIndex: o.partition,
+        committedOffset: o.offset,
+        committedLeaderEpoch: o.leaderEpoch,
+        committedMetadata: null,
+      })
+    }
+    await offsetCommitV8.api.async(
+      connection,
+      consumer.groupId,
+      generation,
+      memberId,
+      consumer.groupInstanceId,
+      [...topics.values()],
+    )
+  }
+}
+
+class NotInGroupError extends Error {
+  constructor() {
+    super('Not a member of a stable group generation (rebalancing)')
   }
 }
 

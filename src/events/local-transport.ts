@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import type { DatabaseHandle, Queryable } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/notifications.ts'
+import { createWaker } from '../platform/waker.ts'
 import { PartitionDispatcher } from './partition-dispatcher.ts'
 import {
   type ConsumerHandle,
@@ -222,13 +223,8 @@ async function startLocalConsumer(
   })
 
   let stopped = false
-  let wake: (() => void) | undefined
-  const signal = () => {
-    const w = wake
-    wake = undefined
-    w?.()
-  }
-  const unlisten = await listen(handle, CHANNEL, signal)
+  const waker = createWaker()
+  const unlisten = await listen(handle, CHANNEL, () => waker.notify())
   let lastHeartbeat = 0
 
   async function heartbeat(): Promise<void> {
@@ -363,13 +359,7 @@ async function startLocalConsumer(
         if (!stopped) log.warn({ err: error }, 'local consumer round failed; retrying')
       }
       if (stopped) break
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(options.pollMs, options.heartbeatMs))
-        wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      await waker.wait(Math.min(options.pollMs, options.heartbeatMs))
     }
   })()
 
@@ -379,7 +369,7 @@ async function startLocalConsumer(
     async close() {
       if (stopped) return
       stopped = true
-      signal()
+      waker.notify()
       await loop
       await unlisten()
       await dispatcher.close()

@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/notifications.ts'
+import { createWaker } from '../platform/waker.ts'
 import type { EventTransport, OutgoingRecord } from './transport.ts'
 
 export interface RelayOptions {
@@ -116,18 +117,14 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   let stopped = true
   let loop: Promise<void> = Promise.resolve()
   let unlisten: (() => Promise<void>) | undefined
-  let wake: (() => void) | undefined
+  const waker = createWaker()
 
   return {
     relayOnce,
     async start() {
       if (!stopped) return
       stopped = false
-      unlisten = await listen(options.database, 'outbox', () => {
-        const w = wake
-        wake = undefined
-        w?.()
-      })
+      unlisten = await listen(options.database, 'outbox', () => waker.notify())
       loop = (async () => {
         let failures = 0
         while (!stopped) {
@@ -141,20 +138,15 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
             await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)))
             continue
           }
-          if (moved === batchSize || stopped) continue
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, idleMs)
-            wake = () => {
-              clearTimeout(timer)
-              resolve()
-            }
-          })
+          // Look again after any batch; otherwise wait for a NOTIFY (one that came meanwhile is not lost).
+          if (moved > 0 || stopped) continue
+          await waker.wait(idleMs)
         }
       })()
     },
     async stop() {
       stopped = true
-      wake?.()
+      waker.notify()
       await loop
       await unlisten?.()
     },

@@ -149,12 +149,21 @@ export class PartitionDispatcher {
   }
 
   async #runKey(state: PartitionState, key: string, running: Set<string>): Promise<void> {
+    let requeued = false
+    let handled = 0
     try {
       for (;;) {
         const queue = state.keys.get(key)
-        const record = queue?.shift()
-        if (!record) break
+        if (!queue || queue.length === 0) break
         if (state.stalled || state.revoked || state.signal.aborted) break
+        // Fairness: a busy key gives its slot to waiting keys now and then, so none starves (and commits move).
+        if (handled >= KEY_TURN && state.waitingKeys.length > 0) {
+          state.waitingKeys.push(key)
+          requeued = true
+          break
+        }
+        const record = queue.shift()!
+        handled++
         try {
           await this.#options.handle(record, state.signal)
         } catch (error) {
@@ -166,11 +175,13 @@ export class PartitionDispatcher {
         this.#markDone(state, record.offset)
       }
     } finally {
-      state.keys.delete(key)
+      if (!requeued) state.keys.delete(key)
       running.delete(key)
       state.running--
-      if (state.running === 0) for (const resolve of state.idle) resolve()
-      state.idle.clear()
+      if (state.running === 0) {
+        for (const resolve of state.idle) resolve()
+        state.idle.clear()
+      }
       this.#pump(state)
     }
   }
@@ -202,6 +213,9 @@ export class PartitionDispatcher {
     return new Promise((resolve) => state.idle.add(resolve))
   }
 }
+
+/** Records a key handles in a row before letting a waiting key run. */
+const KEY_TURN = 8
 
 const emptyRecord: TransportRecord = {
   topic: '',

@@ -285,7 +285,7 @@ for (const kind of databaseKinds) {
         ['/schedules/not-a-uuid', 'scheduleId'],
         ['/schedules/not-a-uuid/seats', 'scheduleId'],
         [`/rankings/schedules/${randomUUID()}x`, 'scheduleId'],
-      ]) {
+      ] as [string, string][]) {
         const res = await api.get(path)
         assertError(res, 400, 'VALIDATION_FAILED')
         assert.equal(res.body.details.field, field)

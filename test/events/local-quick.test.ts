@@ -32,18 +32,16 @@ test('outbox to local transport to a handler, in order per key', async () => {
   await relay.start()
   const users = Array.from({ length: 5 }, () => uuidv7())
   for (let i = 1; i <= 40; i++) {
-    await handle.db
-      .transaction()
-      .execute((tx) =>
-        appendToOutbox(tx, [
-          buildEvent('points.charged', users[i % 5]!, {
-            userId: users[i % 5]!,
-            amount: i,
-            balance: i,
-            ledgerId: i,
-          }),
-        ]),
-      )
+    await handle.db.transaction().execute((tx) =>
+      appendToOutbox(tx, [
+        buildEvent('points.charged', users[i % 5]!, {
+          userId: users[i % 5]!,
+          amount: i,
+          balance: i,
+          ledgerId: i,
+        }),
+      ]),
+    )
   }
   const started = Date.now()
   while (seen.length < 40 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 50))

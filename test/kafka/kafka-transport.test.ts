@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import { after, describe, type TestContext, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Admin } from '@platformatic/kafka'
+import pino from 'pino'
+import { createKafkaTransport, type KafkaTransportOptions } from '../../src/events/kafka-transport.ts'
+import { durabilityFor } from '../../src/events/topics.ts'
+import {
+  type ConsumerSpec,
+  type EventTransport,
+  type OutgoingRecord,
+  partitionFor,
+  type TransportRecord,
+} from '../../src/events/transport.ts'
+import type { Logger } from '../../src/platform/logger.ts'
+
+const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
+const missing =
+  'KAFKA_BROKERS is not set: start a cluster with `bash scripts/kafka/kafka.sh up` and export its line'
+
+if (brokers.length === 0 && process.env.TEST_KAFKA_REQUIRED === '1') {
+  test('kafka transport needs a cluster', () => assert.fail(`${missing} (TEST_KAFKA_REQUIRED=1)`))
+}
+
+const PARTITIONS = 6
+const KEYS = 20
+
+describe('kafka transport', { skip: brokers.length === 0 ? missing : false }, () => {
+  const admin =
+    brokers.length > 0
+      ? new Admin({ clientId: 'kafka-transport-test', bootstrapBrokers: brokers })
+      : undefined
+  after(() => admin?.close())
+
+  test('publishes 1,000 records over 20 keys and consumes them all in per-key order; lag ends at 0', async (t) => {
+    const { transport, topic, group } = await setup(t)
+    const sent = makeRecords(topic, 1_000)
+    await transport.publish(sent)
+
+    const seen: TransportRecord[] = []
+    const consumer = await transport.consume(
+      spec(group, topic, async (record) => {
+        seen.push(record)
+      }),
+    )
+    t.after(() => consumer.close())
+    await waitUntil('all records consumed', () => seen.length >= sent.length)
+
+    assert.equal(seen.length, sent.length, 'each record handled once when nothing fails')
+    assertPerKeyOrder(seen)
+    for (const record of seen) {
+      assert.equal(
+        record.partition,
+        partitionFor(record.key, PARTITIONS),
+        'Kafka partition matches partitionFor',
+      )
+      assert.equal(typeof record.offset, 'bigint')
+      assert.ok(Math.abs(record.timestamp - Date.now()) < 120_000, 'timestamp in ms')
+      assert.equal(record.headers['x-seq'], String(JSON.parse(record.value).seq))
+      assert.equal(record.headers['x-key'], record.key)
+    }
+    assert.equal(consumer.assignments().length, PARTITIONS)
+
+    await waitUntil('lag 0', async () => {
+      const lag = await transport.lag([{ group, topics: [topic] }])
+      return lag.length === PARTITIONS && lag.every((e) => e.lag === 0n)
+    })
+    const lag = await transport.lag([{ group, topics: [topic] }])
+    assert.equal(
+      lag.reduce((n, e) => n + e.end, 0n),
+      1_000n,
+    )
+  })
+
+  test('a consumer stopped halfway commits only what it handled; the next one gets the rest', async (t) => {
+    const { transport, topic, group } = await setup(t)
+    const sent = makeRecords(topic, 1_000)
+    await transport.publish(sent)
+
+    const first = new Set<string>()
+    const firstConsumer = await transport.consume(
+      spec(group, topic, async (record, signal) => {
+        await sleep(5, undefined, { signal })
+        first.add(id(record))
+      }),
+    )
+    await waitUntil('some records handled', () => first.size >= 300)
+    await firstConsumer.close()
+    assert.ok(first.size < sent.length, `stopped before the end (${first.size} handled)`)
+
+    // Never ahead of the work: every offset below the committed one was handled.
+    const committed = await transport.lag([{ group, topics: [topic] }])
+    for (const entry of committed) {
+      for (let offset = 0n; offset < entry.committed; offset++) {
+        assert.ok(
+          first.has(`${entry.partition}:${offset}`),
+          `committed ${entry.partition}:${offset} was handled`,
+        )
+      }
+    }
+    assert.ok(
+      committed.some((e) => e.lag > 0n),
+      'work was left',
+    )
+
+    const second: TransportRecord[] = []
+    const secondConsumer = await transport.consume(
+      spec(group, topic, async (record) => {
+        second.push(record)
+      }),
+    )
+    t.after(() => secondConsumer.close())
+    const left = sent.length - Number(committed.reduce((n, e) => n + e.committed, 0n))
+    await waitUntil('the rest consumed', () => second.length >= left)
+    await sleep(500)
+    assert.equal(second.length, left, 'exactly the uncommitted records are delivered again')
+    for (const entry of committed) {
+      const offsets = second.filter((r) => r.partition === entry.partition).map((r) => r.offset)
+      if (entry.lag > 0n)
+        assert.equal(offsets[0], entry.committed, `partition ${entry.partition} resumes at its commit`)
+    }
+    const all = new Set([...first, ...second.map(id)])
+    assert.equal(all.size, sent.length, 'no record lost')
+    assertPerKeyOrder(second)
+  })
+
+  test('a member joining takes partitions in flight; when one leaves the other takes over; no loss', async (t) => {
+    const { transport, topic, group } = await setup(t, { heartbeatIntervalMs: 500 })
+    const handled = new Map<string, TransportRecord[]>([
+      ['a', []],
+      ['b', []],
+    ])
+    const member = (name: string) =>
+      spec(group, topic, async (record, signal) => {
+        await sleep(25, undefined, { signal })
+        handled.get(name)!.push(record)
+      })
+    const sent = makeRecords(topic, 1_000)
+    await transport.publish(sent)
+    const a = await transport.consume(member('a'))
+    t.after(() => a.close())
+    await waitUntil('a busy', () => handled.get('a')!.length >= 100)
+
+    // b joins while a is handling: a gives up partitions with work in flight.
+    const b = await transport.consume(member('b'))
+    t.after(() => b.close())
+    await waitUntil(
+      'both own partitions',
+      () =>
+        a.assignments().length > 0 &&
+        b.assignments().length > 0 &&
+        a.assignments().length + b.assignments().length === PARTITIONS,
+    )
+    await waitUntil('b busy', () => handled.get('b')!.length >= 50)
+    await a.close()
+    await waitUntil('b owns every partition', () => b.assignments().length === PARTITIONS)
+
+    const union = () => new Set([...handled.get('a')!, ...handled.get('b')!].map(id))
+    await waitUntil('everything handled', () => union().size >= sent.length, 60_000)
+    assert.equal(union().size, sent.length, 'no record lost')
+    assertPerKeyOrder(handled.get('a')!)
+    assertPerKeyOrder(handled.get('b')!)
+    await waitUntil('lag 0', async () =>
+      (await transport.lag([{ group, topics: [topic] }])).every((e) => e.lag === 0n),
+    )
+    const deliveries = handled.get('a')!.length + handled.get('b')!.length
+    t.diagnostic(
+      `a ${handled.get('a')!.length}, b ${handled.get('b')!.length}, redelivered ${deliveries - sent.length}`,
+    )
+  })
+
+  test('with a small buffer, fetching pauses and resumes until everything is handled', async (t) => {
+    const { logger, lines } = captureLogger('debug')
+    const { transport, topic, group } = await setup(t, { maxBuffered: 50 }, logger)
+    const sent = makeRecords(topic, 1_000)
+    await transport.publish(sent)
+    const seen: TransportRecord[] = []
+    const consumer = await transport.consume(
+      spec(group, topic, async (record) => {
+        await sleep(1)
+        seen.push(record)
+      }),
+    )
+    t.after(() => consumer.close())
+    await waitUntil('all records consumed', () => seen.length >= sent.length)
+    assert.equal(seen.length, sent.length)
+    assertPerKeyOrder(seen)
+    assert.ok(lines.some((l) => l.includes('fetching paused')))
+    assert.ok(lines.some((l) => l.includes('fetching resumed')))
+  })
+
+  test('a handler slower than the session timeout keeps the member in the group', async (t) => {
+    const { logger, lines } = captureLogger('info')
+    const { transport, topic, group } = await setup(
+      t,
+      { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
+      logger,
+    )
+    const handled: TransportRecord[] = []
+    const consumer = await transport.consume(
+      spec(group, topic, async (record) => {
+        if (record.key === 'slow' && JSON.parse(record.value).seq === 0) await sleep(15_000)
+        handled.push(record)
+      }),
+    )
+    t.after(() => consumer.close())
+    await waitUntil('assigned', () => consumer.assignments().length === PARTITIONS)
+
+    const slow = Array.from({ length: 5 }, (_, seq) => record(topic, 'slow', seq))
+    const sent = [...slow, ...makeRecords(topic, 100)]
+    const started = Date.now()
+    await transport.publish(sent)
+    await waitUntil('the fast keys', () => handled.filter((r) => r.key !== 'slow').length === 100)
+    assert.equal(handled.filter((r) => r.key === 'slow').length, 0, 'the slow key waits for its head')
+    await waitUntil('everything', () => handled.length >= sent.length, 30_000)
+    assert.ok(Date.now() - started >= 14_000, 'the slow handler really outlived the session timeout')
+    await sleep(1_000)
+
+    assert.equal(handled.length, sent.length, 'nothing delivered twice: no rebalance')
+    assertPerKeyOrder(handled)
+    assert.equal(consumer.assignments().length, PARTITIONS)
+    const changes = lines.filter((l) => l.includes('assignment changed'))
+    assert.equal(changes.length, 1, `one assignment only:\n${changes.join('')}`)
+    const groups = await admin!.describeGroups({ groups: [group] })
+    assert.equal(groups.get(group)?.members.size, 1)
+    await waitUntil('lag 0', async () =>
+      (await transport.lag([{ group, topics: [topic] }])).every((e) => e.lag === 0n),
+    )
+  })
+
+  async function setup(
+    t: TestContext,
+    overrides: Partial<KafkaTransportOptions> = {},
+    logger: Logger = pino(
+      { level: process.env.LOG_LEVEL ?? 'silent' },
+      pino.destination(process.env.LOG_FILE ?? 1),
+    ),
+  ): Promise<{ transport: EventTransport; topic: string; group: string }> {
+    const suffix = randomBytes(4).toString('hex')
+    const topic = `test.transport.${suffix}`
+    const group = `test-group-${suffix}`
+    const transport = createKafkaTransport({ brokers, clientId: `test-${suffix}`, logger, ...overrides })
+    t.after(async () => {
+      await transport.close()
+      await admin?.deleteTopics({ topics: [topic] }).catch(() => {})
+    })
+    await transport.ensureTopics([
+      { name: topic, partitions: PARTITIONS, ...durabilityFor(brokers.length), retentionMs: 3_600_000 },
+    ])
+    return { transport, topic, group }
+  }
+})
+
+/** A logger whose lines the test can read. */
+function captureLogger(level: string): { logger: Logger; lines: string[] } {
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk))
+      done()
+    },
+  })
+  return { logger: pino({ level }, sink), lines }
+}
+
+function spec(group: string, topic: string, handle: ConsumerSpec['handle']): ConsumerSpec {
+  return { group, topics: [topic], handle, keyConcurrency: 16 }
+}
+
+function record(topic: string, key: string, seq: number): OutgoingRecord {
+  const value = JSON.stringify({ seq, key, pad: 'x'.repeat(440) })
+  return { topic, key, value, headers: { 'x-seq': String(seq), 'x-key': key } }
+}
+
+/** `count` records over 20 keys, each key's records numbered from 0. */
+function makeRecords(topic: string, count: number): OutgoingRecord[] {
+  return Array.from({ length: count }, (_, i) => record(topic, `key-${i % KEYS}`, Math.floor(i / KEYS)))
+}
+
+const id = (r: TransportRecord) => `${r.partition}:${r.offset}`
+
+/** Per key, sequence numbers strictly increase in what one consumer handled. */
+function assertPerKeyOrder(records: readonly TransportRecord[]): void {
+  const last = new Map<string, number>()
+  for (const r of records) {
+    const seq = JSON.parse(r.value).seq as number
+    const previous = last.get(r.key)
+    if (previous !== undefined) assert.ok(seq > previous, `key ${r.key}: ${seq} after ${previous}`)
+    last.set(r.key, seq)
+  }
+}
+
+async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  while (!(await predicate())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await sleep(50)
+  }
+}
