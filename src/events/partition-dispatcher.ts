@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { TransportRecord } from './transport.ts'
 
 export interface DispatcherOptions {
@@ -151,6 +152,7 @@ export class PartitionDispatcher {
   async #runKey(state: PartitionState, key: string, running: Set<string>): Promise<void> {
     let requeued = false
     let handled = 0
+    let failures = 0
     try {
       for (;;) {
         const queue = state.keys.get(key)
@@ -162,16 +164,30 @@ export class PartitionDispatcher {
           requeued = true
           break
         }
-        const record = queue.shift()!
-        handled++
+        const record = queue[0]!
         try {
           await this.#options.handle(record, state.signal)
         } catch (error) {
-          // Only shutdown, revocation or a bug gets here: keep the record uncommitted so it is delivered again.
-          if (!state.signal.aborted) this.#options.onError(error, record)
-          state.stalled = true
-          break
+          if (state.signal.aborted) {
+            // Shutdown or revocation: the record stays uncommitted and is delivered again to the next owner.
+            state.stalled = true
+            break
+          }
+          // The runtime could not even park the record (a database or broker blip while moving it to a retry
+          // topic or the dead letters): try the same record again after a pause; other keys carry on meanwhile.
+          this.#options.onError(error, record)
+          failures++
+          try {
+            await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal: state.signal })
+          } catch {
+            state.stalled = true
+            break
+          }
+          continue
         }
+        failures = 0
+        queue.shift()
+        handled++
         this.#markDone(state, record.offset)
       }
     } finally {

@@ -1,0 +1,165 @@
+// Failures of the real Kafka cluster and of the relay process, end to end: outbox → relay → Kafka → runtime, with
+// effects written in the handlers' transactions. Needs KAFKA_BROKERS (3 brokers); skipped without it, failed when
+// TEST_KAFKA_REQUIRED=1. Broker 2 is killed and restarted through scripts/kafka/kafka.sh.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import {
+  appendEvents,
+  createRig,
+  type Delivery,
+  distinctEffects,
+  effectHandler,
+  effectsOf,
+  exactlyOnceProblems,
+  orderProblems,
+  outboxCount,
+  pointsCharged,
+  type Rig,
+  spawnFixture,
+  startPipeline,
+  transportTargets,
+  uuids,
+  waitFor,
+  waitForDrain,
+} from '../events/support.ts'
+
+const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
+
+async function kafkaSh(...args: string[]): Promise<void> {
+  await promisify(execFile)('bash', [KAFKA_SH, ...args], { timeout: 180_000 })
+}
+
+for (const target of transportTargets(['kafka'])) {
+  describe('kafka failures', { skip: target.skip }, () => {
+    if (target.fail) {
+      test('the transport is available', () => assert.fail(target.fail))
+      return
+    }
+
+    async function rigFor(t: { after(fn: () => Promise<void>): void }, name: string): Promise<Rig> {
+      const rig = await createRig(target, name)
+      t.after(() => rig.close())
+      return rig
+    }
+
+    test('i. a broker killed during produce-and-consume: nothing lost, no effect twice', async (t) => {
+      assert.equal(target.brokers.length, 3, 'needs the 3-broker cluster')
+      const rig = await rigFor(t, 'brokerkill')
+      await rig.declare('points.charged')
+      const group = 'survive'
+      const pipeline = await startPipeline(rig, [effectHandler(group)], { relayBatchSize: 200 })
+      const events = pointsCharged(uuids(30), 100)
+      let produced = 0
+      const producing = (async () => {
+        for (let i = 0; i < events.length; i += 50) {
+          await appendEvents(rig.db, events.slice(i, i + 50), 50)
+          produced = i + 50
+          await sleep(25) // a steady stream of business transactions, not one burst
+        }
+      })()
+      await waitFor('the first effects', async () => (await distinctEffects(rig.db, group)) >= 500, {
+        timeoutMs: 60_000,
+      })
+      let atKill = { effects: 0, produced: 0 }
+      let killedAt = 0
+      try {
+        await kafkaSh('stop-broker', '2', '--kill')
+        killedAt = Date.now()
+        atKill = { effects: await distinctEffects(rig.db, group), produced }
+        await producing
+        await waitFor(
+          `${events.length} effects with broker 2 down`,
+          async () => (await distinctEffects(rig.db, group)) >= events.length,
+          { timeoutMs: 120_000 },
+        )
+        await waitForDrain(rig.transport, pipeline.runtime.subscriptions, 60_000)
+      } finally {
+        await producing.catch(() => {})
+        const restart = Date.now()
+        await kafkaSh('start-broker', '2')
+        t.diagnostic(`broker 2 back in every ISR ${Date.now() - restart} ms after start-broker`)
+      }
+      const rows = await effectsOf(rig.db, group)
+      t.diagnostic(
+        `broker 2 SIGKILLed with ${atKill.produced} of ${events.length} events committed and ${atKill.effects} applied; ` +
+          `all applied ${Math.max(...rows.map((r) => r.at.getTime())) - killedAt} ms later`,
+      )
+      assert.ok(atKill.effects < events.length, 'the broker died mid-run')
+      assert.deepEqual(
+        exactlyOnceProblems(
+          rows,
+          events.map((e) => e.id),
+        ),
+        [],
+      )
+      assert.deepEqual(orderProblems(rows), [])
+      assert.equal(await outboxCount(rig.db), 0)
+    })
+
+    test('ii. the relay SIGKILLed mid-batch: a new relay finishes, every event applied once', async (t) => {
+      const rig = await rigFor(t, 'relaykill')
+      await rig.declare('points.charged')
+      const group = 'after-relay-crash'
+      const deliveries: Delivery[] = []
+      rig.transport.onDeliver = (d) => {
+        deliveries.push(d)
+      }
+      const pipeline = await startPipeline(rig, [effectHandler(group)], { relay: false })
+      const events = pointsCharged(uuids(40), 150)
+      await appendEvents(rig.db, events, 1000)
+      const onTopic = async () =>
+        (await rig.transport.lag([{ group: 'nobody', topics: ['points.charged'] }])).reduce(
+          (n, e) => n + e.end,
+          0n,
+        )
+
+      const relayConfig = { ...rig.settings, dbUrl: rig.handle.url, batchSize: 2000 }
+      const first = spawnFixture('relay', relayConfig)
+      rig.defer(() => first.kill())
+      await waitFor('records on the topic', async () => (await onTopic()) > 0n, {
+        everyMs: 5,
+        timeoutMs: 60_000,
+      })
+      await first.kill()
+      const leftInOutbox = await outboxCount(rig.db)
+      assert.ok(leftInOutbox > 0, 'the relay was killed before it finished')
+
+      const second = spawnFixture('relay', relayConfig)
+      rig.defer(() => second.stop())
+      await waitFor('the new relay to empty the outbox', async () => (await outboxCount(rig.db)) === 0, {
+        timeoutMs: 60_000,
+      })
+      await waitFor(
+        `${events.length} effects`,
+        async () => (await distinctEffects(rig.db, group)) >= events.length,
+        { timeoutMs: 120_000 },
+      )
+      await waitForDrain(rig.transport, pipeline.runtime.subscriptions, 60_000)
+      await second.stop()
+
+      const rows = await effectsOf(rig.db, group)
+      assert.deepEqual(
+        exactlyOnceProblems(
+          rows,
+          events.map((e) => e.id),
+        ),
+        [],
+      )
+      assert.deepEqual(orderProblems(rows), [])
+      // Records the killed relay had published but not yet deleted from the outbox went out twice.
+      const onTopicAtEnd = await onTopic()
+      const publishedTwice = Number(onTopicAtEnd) - events.length
+      const consumed = deliveries.filter((d) => d.group === group && d.topic === 'points.charged').length
+      t.diagnostic(
+        `relay killed with ${leftInOutbox} of ${events.length} events still in the outbox; ${publishedTwice} records ` +
+          `published twice; ${consumed} records consumed for ${rows.length} effects`,
+      )
+      assert.ok(publishedTwice > 0, 'the kill landed mid-batch (some records were published twice)')
+      assert.ok(consumed >= Number(onTopicAtEnd), 'every record on the topic reached the consumer')
+    })
+  })
+}
