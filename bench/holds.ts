@@ -11,7 +11,7 @@ import { sql } from 'kysely'
 import { Pool } from 'undici'
 import { openPostgres } from '../src/platform/db.ts'
 import { seedAdmittedFans } from '../test/support/fans.ts'
-import { percentile, startService } from './support/service.ts'
+import { percentile, postgresCpuSeconds, processCpuSeconds, startService } from './support/service.ts'
 
 const { values } = parseArgs({
   options: {
@@ -76,6 +76,11 @@ try {
   const counts = { winners: 0, conflicts: 0, limit: 0, errors: 0 }
   const errorSamples: string[] = []
   let next = 0
+  const cpuBefore = {
+    service: processCpuSeconds(service.process.pid!),
+    postgres: postgresCpuSeconds(),
+    client: process.cpuUsage(),
+  }
   const began = performance.now()
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -98,6 +103,12 @@ try {
     }),
   )
   const seconds = (performance.now() - began) / 1000
+  const clientCpu = process.cpuUsage(cpuBefore.client)
+  const cpuSeconds = {
+    service: Number((processCpuSeconds(service.process.pid!) - cpuBefore.service).toFixed(2)),
+    postgres: Number((postgresCpuSeconds() - cpuBefore.postgres).toFixed(2)),
+    loadGenerator: Number(((clientCpu.user + clientCpu.system) / 1e6).toFixed(2)),
+  }
   await pool.close()
 
   const doubles = await sql<{ n: number }>`
@@ -127,6 +138,7 @@ try {
     holdLimit409: counts.limit,
     errors: counts.errors,
     heldSeats: heldSeats.rows[0]!.n,
+    cpuSecondsDuringRace: cpuSeconds,
     doubleBookings: doubles.rows[0]!.n,
     ...(errorSamples.length ? { errorSamples } : {}),
   }

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { authRoutes } from './auth/auth-routes.ts'
 import { createGuard } from './auth/guard.ts'
 import { createTokenService } from './auth/tokens.ts'
+import { SEAT_RELEASED } from './booking/booking-repository.ts'
 import { bookingRoutes } from './booking/booking-routes.ts'
 import { holdExpirationHandler, startSweeper } from './booking/hold-expiration.ts'
+import { TakenSeats } from './booking/taken-seats.ts'
 import { catalogRoutes } from './catalog/catalog-routes.ts'
 import { couponRequestRoutes } from './coupon/coupon-request-routes.ts'
 import { couponRoutes } from './coupon/coupon-routes.ts'
@@ -27,6 +29,7 @@ import type { DatabaseHandle } from './platform/db.ts'
 import { createHttpServer, type HttpServer } from './platform/http-server.ts'
 import { createLogger, type Logger } from './platform/logger.ts'
 import { createMetrics, type Metrics } from './platform/metrics.ts'
+import { listen } from './platform/notifications.ts'
 import { type AdmissionLoop, createAdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, type QueueSettings } from './queue/queue-repository.ts'
 import { queueRoutes } from './queue/queue-routes.ts'
@@ -113,15 +116,17 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await http.register(walletRoutes({ db, guard }))
   await http.register(catalogRoutes({ db, guard, onScheduleCreated: prepareQueue }))
   await http.register(queueRoutes({ db, guard, tokens, settings: queueSettings }))
+  const takenSeats = new TakenSeats(config.SEAT_CACHE_TTL_MS)
   await http.register(
     bookingRoutes({
       db,
       guard,
       holdTtlSeconds: config.HOLD_TTL_SECONDS,
       maxHoldsPerUser: config.MAX_HOLDS_PER_USER,
+      takenSeats,
     }),
   )
-  await http.register(paymentRoutes({ db, guard }))
+  await http.register(paymentRoutes({ db, guard, takenSeats }))
   await http.register(couponRoutes({ db, guard }))
   await http.register(rankingRoutes({ db }))
   await http.register(deadLetterRoutes({ db, guard }))
@@ -154,6 +159,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     logger.info('DATA_PLATFORM_URL not set: confirmed reservations are not synced to a data platform')
   }
   await http.register(opsRoutes({ db, guard, events }))
+  const stopSeatListener = await listen(database, SEAT_RELEASED, (seatId) => {
+    if (seatId) takenSeats.forget(seatId)
+  })
   let stopSweeper: (() => Promise<void>) | undefined
 
   let closed = false
@@ -182,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       await admission.stop()
       await stopSweeper?.()
       await events.stop()
+      await stopSeatListener()
       await database.close()
     },
   }

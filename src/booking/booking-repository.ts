@@ -5,6 +5,7 @@ import { buildEvent } from '../events/envelope.ts'
 import { appendToOutbox } from '../events/outbox.ts'
 import type { Db, Queryable } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import type { TakenSeats } from './taken-seats.ts'
 
 export interface Reservation {
   id: string
@@ -21,21 +22,26 @@ export interface Reservation {
 
 /**
  * Holds a seat for `ttlSeconds`. The seat row decides the race (one conditional update: the seat is free, or its
- * hold has lapsed), so exactly one caller wins and the others get SEAT_ALREADY_HELD without waiting on a lock.
+ * hold has lapsed; a row locked by a concurrent attempt is skipped), so exactly one caller wins and the others get
+ * SEAT_ALREADY_HELD without waiting on a lock.
  */
 export async function holdSeat(
   db: Db,
   input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxHolds: number },
+  takenSeats?: TakenSeats,
 ): Promise<Reservation> {
+  if (takenSeats?.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
   // Optimistic read first: in a flash sale almost every attempt targets a taken seat, and a plain indexed read
   // answers those without a transaction or a wait on the winner's row lock. The update below still decides.
   const seat = await db
     .selectFrom('seats')
-    .select(liveSeatStatus.as('status'))
+    .select([liveSeatStatus.as('status'), 'held_until'])
     .where('id', '=', input.seatId)
     .where('schedule_id', '=', input.scheduleId)
     .executeTakeFirst()
   if (!seat) throw new AppError('SEAT_NOT_FOUND')
+  if (seat.status === 'sold') takenSeats?.rememberSold(input.seatId)
+  if (seat.status === 'held') takenSeats?.rememberHeld(input.seatId, seat.held_until ?? undefined)
   if (seat.status !== 'available') throw new AppError('SEAT_ALREADY_HELD')
   const reservationId = uuidv7()
   return db.transaction().execute(async (tx) => {
@@ -45,19 +51,27 @@ export async function holdSeat(
       price: number | null
       held_until: Date | null
     }>`
-      with won as (
-        update seats set status = 'held', reservation_id = ${reservationId},
-               held_until = now() + make_interval(secs => ${input.ttlSeconds})
+      with target as (
+        -- a seat another attempt is taking right now is skipped, not waited for: that attempt wins or frees it
+        select id from seats
         where id = ${input.seatId} and schedule_id = ${input.scheduleId}
           and (status = 'available' or (status = 'held' and held_until <= now()))
-        returning label, price, held_until)
+        for update skip locked),
+      won as (
+        update seats s set status = 'held', reservation_id = ${reservationId},
+               held_until = now() + make_interval(secs => ${input.ttlSeconds})
+        from target
+        where s.id = target.id and (s.status = 'available' or (s.status = 'held' and s.held_until <= now()))
+        returning s.label, s.price, s.held_until)
       select exists(select 1 from seats where id = ${input.seatId} and schedule_id = ${input.scheduleId}) as seat_exists,
              won.label, won.price, won.held_until
       from (select 1) one left join won on true`.execute(tx)
     const row = taken.rows[0]
     if (!row?.seat_exists) throw new AppError('SEAT_NOT_FOUND')
-    if (row.label === null || row.price === null || row.held_until === null)
+    if (row.label === null || row.price === null || row.held_until === null) {
+      takenSeats?.rememberHeld(input.seatId, undefined)
       throw new AppError('SEAT_ALREADY_HELD')
+    }
 
     // Same-user holds queue up on the wallet row so the cap cannot be raced past.
     await tx.selectFrom('wallets').select('user_id').where('user_id', '=', input.userId).forUpdate().execute()
@@ -127,18 +141,23 @@ export async function holdSeat(
 
 /** Puts a held seat back on sale, only if it is still held by this reservation. */
 export async function releaseSeat(tx: Queryable, seatId: string, reservationId: string): Promise<void> {
-  await tx
+  const released = await tx
     .updateTable('seats')
     .set({ status: 'available', reservation_id: null, held_until: null })
     .where('id', '=', seatId)
     .where('reservation_id', '=', reservationId)
     .where('status', '=', 'held')
-    .execute()
+    .executeTakeFirst()
+  // Every instance forgets the seat as taken when this commits (see TakenSeats).
+  if (Number(released.numUpdatedRows) > 0)
+    await sql`select pg_notify(${SEAT_RELEASED}, ${seatId})`.execute(tx)
 }
 
+export const SEAT_RELEASED = 'seat_released'
+
 /** Releases the caller's own live hold. */
-export async function cancelHold(db: Db, reservationId: string, userId: string): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+export async function cancelHold(db: Db, reservationId: string, userId: string): Promise<{ seatId: string }> {
+  return db.transaction().execute(async (tx) => {
     const r = await findReservation(tx, reservationId, { forUpdate: true })
     if (r.userId !== userId) throw new AppError('FORBIDDEN')
     if (r.status !== 'held')
@@ -158,6 +177,7 @@ export async function cancelHold(db: Db, reservationId: string, userId: string):
         cancelledAt: new Date().toISOString(),
       }),
     ])
+    return { seatId: r.seatId }
   })
 }
 

@@ -12,6 +12,7 @@ import {
   listReservations,
   type Reservation,
 } from './booking-repository.ts'
+import type { TakenSeats } from './taken-seats.ts'
 
 export const ReservationSchema = Type.Object(
   {
@@ -43,6 +44,7 @@ export function bookingRoutes(deps: {
   guard: Guard
   holdTtlSeconds: number
   maxHoldsPerUser: number
+  takenSeats: TakenSeats
 }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify as unknown as HttpServer
@@ -76,13 +78,18 @@ export function bookingRoutes(deps: {
       async (request, reply) => {
         const userId = deps.guard.user(request)
         deps.guard.admitted(request, userId, request.params.scheduleId)
-        const reservation = await holdSeat(deps.db, {
-          scheduleId: request.params.scheduleId,
-          seatId: request.params.seatId,
-          userId,
-          ttlSeconds: deps.holdTtlSeconds,
-          maxHolds: deps.maxHoldsPerUser,
-        })
+        const reservation = await holdSeat(
+          deps.db,
+          {
+            scheduleId: request.params.scheduleId,
+            seatId: request.params.seatId,
+            userId,
+            ttlSeconds: deps.holdTtlSeconds,
+            maxHolds: deps.maxHoldsPerUser,
+          },
+          deps.takenSeats,
+        )
+        deps.takenSeats.rememberHeld(reservation.seatId, reservation.expiresAt)
         reply.status(201)
         return reservationJson(reservation)
       },
@@ -128,7 +135,8 @@ export function bookingRoutes(deps: {
         },
       },
       async (request, reply) => {
-        await cancelHold(deps.db, request.params.reservationId, deps.guard.user(request))
+        const { seatId } = await cancelHold(deps.db, request.params.reservationId, deps.guard.user(request))
+        deps.takenSeats.forget(seatId)
         reply.status(204)
       },
     )

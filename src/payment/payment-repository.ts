@@ -42,15 +42,15 @@ export async function payReservation(
   if (r.status !== 'held') throw new AppError('RESERVATION_NOT_PAYABLE')
 
   // The seat row is the arbiter against a concurrent takeover or release: it must still be ours and live.
-  const sold = await tx
-    .updateTable('seats')
-    .set({ status: 'sold', held_until: null })
-    .where('id', '=', r.seatId)
-    .where('reservation_id', '=', r.id)
-    .where('status', '=', 'held')
-    .where('held_until', '>', sql<Date>`clock_timestamp()`)
-    .returning(sql<Date>`clock_timestamp()`.as('accepted_at'))
-    .executeTakeFirst()
+  // Lock the seat first, then read the clock once: the deadline check and the recorded payment time are the same
+  // instant, taken while no one else can touch the seat.
+  await tx.selectFrom('seats').select('id').where('id', '=', r.seatId).forUpdate().execute()
+  const soldRows = await sql<{ accepted_at: Date }>`
+    update seats s set status = 'sold', held_until = null
+    from (select clock_timestamp() as t) c
+    where s.id = ${r.seatId} and s.reservation_id = ${r.id} and s.status = 'held' and s.held_until > c.t
+    returning c.t as accepted_at`.execute(tx)
+  const sold = soldRows.rows[0]
   if (!sold) throw new AppError('HOLD_EXPIRED')
 
   const coupon = input.couponId ? await redeemCoupon(tx, input.couponId, input.userId, r.id) : null

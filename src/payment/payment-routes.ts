@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
+import type { TakenSeats } from '../booking/taken-seats.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type HttpServer } from '../platform/http-server.ts'
 import { runIdempotent } from '../platform/idempotency.ts'
@@ -24,7 +25,7 @@ const Receipt = Type.Object(
   { $id: 'PaymentReceipt' },
 )
 
-export function paymentRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsync {
+export function paymentRoutes(deps: { db: Db; guard: Guard; takenSeats: TakenSeats }): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify as unknown as HttpServer
     app.addSchema(Receipt)
@@ -85,6 +86,7 @@ export function paymentRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsyn
             }),
           }),
         )
+        deps.takenSeats.rememberSold(result.body.seatId)
         if (result.replayed) reply.header('idempotent-replayed', 'true')
         reply.code(result.status as 201)
         return result.body

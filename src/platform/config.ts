@@ -28,6 +28,12 @@ export const ConfigSchema = Type.Object(
     }),
     ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
     HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+    SEAT_CACHE_TTL_MS: Type.Integer({
+      minimum: 0,
+      maximum: 5000,
+      default: 2000,
+      description: 'how long an instance may answer a taken seat from memory (0: always ask the database)',
+    }),
     MAX_HOLDS_PER_USER: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
     QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, default: 200, description: 'admitted fans at once' }),
     QUEUE_ADMIT_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 50 }),

@@ -5,10 +5,10 @@ import type { DatabaseHandle } from './db.ts'
 export async function listen(
   handle: DatabaseHandle,
   channel: string,
-  onNotify: () => void,
+  onNotify: (payload?: string) => void,
 ): Promise<() => Promise<void>> {
   if (handle.pglite) {
-    const unlisten = await handle.pglite.listen(channel, onNotify)
+    const unlisten = await handle.pglite.listen(channel, (payload) => onNotify(payload))
     return async () => {
       if (!handle.pglite!.closed) await unlisten()
     }
@@ -19,7 +19,7 @@ export async function listen(
   let stopped = false
   const connect = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: handle.url })
-    c.on('notification', onNotify)
+    c.on('notification', (message) => onNotify(message.payload))
     c.on('error', () => {
       // reconnect below; consumers also poll, so a gap only adds latency
       if (!stopped) setTimeout(() => void connect().catch(() => {}), 500)

@@ -15,9 +15,11 @@ export function rankingHandler(): EventHandler<'reservation.confirmed'> {
         insert into schedule_sales as s (schedule_id, sold_count, sold_out_at, updated_at)
         values (${scheduleId}, 1, null, now())
         on conflict (schedule_id) do update set sold_count = s.sold_count + 1, updated_at = now()`.execute(tx)
-      // Sold out when every seat is sold: stamp the time of the sale that completed it, once.
+      // Sold out when every seat is sold: stamp the time of the last sale, once. Confirmations of different
+      // reservations may be handled out of order (other partitions), so that is not always this event's time.
       await sql`
-        update schedule_sales s set sold_out_at = ${confirmedAt}::timestamptz
+        update schedule_sales s set sold_out_at = greatest(${confirmedAt}::timestamptz,
+          (select max(confirmed_at) from reservations where schedule_id = ${scheduleId} and status = 'confirmed'))
         where s.schedule_id = ${scheduleId} and s.sold_out_at is null
           and s.sold_count >= (select count(*) from seats where schedule_id = ${scheduleId})`.execute(tx)
       await sql`

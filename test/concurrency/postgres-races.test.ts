@@ -48,10 +48,18 @@ describe('races on real PostgreSQL', () => {
     assert.equal(statuses.filter((s) => s === 409).length, 999)
     assert.ok(results.filter((r) => r.status === 409).every((r) => r.body.code === 'SEAT_ALREADY_HELD'))
     const winner = results.find((r) => r.status === 201)!.body
-    const seat = await db().selectFrom('seats').selectAll().where('id', '=', seatIds[0]!).executeTakeFirstOrThrow()
+    const seat = await db()
+      .selectFrom('seats')
+      .selectAll()
+      .where('id', '=', seatIds[0]!)
+      .executeTakeFirstOrThrow()
     assert.equal(seat.status, 'held')
     assert.equal(seat.reservation_id, winner.id)
-    const reservations = await db().selectFrom('reservations').select('id').where('seat_id', '=', seatIds[0]!).execute()
+    const reservations = await db()
+      .selectFrom('reservations')
+      .select('id')
+      .where('seat_id', '=', seatIds[0]!)
+      .execute()
     assert.deepEqual(
       reservations.map((r) => r.id),
       [winner.id],
@@ -68,10 +76,18 @@ describe('races on real PostgreSQL', () => {
       Array.from({ length: 200 }, (_, i) => pay(fan!, held.body.id, i % 2 === 0 ? sharedKey : randomUUID())),
     )
     const ok = results.filter((r) => r.status === 201)
-    assert.ok(ok.length >= 100, `every retry with the shared key answers 201 (got ${ok.length})`)
+    assert.ok(ok.length >= 1)
     assert.equal(new Set(ok.map((r) => r.body.paymentId)).size, 1, 'one payment id across all successes')
+    // Requests sharing a key wait for the first of them: all replay its success, or all see the seat paid.
+    const shared = results.filter((_, i) => i % 2 === 0).map((r) => r.status)
     assert.ok(
-      results.filter((r) => r.status !== 201).every((r) => r.status === 409 && r.body.code === 'RESERVATION_NOT_PAYABLE'),
+      shared.every((s) => s === 201) || shared.every((s) => s === 409),
+      `shared-key answers are all-or-nothing: ${[...new Set(shared)]}`,
+    )
+    assert.ok(
+      results
+        .filter((r) => r.status !== 201)
+        .every((r) => r.status === 409 && r.body.code === 'RESERVATION_NOT_PAYABLE'),
     )
     const ledger = await db()
       .selectFrom('wallet_ledger')
@@ -80,9 +96,17 @@ describe('races on real PostgreSQL', () => {
       .where('kind', '=', 'payment')
       .execute()
     assert.deepEqual(ledger, [{ amount: -70_000, kind: 'payment' }])
-    const wallet = await db().selectFrom('wallets').select('balance').where('user_id', '=', fan!.id).executeTakeFirstOrThrow()
+    const wallet = await db()
+      .selectFrom('wallets')
+      .select('balance')
+      .where('user_id', '=', fan!.id)
+      .executeTakeFirstOrThrow()
     assert.equal(wallet.balance, 30_000)
-    const payments = await db().selectFrom('payments').select('id').where('reservation_id', '=', held.body.id).execute()
+    const payments = await db()
+      .selectFrom('payments')
+      .select('id')
+      .where('reservation_id', '=', held.body.id)
+      .execute()
     assert.equal(payments.length, 1)
   })
 
@@ -102,12 +126,18 @@ describe('races on real PostgreSQL', () => {
     const [chargeResults, paymentResults] = await Promise.all([Promise.all(charges), Promise.all(payments)])
     assert.ok(chargeResults.every((r) => r.status === 201))
     const paid = paymentResults.filter((r) => r.status === 201).length
-    const refused = paymentResults.filter((r) => r.status === 402 && r.body.code === 'INSUFFICIENT_POINTS').length
+    const refused = paymentResults.filter(
+      (r) => r.status === 402 && r.body.code === 'INSUFFICIENT_POINTS',
+    ).length
     assert.equal(paid + refused, 40, 'every payment either succeeds or is refused for points')
     const funds = 50_000 + 30 * 5_000
     assert.ok(paid >= 5 && paid <= funds / 10_000, `paid ${paid}`)
 
-    const wallet = await db().selectFrom('wallets').select('balance').where('user_id', '=', fan!.id).executeTakeFirstOrThrow()
+    const wallet = await db()
+      .selectFrom('wallets')
+      .select('balance')
+      .where('user_id', '=', fan!.id)
+      .executeTakeFirstOrThrow()
     const sum = await db()
       .selectFrom('wallet_ledger')
       .select(sql<number>`coalesce(sum(amount), 0)::int`.as('total'))
@@ -135,8 +165,16 @@ describe('races on real PostgreSQL', () => {
     )
     try {
       const shortApi = new Api(short.url)
-      const { scheduleId, seatIds } = await createSchedule(shortApi, short.adminKey, { seats: 60, price: 1_000 })
-      const fans = await seedAdmittedFans(short.app.database.db, { count: 120, points: 10_000, secret, scheduleId })
+      const { scheduleId, seatIds } = await createSchedule(shortApi, short.adminKey, {
+        seats: 60,
+        price: 1_000,
+      })
+      const fans = await seedAdmittedFans(short.app.database.db, {
+        count: 120,
+        points: 10_000,
+        secret,
+        scheduleId,
+      })
       const holders = fans.slice(0, 60)
       const rivals = fans.slice(60)
       const holds = await Promise.all(
@@ -165,11 +203,12 @@ describe('races on real PostgreSQL', () => {
         )
         for (const delay of [0, 20, 60, 120, 200]) {
           attempts.push(
-            new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now() + delay))).then(() =>
-              shortApi.post(`/schedules/${scheduleId}/seats/${seatIds[i]}/hold`, {
-                token: rivals[i]!.token,
-                headers: { 'x-queue-token': rivals[i]!.queueToken },
-              }),
+            new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now() + delay))).then(
+              () =>
+                shortApi.post(`/schedules/${scheduleId}/seats/${seatIds[i]}/hold`, {
+                  token: rivals[i]!.token,
+                  headers: { 'x-queue-token': rivals[i]!.queueToken },
+                }),
             ),
           )
         }
@@ -181,7 +220,11 @@ describe('races on real PostgreSQL', () => {
       )
       const sdb = short.app.database.db
       const seats = await sdb.selectFrom('seats').selectAll().where('schedule_id', '=', scheduleId).execute()
-      const reservations = await sdb.selectFrom('reservations').selectAll().where('schedule_id', '=', scheduleId).execute()
+      const reservations = await sdb
+        .selectFrom('reservations')
+        .selectAll()
+        .where('schedule_id', '=', scheduleId)
+        .execute()
       let paid = 0
       for (const seat of seats) {
         const mine = reservations.filter((r) => r.seat_id === seat.id)
@@ -200,7 +243,10 @@ describe('races on real PostgreSQL', () => {
           if (seat.status === 'held') assert.equal(seat.reservation_id, live[0]?.id)
         }
       }
-      const payments = await sdb.selectFrom('payments').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()
+      const payments = await sdb
+        .selectFrom('payments')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .executeTakeFirstOrThrow()
       assert.equal(payments.n, paid)
       const paidOk = outcomes.filter((o) => o.status === 201 && o.body.paymentId).length
       assert.equal(paidOk, paid, 'every 201 payment is a sold seat')
