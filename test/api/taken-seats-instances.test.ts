@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { type App, buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/platform/config.ts'
+import { openPostgres } from '../../src/platform/db.ts'
+import { createLogger } from '../../src/platform/logger.ts'
+import { Api, createSchedule } from '../support/api-client.ts'
+import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
+import { startTestApp, type TestApp } from '../support/test-app.ts'
+
+// Two API instances on one PostgreSQL database, each with its memory of taken seats.
+describe('two instances share the truth about seats [postgres]', () => {
+  const secret = randomBytes(32).toString('hex')
+  let a: TestApp
+  let b: App
+  let apiA: Api
+  let apiB: Api
+  before(async () => {
+    a = await startTestApp('postgres', 'two_instances', { AUTH_SECRET: secret, SEAT_CACHE_TTL_MS: 5000 })
+    const url = (a.app.database as { url?: string }).url!
+    const config = loadConfig(
+      {},
+      {
+        PORT: 0,
+        LOG_LEVEL: 'silent',
+        AUTH_SECRET: secret,
+        ADMIN_KEY: a.adminKey,
+        ROLES: 'api',
+        SEAT_CACHE_TTL_MS: 5000,
+      },
+    )
+    b = await buildApp({ config, database: openPostgres(url, 5), logger: createLogger('silent') })
+    await b.start()
+    apiA = new Api(a.url)
+    apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
+  })
+  after(async () => {
+    await b.close()
+    await a.close()
+  })
+
+  const hold = (api: Api, fan: SeededFan, scheduleId: string, seatId: string) =>
+    api.post(`/schedules/${scheduleId}/seats/${seatId}/hold`, {
+      token: fan.token,
+      headers: { 'x-queue-token': fan.queueToken },
+    })
+
+  test('a hold cancelled on one instance is free at once on the other, though the other remembered it taken', async () => {
+    const { scheduleId, seatIds } = await createSchedule(apiA, a.adminKey, { seats: 1 })
+    const [first, second] = await seedAdmittedFans(a.app.database.db, {
+      count: 2,
+      points: 0,
+      secret,
+      scheduleId,
+    })
+    const held = await hold(apiB, first!, scheduleId, seatIds[0]!)
+    assert.equal(held.status, 201)
+    // Instance A learns the seat is taken (and would answer from memory for up to 5 s).
+    assert.equal((await hold(apiA, second!, scheduleId, seatIds[0]!)).status, 409)
+    assert.equal((await apiB.delete(`/reservations/${held.body.id}`, { token: first!.token })).status, 204)
+    let status = 0
+    for (let i = 0; i < 20 && status !== 201; i++) {
+      status = (await hold(apiA, second!, scheduleId, seatIds[0]!)).status
+      if (status !== 201) await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.equal(status, 201, 'instance A forgot the seat when it was released, well before its 5 s memory')
+  })
+})
