@@ -137,7 +137,7 @@ export async function decideCouponRequests(tx: Queryable, couponId: string, batc
   const now = new Date().toISOString()
   await appendToOutbox(tx, [
     ...issued.map((i) =>
-      buildEvent('coupon.issued', couponId, {
+      buildEvent('coupon.issued', i.requestId, {
         requestId: i.requestId,
         couponId,
         userId: i.userId,
@@ -146,7 +146,7 @@ export async function decideCouponRequests(tx: Queryable, couponId: string, batc
       }),
     ),
     ...rejected.map((r) =>
-      buildEvent('coupon.rejected', couponId, {
+      buildEvent('coupon.rejected', r.requestId, {
         requestId: r.requestId,
         couponId,
         userId: r.userId,

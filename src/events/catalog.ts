@@ -58,11 +58,11 @@ export const eventCatalog = {
     data: Type.Object({ requestId: Id, couponId: Id, userId: Id, requestedAt: Time }),
   },
   'coupon.issued': {
-    aggregate: 'coupon',
+    aggregate: 'coupon-request',
     data: Type.Object({ requestId: Id, couponId: Id, userId: Id, userCouponId: Id, issuedAt: Time }),
   },
   'coupon.rejected': {
-    aggregate: 'coupon',
+    aggregate: 'coupon-request',
     data: Type.Object({ requestId: Id, couponId: Id, userId: Id, reason: Type.String(), decidedAt: Time }),
   },
   'notification.requested': {

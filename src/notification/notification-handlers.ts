@@ -99,7 +99,8 @@ async function deliveryTargets(db: Queryable, userId: string, channels: readonly
   for (const channel of channels) {
     const pref = prefs.find((p) => p.channel === channel.name)
     if (pref && !pref.enabled) continue
-    const target = pref?.target ?? channel.defaultTarget
+    // URLs come only from the deployment's config; a user can only name their own Telegram chat.
+    const target = channel.name === 'telegram' ? pref?.target : channel.defaultTarget
     if (target) out.push({ channel: channel.name, target })
   }
   return out

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
 import { errorResponses, type HttpServer } from '../platform/http-server.ts'
 import { DateTime, Pagination, Uuid } from '../platform/schemas.ts'
 
@@ -146,6 +147,31 @@ export function notificationRoutes(deps: { db: Db; guard: Guard }): FastifyPlugi
       },
       async (request) => {
         const userId = deps.guard.self(request, request.params.userId)
+        for (const p of request.body.preferences) {
+          // Never a URL from a user: the server would call whatever address it names (SSRF).
+          if (p.channel !== 'telegram' && p.target !== null) {
+            throw new AppError(
+              'VALIDATION_FAILED',
+              `Only a Telegram chat id can be set; ${p.channel} goes where the deployment says.`,
+              {
+                field: 'preferences.target',
+              },
+            )
+          }
+          if (
+            p.channel === 'telegram' &&
+            p.target !== null &&
+            !/^(-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32})$/.test(p.target)
+          ) {
+            throw new AppError(
+              'VALIDATION_FAILED',
+              'A Telegram target is a numeric chat id or an @channel name.',
+              {
+                field: 'preferences.target',
+              },
+            )
+          }
+        }
         await deps.db.transaction().execute(async (tx) => {
           for (const p of request.body.preferences) {
             await tx

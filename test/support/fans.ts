@@ -23,7 +23,9 @@ export async function seedAdmittedFans(
     const chunk = fans.slice(i, i + 1000)
     await db
       .insertInto('users')
-      .values(chunk.map((f) => ({ id: f.id, email: `${f.id}@seed.test`, name: 'seeded fan', password_hash: 'x' })))
+      .values(
+        chunk.map((f) => ({ id: f.id, email: `${f.id}@seed.test`, name: 'seeded fan', password_hash: 'x' })),
+      )
       .execute()
     await db
       .insertInto('wallets')

@@ -1,0 +1,207 @@
+import { existsSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { sql } from 'kysely'
+import type { Db } from '../../../src/platform/db.ts'
+import { Api } from '../../support/api-client.ts'
+import { startTestApp, type TestApp } from '../../support/test-app.ts'
+
+export type TransportKind = 'local' | 'kafka'
+
+export interface Target {
+  kind: TransportKind
+  /** Why this variant is skipped; undefined when it runs. */
+  skip: string | undefined
+  /** Why this variant must fail: Kafka is required (TEST_KAFKA_REQUIRED=1) but unavailable. */
+  fail: string | undefined
+  brokers: string | undefined
+}
+
+const KAFKA_TRANSPORT = fileURLToPath(new URL('../../../src/events/kafka-transport.ts', import.meta.url))
+
+/**
+ * The transports every side-effect test runs on: the embedded log (on real PostgreSQL) always, and Apache Kafka when
+ * KAFKA_BROKERS is set; without it Kafka is skipped with the reason, or fails when TEST_KAFKA_REQUIRED=1.
+ * TEST_TRANSPORTS=local|kafka narrows the list.
+ */
+export function targets(): Target[] {
+  const only = process.env.TEST_TRANSPORTS?.split(',').map((k) => k.trim())
+  const kinds = (['local', 'kafka'] as const).filter((k) => !only || only.includes(k))
+  return kinds.map((kind) => {
+    if (kind === 'local') return { kind, skip: undefined, fail: undefined, brokers: undefined }
+    const brokers = process.env.KAFKA_BROKERS?.trim() || undefined
+    let missing: string | undefined
+    if (!existsSync(KAFKA_TRANSPORT)) missing = 'src/events/kafka-transport.ts does not exist yet'
+    else if (!brokers) missing = 'KAFKA_BROKERS is not set (bash scripts/kafka/kafka.sh up --brokers 3)'
+    if (!missing) return { kind, skip: undefined, fail: undefined, brokers }
+    return process.env.TEST_KAFKA_REQUIRED === '1'
+      ? { kind, skip: undefined, fail: `Kafka is required (TEST_KAFKA_REQUIRED=1) but ${missing}`, brokers }
+      : { kind, skip: `kafka skipped: ${missing}`, fail: undefined, brokers }
+  })
+}
+
+export interface SideEffectApp extends TestApp {
+  readonly api: Api
+  readonly db: Db
+  readonly secret: string
+}
+
+/**
+ * The whole service (API, relay, every consumer group, admission and sweep loops) on a fresh PostgreSQL database,
+ * on the target's transport. Background admission ticks every QUEUE_TICK_MS unless the test slows it down.
+ */
+export async function startApp(
+  target: Target,
+  name: string,
+  overrides: Record<string, unknown> = {},
+): Promise<SideEffectApp> {
+  const t = await startTestApp(
+    'postgres',
+    `se_${name}`,
+    {
+      // Short retry stages: failures reach their end (success or dead letter) within seconds.
+      RETRY_DELAYS_MS: '200,400,800',
+      ...(target.kind === 'kafka' ? { KAFKA_BROKERS: target.brokers } : {}),
+      ...overrides,
+    },
+    { background: true, poolSize: 30 },
+  )
+  const secret = t.app.config.AUTH_SECRET
+  if (!secret) throw new Error('the test app has no AUTH_SECRET')
+  return { ...t, api: new Api(t.url), db: t.app.database.db, secret }
+}
+
+/** Polls `check` until it returns a truthy value; fails with `label` and the last state after `timeoutMs`. */
+export async function waitFor<T>(
+  label: string,
+  check: () => T | Promise<T>,
+  options: { timeoutMs?: number; intervalMs?: number; describe?: () => unknown } = {},
+): Promise<Exclude<T, false | undefined | null | 0 | ''>> {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value) return value as Exclude<T, false | undefined | null | 0 | ''>
+      last = value
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) {
+      const state = options.describe ? await options.describe() : last
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}; last state: ${inspect(state)}`)
+    }
+    await sleep(options.intervalMs ?? 100)
+  }
+}
+
+function inspect(value: unknown): string {
+  if (value instanceof Error) return value.stack ?? value.message
+  try {
+    return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))?.slice(0, 2000) ?? ''
+  } catch {
+    return String(value)
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i)
+    }),
+  )
+  return out
+}
+
+/** Nearest-rank percentile of ascending-sorted values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+}
+
+/** The value of a counter of the app's metrics registry for the labels given (0 when never incremented). */
+export async function counterValue(
+  t: SideEffectApp,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const metric = t.app.metrics.registry.getSingleMetric(name)
+  if (!metric) return 0
+  const { values } = await metric.get()
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0)
+}
+
+/**
+ * Waits until the outbox is empty and every consumer group has committed everything on its topics (retry stages
+ * included), so a test ends with its side effects settled and leaves no work behind on a shared Kafka cluster.
+ * The hold-expiration group is left out unless asked: it holds each reservation.held until its deadline, paid or not.
+ */
+export async function quiesce(
+  t: SideEffectApp,
+  options: { timeoutMs?: number; holds?: boolean } = {},
+): Promise<void> {
+  const subscriptions = t.app.events.runtime.subscriptions.filter(
+    (s) => options.holds || s.group !== 'hold-expiration',
+  )
+  const lagging = async () =>
+    (await t.app.events.transport.lag(subscriptions))
+      .filter((e) => e.lag > 0n)
+      .map((e) => `${e.group} ${e.topic}[${e.partition}] ${e.lag}`)
+  await waitFor(
+    'outbox drained and every consumer group caught up',
+    async () => (await countRows(t.db, 'outbox')) === 0 && (await lagging()).length === 0,
+    {
+      timeoutMs: options.timeoutMs ?? 60_000,
+      intervalMs: 250,
+      describe: async () => ({ outbox: await countRows(t.db, 'outbox'), lagging: await lagging() }),
+    },
+  )
+}
+
+async function countRows(db: Db, table: 'outbox'): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)
+  return r.rows[0]!.n
+}
+
+/** Dead letters whose event concerns one of `userIds` (every event type carries its user id). */
+export async function deadLettersOf(
+  t: SideEffectApp,
+  userIds: ReadonlySet<string>,
+): Promise<{ group: string; eventType: string | null; error: string; key: string }[]> {
+  const res = await t.api.get('/admin/dead-letters?limit=1000', { headers: { 'x-admin-key': t.adminKey } })
+  if (res.status !== 200) throw new Error(`dead letters: ${res.status}`)
+  return (
+    res.body.deadLetters as {
+      group: string
+      eventType: string | null
+      error: string
+      key: string
+      value: string
+    }[]
+  ).filter((d) => {
+    try {
+      return userIds.has((JSON.parse(d.value) as { data?: { userId?: string } }).data?.userId ?? '')
+    } catch {
+      return false
+    }
+  })
+}
+
+/** Prints a figure for the report, tagged so it can be grepped out of the test output. */
+export function report(label: string, figure: Record<string, unknown>): void {
+  console.log(`[figure] ${label} ${JSON.stringify(figure)}`)
+}
+
+export function elapsedSince(started: number): number {
+  return Math.round(performance.now() - started)
+}
