@@ -140,7 +140,12 @@ export async function holdSeat(
 }
 
 /** Puts a held seat back on sale, only if it is still held by this reservation. */
-export async function releaseSeat(tx: Queryable, seatId: string, reservationId: string): Promise<void> {
+export async function releaseSeat(
+  tx: Queryable,
+  seatId: string,
+  reservationId: string,
+  options: { tellInstances: boolean },
+): Promise<void> {
   const released = await tx
     .updateTable('seats')
     .set({ status: 'available', reservation_id: null, held_until: null })
@@ -148,9 +153,11 @@ export async function releaseSeat(tx: Queryable, seatId: string, reservationId: 
     .where('reservation_id', '=', reservationId)
     .where('status', '=', 'held')
     .executeTakeFirst()
-  // Every instance forgets the seat as taken when this commits (see TakenSeats).
-  if (Number(released.numUpdatedRows) > 0)
+  // Released before its deadline (a cancel): every instance forgets the seat as taken when this commits. An expiry
+  // needs no word: no instance remembers a hold past its deadline (see TakenSeats).
+  if (options.tellInstances && Number(released.numUpdatedRows) > 0) {
     await sql`select pg_notify(${SEAT_RELEASED}, ${seatId})`.execute(tx)
+  }
 }
 
 export const SEAT_RELEASED = 'seat_released'
@@ -162,7 +169,7 @@ export async function cancelHold(db: Db, reservationId: string, userId: string):
     if (r.userId !== userId) throw new AppError('FORBIDDEN')
     if (r.status !== 'held')
       throw new AppError('RESERVATION_NOT_PAYABLE', 'Only a live hold can be cancelled.')
-    await releaseSeat(tx, r.seatId, r.id)
+    await releaseSeat(tx, r.seatId, r.id, { tellInstances: true })
     await tx
       .updateTable('reservations')
       .set({ status: 'cancelled', ended_at: sql`now()` })

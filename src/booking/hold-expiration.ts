@@ -33,7 +33,7 @@ export async function expireHold(
       .executeTakeFirst()
     return pending ? 'not-due' : 'done'
   }
-  await releaseSeat(tx, expired.seat_id, expired.id)
+  await releaseSeat(tx, expired.seat_id, expired.id, { tellInstances: false })
   await appendToOutbox(tx, [
     buildEvent('reservation.expired', expired.id, {
       reservationId: expired.id,

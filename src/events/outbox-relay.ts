@@ -35,7 +35,7 @@ const RELAY_LOCK = 727_002
 export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   const db = options.database.db
   const batchSize = options.batchSize ?? 2000
-  const idleMs = options.idleMs ?? 1000
+  const idleMs = options.idleMs ?? 100
   const published = new Counter({
     name: 'outbox_published_total',
     help: 'Events moved from the outbox to the transport',

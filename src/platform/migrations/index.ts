@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely/migration'
 import * as bookingCore from './0001-booking-core.ts'
 import * as eventBackbone from './0002-event-backbone.ts'
 import * as sideEffects from './0003-side-effects.ts'
+import * as coalescedNotify from './0004-coalesced-outbox-notify.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
   '0001-booking-core': bookingCore,
   '0002-event-backbone': eventBackbone,
   '0003-side-effects': sideEffects,
+  '0004-coalesced-outbox-notify': coalescedNotify,
 }
 
 export const migrationProvider: MigrationProvider = {
