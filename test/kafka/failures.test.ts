@@ -118,7 +118,8 @@ for (const target of transportTargets(['kafka'])) {
         )
 
       const relayConfig = { ...rig.settings, dbUrl: rig.handle.url, batchSize: 2000 }
-      const first = spawnFixture('relay', relayConfig)
+      // The first relay lingers after each acknowledged batch, so the kill lands between publish and delete.
+      const first = spawnFixture('relay', { ...relayConfig, holdAfterPublishMs: 3000 })
       rig.defer(() => first.kill())
       await waitFor('records on the topic', async () => (await onTopic()) > 0n, {
         everyMs: 5,
