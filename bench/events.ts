@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
-import pg from 'pg'
 import { Registry } from 'prom-client'
 import { v7 as uuidv7 } from 'uuid'
 import { ConsumerRuntime } from '../src/events/consumer-runtime.ts'
@@ -20,6 +19,7 @@ import { durabilityFor, topicCatalog } from '../src/events/topics.ts'
 import type { EventTransport } from '../src/events/transport.ts'
 import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
 import { createLogger } from '../src/platform/logger.ts'
+import { adminQuery } from '../test/support/databases.ts'
 import { POSTGRES_ADMIN_URL, percentile } from './support/service.ts'
 
 const EVENTS = Number(process.env.EVENTS ?? 50_000)
@@ -30,12 +30,6 @@ const transports = (process.env.TRANSPORTS ?? (process.env.KAFKA_BROKERS ? 'loca
   ',',
 )
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
-
-async function admin(text: string) {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
-  await client.connect()
-  await client.query(text).finally(() => client.end())
-}
 
 async function makeTransport(kind: string, handle: DatabaseHandle): Promise<EventTransport> {
   if (kind === 'local') return createLocalTransport(handle, { logger })
@@ -53,7 +47,7 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: numbe
 
 async function run(kind: string) {
   const dbName = `bench_events_${randomBytes(4).toString('hex')}`
-  await admin(`create database ${dbName}`)
+  await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
   const handle = openPostgres(url.toString(), 10)
@@ -154,7 +148,7 @@ async function run(kind: string) {
     await relay.stop()
     await transport.close()
     await handle.close()
-    await admin(`drop database if exists ${dbName} with (force)`)
+    await adminQuery(`drop database if exists ${dbName} with (force)`)
   }
 }
 

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import pg from 'pg'
+import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/databases.ts'
 
-export const POSTGRES_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export { POSTGRES_ADMIN_URL }
 
 export interface RunningService {
   url: string
@@ -25,20 +25,10 @@ async function freePort(): Promise<number> {
   return port
 }
 
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
-
 /** Starts `node src/main.ts` as its own process on a fresh PostgreSQL database; stop() kills it and drops the database. */
 export async function startService(name: string, env: Record<string, string> = {}): Promise<RunningService> {
   const dbName = `bench_${name}_${randomBytes(4).toString('hex')}`
-  await admin(`create database ${dbName}`)
+  await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
   const port = await freePort()
@@ -81,7 +71,7 @@ export async function startService(name: string, env: Record<string, string> = {
         child.kill('SIGTERM')
         await once(child, 'exit')
       }
-      await admin(`drop database if exists ${dbName} with (force)`)
+      await adminQuery(`drop database if exists ${dbName} with (force)`)
     },
   }
 }

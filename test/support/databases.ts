@@ -42,7 +42,8 @@ export async function createTestDatabase(
   }
 }
 
-async function adminQuery(text: string): Promise<void> {
+/** Runs one statement as the server's admin user (create and drop databases). */
+export async function adminQuery(text: string): Promise<void> {
   const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
   await client.connect()
   try {
