@@ -20,7 +20,8 @@ import type { EventTransport } from '../src/events/transport.ts'
 import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { adminQuery } from '../test/support/databases.ts'
-import { POSTGRES_ADMIN_URL, percentile } from './support/service.ts'
+import { percentile, waitFor } from '../test/support/wait.ts'
+import { POSTGRES_ADMIN_URL } from './support/service.ts'
 
 const EVENTS = Number(process.env.EVENTS ?? 50_000)
 const RATE = Number(process.env.RATE ?? 500)
@@ -35,14 +36,6 @@ async function makeTransport(kind: string, handle: DatabaseHandle): Promise<Even
   if (kind === 'local') return createLocalTransport(handle, { logger })
   const { createKafkaTransport } = await import('../src/events/kafka-transport.ts')
   return createKafkaTransport({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: 'bench', logger })
-}
-
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number) {
-  const started = Date.now()
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 async function run(kind: string) {
@@ -103,7 +96,7 @@ async function run(kind: string) {
       },
     })
     await runtime.start()
-    await waitFor(() => consumed >= EVENTS, 300_000)
+    await waitFor('every event consumed', () => consumed >= EVENTS, { timeoutMs: 300_000, intervalMs: 20 })
     const consumeSeconds = (lastAt - firstAt) / 1000
 
     // 3. commit-to-handler latency: single-event transactions at RATE/s while relay and consumers run
@@ -120,7 +113,10 @@ async function run(kind: string) {
       committedAt.set(event.id, performance.now())
       await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
     }
-    await waitFor(() => latencies.length >= total, 60_000)
+    await waitFor('every latency sample', () => latencies.length >= total, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    })
     await relay.stop()
     await runtime.stop()
     latencies.sort((a, b) => a - b)

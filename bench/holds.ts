@@ -11,7 +11,8 @@ import { sql } from 'kysely'
 import { Pool } from 'undici'
 import { openPostgres } from '../src/platform/db.ts'
 import { seedAdmittedFans } from '../test/support/fans.ts'
-import { percentile, postgresCpuSeconds, processCpuSeconds, startService } from './support/service.ts'
+import { percentile } from '../test/support/wait.ts'
+import { postgresCpuSeconds, processCpuSeconds, startService } from './support/service.ts'
 
 const { values } = parseArgs({
   options: {

@@ -76,12 +76,6 @@ export async function startService(name: string, env: Record<string, string> = {
   }
 }
 
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
-  return sorted[Math.max(0, index)]!
-}
-
 /** CPU seconds used so far by a process (user + system), from /proc; NaN where /proc is not available. */
 export function processCpuSeconds(pid: number): number {
   try {

@@ -16,7 +16,7 @@ import {
   appendEvents,
   type Child,
   counterValue,
-  createRig,
+  createRigFor,
   type Delivery,
   distinctEffects,
   effectHandler,
@@ -26,10 +26,10 @@ import {
   outboxCount,
   percentile,
   pointsCharged,
-  type Rig,
   spawnFixture,
   startPipeline,
   TEST_RETRY_DELAYS_MS,
+  type TestCleanup,
   transportTargets,
   uuids,
   waitFor,
@@ -49,11 +49,7 @@ for (const target of transportTargets()) {
       return
     }
 
-    async function rigFor(t: { after(fn: () => Promise<void>): void }, name: string): Promise<Rig> {
-      const rig = await createRig(target, name)
-      t.after(() => rig.close())
-      return rig
-    }
+    const rigFor = (t: TestCleanup, name: string) => createRigFor(target, t, name)
 
     test('a. 600 events over 12 keys: each has one effect, in order per key, keys in parallel', async (t) => {
       const rig = await rigFor(t, 'order')

@@ -23,6 +23,9 @@ import type {
 import type { DatabaseHandle, Db } from '../../src/platform/db.ts'
 import { createLogger, type Logger } from '../../src/platform/logger.ts'
 import { createTestDatabase } from '../support/databases.ts'
+import { percentile, waitFor } from '../support/wait.ts'
+
+export { percentile, waitFor }
 
 export type TransportKind = 'local' | 'kafka'
 
@@ -216,6 +219,17 @@ export interface Rig {
   close(): Promise<void>
 }
 
+export interface TestCleanup {
+  after(fn: () => Promise<void>): void
+}
+
+/** A rig closed when the test ends. */
+export async function createRigFor(target: TransportTarget, t: TestCleanup, name: string): Promise<Rig> {
+  const rig = await createRig(target, name)
+  t.after(() => rig.close())
+  return rig
+}
+
 export async function createRig(target: TransportTarget, name: string): Promise<Rig> {
   const ns = `conf-${name}-${randomBytes(4).toString('hex')}`
   const logger = testLogger()
@@ -349,23 +363,6 @@ export async function outboxCount(db: Db): Promise<number> {
   return result.rows[0]!.n
 }
 
-/** Polls `check` until it returns a truthy value; fails with `what` and the last value after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T> | T,
-  options: { timeoutMs?: number; everyMs?: number } = {},
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
-  let last: T | undefined
-  for (;;) {
-    last = await check()
-    if (last) return last as NonNullable<T>
-    if (Date.now() > deadline)
-      throw new Error(`Timed out after ${options.timeoutMs ?? 30_000} ms waiting for ${what}`)
-    await sleep(options.everyMs ?? 50)
-  }
-}
-
 /** Waits until every group has committed everything on its topics (lag 0 and at least `minEnd` records in all). */
 export async function waitForDrain(
   transport: EventTransport,
@@ -379,15 +376,9 @@ export async function waitForDrain(
       entries = await transport.lag(groups)
       return entries.every((e) => e.lag === 0n)
     },
-    { timeoutMs, everyMs: 100 },
+    { timeoutMs, intervalMs: 100 },
   )
   return entries
-}
-
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
 }
 
 /** A fixture program (test/events/fixtures/<name>.ts) in a child process, speaking JSON lines on stdout. */

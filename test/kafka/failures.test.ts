@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import {
   appendEvents,
-  createRig,
+  createRigFor,
   type Delivery,
   distinctEffects,
   effectHandler,
@@ -18,9 +18,9 @@ import {
   orderProblems,
   outboxCount,
   pointsCharged,
-  type Rig,
   spawnFixture,
   startPipeline,
+  type TestCleanup,
   transportTargets,
   uuids,
   waitFor,
@@ -40,11 +40,7 @@ for (const target of transportTargets(['kafka'])) {
       return
     }
 
-    async function rigFor(t: { after(fn: () => Promise<void>): void }, name: string): Promise<Rig> {
-      const rig = await createRig(target, name)
-      t.after(() => rig.close())
-      return rig
-    }
+    const rigFor = (t: TestCleanup, name: string) => createRigFor(target, t, name)
 
     test('i. a broker killed during produce-and-consume: nothing lost, no effect twice', async (t) => {
       assert.equal(target.brokers.length, 3, 'needs the 3-broker cluster')
@@ -122,7 +118,7 @@ for (const target of transportTargets(['kafka'])) {
       const first = spawnFixture('relay', { ...relayConfig, holdAfterPublishMs: 3000 })
       rig.defer(() => first.kill())
       await waitFor('records on the topic', async () => (await onTopic()) > 0n, {
-        everyMs: 5,
+        intervalMs: 5,
         timeoutMs: 60_000,
       })
       await first.kill()
