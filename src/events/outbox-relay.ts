@@ -102,7 +102,6 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       )
       await tx
         .deleteFrom('outbox')
-        .where('seq', '<=', rows.at(-1)!.seq)
         .where(
           'seq',
           'in',
