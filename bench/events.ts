@@ -10,13 +10,13 @@ import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { v7 as uuidv7 } from 'uuid'
-import { ConsumerRuntime } from '../src/events/consumer-runtime.ts'
 import { buildEvent } from '../src/events/envelope.ts'
-import { createLocalTransport } from '../src/events/local-transport.ts'
-import { appendToOutbox } from '../src/events/outbox.ts'
-import { createOutboxRelay } from '../src/events/outbox-relay.ts'
+import { appendToOutbox } from '../src/events/outbox/append.ts'
+import { createOutboxRelay } from '../src/events/outbox/relay.ts'
+import { ConsumerRuntime } from '../src/events/runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from '../src/events/topics.ts'
-import type { EventTransport } from '../src/events/transport.ts'
+import { createLocalTransport } from '../src/events/transport/local/transport.ts'
+import type { EventTransport } from '../src/events/transport/port.ts'
 import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { adminQuery } from '../test/support/databases.ts'
@@ -34,7 +34,7 @@ const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
 
 async function makeTransport(kind: string, handle: DatabaseHandle): Promise<EventTransport> {
   if (kind === 'local') return createLocalTransport(handle, { logger })
-  const { createKafkaTransport } = await import('../src/events/kafka-transport.ts')
+  const { createKafkaTransport } = await import('../src/events/transport/kafka/transport.ts')
   return createKafkaTransport({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: 'bench', logger })
 }
 

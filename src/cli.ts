@@ -6,22 +6,18 @@
  *   bench holds|events         run a load scenario (same as npm run bench:*)
  */
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
-import { migrate, openPglite, openPostgres } from './platform/db.ts'
+import { type DatabaseHandle, migrate, openDatabase } from './platform/db.ts'
 
 const program = new Command()
   .name('ticketing')
   .description('Operator commands for the flash-sale ticketing service')
   .showHelpAfterError()
 
-async function withDatabase<T>(work: (db: Awaited<ReturnType<typeof openPglite>>) => Promise<T>): Promise<T> {
-  const config = loadConfig(process.env)
-  const handle = config.DATABASE_URL
-    ? openPostgres(config.DATABASE_URL, 2)
-    : await openPglite(join(config.DATA_DIR, 'pglite'))
+async function withDatabase<T>(work: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
+  const handle = await openDatabase(loadConfig(process.env), 2)
   try {
     await migrate(handle.db)
     return await work(handle)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { buildApp } from './app.ts'
 import { seedDemo } from './demo/seed.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
-import { migrate, openPglite, openPostgres } from './platform/db.ts'
+import { migrate, openDatabase } from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -27,9 +27,7 @@ async function main(): Promise<void> {
     throw error
   }
   const logger = createLogger(config.LOG_LEVEL)
-  const database = config.DATABASE_URL
-    ? openPostgres(config.DATABASE_URL, config.DB_POOL_SIZE)
-    : await openPglite(join(config.DATA_DIR, 'pglite'))
+  const database = await openDatabase(config)
   logger.info(
     { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
     'database',

@@ -1,9 +1,8 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { liveSeatStatus } from '../catalog/catalog-repository.ts'
-import { buildEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Db, Queryable } from '../platform/db.ts'
+import { appendToOutbox, buildEvent } from '../events/index.ts'
+import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import type { TakenSeats } from './taken-seats.ts'
 
@@ -141,7 +140,7 @@ export async function holdSeat(
 
 /** Puts a held seat back on sale, only if it is still held by this reservation. */
 export async function releaseSeat(
-  tx: Queryable,
+  tx: Db,
   seatId: string,
   reservationId: string,
   options: { tellInstances: boolean },
@@ -188,7 +187,7 @@ export async function cancelHold(db: Db, reservationId: string, userId: string):
   })
 }
 
-function reservationQuery(db: Queryable) {
+function reservationQuery(db: Db) {
   return db
     .selectFrom('reservations as r')
     .innerJoin('seats as s', 's.id', 'r.seat_id')
@@ -229,7 +228,7 @@ function toReservation(r: ReservationRow): Reservation {
 }
 
 export async function findReservation(
-  db: Queryable,
+  db: Db,
   reservationId: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<Reservation> {
@@ -240,7 +239,7 @@ export async function findReservation(
   return toReservation(row)
 }
 
-export async function listReservations(db: Queryable, userId: string, limit: number): Promise<Reservation[]> {
+export async function listReservations(db: Db, userId: string, limit: number): Promise<Reservation[]> {
   const rows = await reservationQuery(db)
     .where('r.user_id', '=', userId)
     .orderBy('r.created_at', 'desc')

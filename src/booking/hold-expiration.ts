@@ -1,8 +1,6 @@
 import { sql } from 'kysely'
-import type { EventHandler } from '../events/consumer-runtime.ts'
-import { buildEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Db, Queryable } from '../platform/db.ts'
+import { appendToOutbox, buildEvent, type EventHandler } from '../events/index.ts'
+import type { Db } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { releaseSeat } from './booking-repository.ts'
 
@@ -12,10 +10,7 @@ import { releaseSeat } from './booking-repository.ts'
  * Says 'not-due' while the database clock is still before the deadline, 'done' when there is nothing to do
  * (paid, cancelled, taken over, or already expired), 'expired' when this call ended it.
  */
-export async function expireHold(
-  tx: Queryable,
-  reservationId: string,
-): Promise<'expired' | 'not-due' | 'done'> {
+export async function expireHold(tx: Db, reservationId: string): Promise<'expired' | 'not-due' | 'done'> {
   const expired = await tx
     .updateTable('reservations')
     .set({ status: 'expired', ended_at: sql`now()` })

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import type { Queryable } from '../platform/db.ts'
+import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 
 export interface SeatBlock {
@@ -17,7 +17,7 @@ export type LiveSeatStatus = 'available' | 'held' | 'sold'
 export const liveSeatStatus = sql<LiveSeatStatus>`case when seats.status = 'held' and seats.held_until <= now() then 'available' else seats.status end`
 
 export async function insertConcert(
-  tx: Queryable,
+  tx: Db,
   input: { title: string; artist: string; venue: string },
 ): Promise<{ id: string }> {
   const id = uuidv7()
@@ -29,7 +29,7 @@ export async function insertConcert(
 }
 
 export async function insertSchedule(
-  tx: Queryable,
+  tx: Db,
   input: { concertId: string; startsAt: Date; saleOpensAt: Date; seats: readonly SeatBlock[] },
 ): Promise<{ id: string; seatCount: number }> {
   const concert = await tx
@@ -68,7 +68,7 @@ export async function insertSchedule(
   return { id, seatCount: seats.length }
 }
 
-export async function listConcerts(db: Queryable, limit: number) {
+export async function listConcerts(db: Db, limit: number) {
   return db
     .selectFrom('concerts')
     .select(['id', 'title', 'artist', 'venue'])
@@ -77,7 +77,7 @@ export async function listConcerts(db: Queryable, limit: number) {
     .execute()
 }
 
-export async function findConcert(db: Queryable, concertId: string) {
+export async function findConcert(db: Db, concertId: string) {
   const concert = await db
     .selectFrom('concerts')
     .select(['id', 'title', 'artist', 'venue'])
@@ -93,7 +93,7 @@ export async function findConcert(db: Queryable, concertId: string) {
   return { concert, schedules }
 }
 
-export async function findSchedule(db: Queryable, scheduleId: string) {
+export async function findSchedule(db: Db, scheduleId: string) {
   const schedule = await db
     .selectFrom('schedules')
     .innerJoin('concerts', 'concerts.id', 'schedules.concert_id')
@@ -112,7 +112,7 @@ export async function findSchedule(db: Queryable, scheduleId: string) {
   return schedule
 }
 
-export async function seatCounts(db: Queryable, scheduleId: string): Promise<Record<LiveSeatStatus, number>> {
+export async function seatCounts(db: Db, scheduleId: string): Promise<Record<LiveSeatStatus, number>> {
   const rows = await db
     .selectFrom('seats')
     .select([liveSeatStatus.as('status'), sql<number>`count(*)::int`.as('n')])
@@ -124,7 +124,7 @@ export async function seatCounts(db: Queryable, scheduleId: string): Promise<Rec
   return counts
 }
 
-export async function listSeats(db: Queryable, scheduleId: string) {
+export async function listSeats(db: Db, scheduleId: string) {
   return db
     .selectFrom('seats')
     .select(['id', 'label', 'grade', 'price', liveSeatStatus.as('status')])

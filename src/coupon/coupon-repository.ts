@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import type { Queryable } from '../platform/db.ts'
+import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { isUniqueViolation } from '../platform/pg-errors.ts'
 
@@ -25,7 +25,7 @@ export interface OwnedCoupon {
 }
 
 export async function insertCoupon(
-  db: Queryable,
+  db: Db,
   input: Omit<CouponDefinition, 'id' | 'issuedCount'>,
 ): Promise<CouponDefinition> {
   const id = uuidv7()
@@ -42,7 +42,7 @@ export async function insertCoupon(
   return { id, ...input, issuedCount: 0 }
 }
 
-export async function findCoupon(db: Queryable, couponId: string): Promise<CouponDefinition> {
+export async function findCoupon(db: Db, couponId: string): Promise<CouponDefinition> {
   const row = await db.selectFrom('coupons').selectAll().where('id', '=', couponId).executeTakeFirst()
   if (!row) throw new AppError('COUPON_NOT_FOUND')
   return {
@@ -59,7 +59,7 @@ export async function findCoupon(db: Queryable, couponId: string): Promise<Coupo
  * Issues one coupon to a user in the caller's transaction. Stock is taken by a conditional update (never below
  * zero) and ownership by a unique constraint (once per user), so concurrent issuers cannot over-issue.
  */
-export async function issueCoupon(tx: Queryable, couponId: string, userId: string): Promise<{ id: string }> {
+export async function issueCoupon(tx: Db, couponId: string, userId: string): Promise<{ id: string }> {
   const owned = await tx
     .selectFrom('user_coupons')
     .select('id')
@@ -90,7 +90,7 @@ export async function issueCoupon(tx: Queryable, couponId: string, userId: strin
 
 /** Marks the user's coupon used for a reservation; COUPON_NOT_OWNED or COUPON_ALREADY_USED otherwise. */
 export async function redeemCoupon(
-  tx: Queryable,
+  tx: Db,
   couponId: string,
   userId: string,
   reservationId: string,
@@ -115,7 +115,7 @@ export async function redeemCoupon(
   return { userCouponId: row.id, discountType: row.discount_type, discountValue: row.discount_value }
 }
 
-export async function listOwnedCoupons(db: Queryable, userId: string): Promise<OwnedCoupon[]> {
+export async function listOwnedCoupons(db: Db, userId: string): Promise<OwnedCoupon[]> {
   const rows = await db
     .selectFrom('user_coupons as uc')
     .innerJoin('coupons as c', 'c.id', 'uc.coupon_id')

@@ -1,9 +1,7 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import type { EventHandler } from '../events/consumer-runtime.ts'
-import { buildEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Db, Queryable } from '../platform/db.ts'
+import { appendToOutbox, buildEvent, type EventHandler } from '../events/index.ts'
+import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { isUniqueViolation } from '../platform/pg-errors.ts'
 
@@ -54,7 +52,7 @@ export async function requestCoupon(
   }
 }
 
-export async function findCouponRequest(db: Queryable, requestId: string): Promise<CouponRequest> {
+export async function findCouponRequest(db: Db, requestId: string): Promise<CouponRequest> {
   const r = await db.selectFrom('coupon_requests').selectAll().where('id', '=', requestId).executeTakeFirst()
   if (!r) throw new AppError('COUPON_REQUEST_NOT_FOUND')
   return {
@@ -74,7 +72,7 @@ export async function findCouponRequest(db: Queryable, requestId: string): Promi
  * handler serialized per coupon (the coupon id is the key); each event decides its own request and any
  * pending ones before it, so a burst is settled in a few transactions.
  */
-export async function decideCouponRequests(tx: Queryable, couponId: string, batch = 1000): Promise<number> {
+export async function decideCouponRequests(tx: Db, couponId: string, batch = 1000): Promise<number> {
   const pending = await sql<{ id: string; user_id: string }>`
     select id, user_id from coupon_requests
     where coupon_id = ${couponId} and status = 'pending'

@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../events/errors.ts'
+import { NonRetryableError } from '../events/index.ts'
 
 export interface ReservationRecord {
   reservationId: string

@@ -1,4 +1,4 @@
-import type { EventHandler } from '../events/consumer-runtime.ts'
+import type { EventHandler } from '../events/index.ts'
 import type { DataPlatformClient } from './data-platform-client.ts'
 
 /** Sends each confirmed reservation to the data platform once, keyed by the event id; no connection is held meanwhile. */

@@ -1,6 +1,7 @@
 import Value from 'typebox/value'
 import { v7 as uuidv7 } from 'uuid'
-import { type EventData, type EventType, eventCatalog } from './catalog.ts'
+import { NonRetryableError } from './errors.ts'
+import { type EventData, type EventType, eventTypes } from './event-types.ts'
 
 export const EVENT_SOURCE = 'urn:ticketing'
 export const SCHEMA_VERSION = 1
@@ -46,10 +47,32 @@ export function buildEvent<T extends EventType>(
 }
 
 export function assertEventData(type: EventType, data: unknown): void {
-  const schema = eventCatalog[type]?.data
+  const schema = eventTypes[type]?.data
   if (!schema) throw new EventSchemaError(`Unknown event type ${type}`)
   if (!Value.Check(schema, data)) {
     const first = Value.Errors(schema, data)[0]
     throw new EventSchemaError(`${type} data ${first?.instancePath || '/'}: ${first?.message}`)
   }
+}
+
+/** Parses and validates a CloudEvents envelope of the expected type; throws a non-retryable error otherwise. */
+export function parseEvent(value: string, expectedType: EventType): CloudEvent {
+  let parsed: CloudEvent
+  try {
+    parsed = JSON.parse(value) as CloudEvent
+  } catch {
+    throw new NonRetryableError('The record is not JSON')
+  }
+  if (parsed?.specversion !== '1.0' || typeof parsed.id !== 'string' || typeof parsed.time !== 'string') {
+    throw new NonRetryableError('The record is not a CloudEvents 1.0 envelope')
+  }
+  if (parsed.type !== expectedType)
+    throw new NonRetryableError(`Expected ${expectedType}, got ${String(parsed.type)}`)
+  try {
+    assertEventData(parsed.type, parsed.data)
+  } catch (error) {
+    if (error instanceof EventSchemaError) throw new NonRetryableError(error.message)
+    throw error
+  }
+  return parsed
 }

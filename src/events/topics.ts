@@ -1,8 +1,11 @@
-import { type EventType, eventCatalog } from './catalog.ts'
-import type { TopicSpec } from './transport.ts'
+import { type EventType, eventTypes } from './event-types.ts'
+import type { TopicSpec } from './transport/port.ts'
 
-/** Non-blocking retry stages: a failed record waits this long on `<topic>.retry.<n>` before its next try. */
-export const RETRY_DELAYS_MS = [1_000, 10_000, 60_000] as const
+/**
+ * The default non-blocking retry stages: a failed record waits this long on `<topic>.retry.<n>` before its next try.
+ * RETRY_DELAYS_MS configures them; the number of stages decides which retry topics exist and are consumed.
+ */
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1_000, 10_000, 60_000]
 
 const DAY = 86_400_000
 
@@ -36,36 +39,39 @@ const partitions: Record<EventType, number> = {
   'queue.admitted': 6,
 }
 
-/** Every topic the service uses: each event type, its retry stages and its dead letters. */
-export function topicCatalog(durability: Durability): TopicSpec[] {
+/** Every topic the service uses: each event type, its `stages` retry topics and its dead letters. */
+export function topicCatalog(durability: Durability, stages = DEFAULT_RETRY_DELAYS_MS.length): TopicSpec[] {
   const specs: TopicSpec[] = []
-  for (const type of Object.keys(eventCatalog) as EventType[]) {
+  for (const type of Object.keys(eventTypes) as EventType[]) {
     const base = { ...durability, partitions: partitions[type] }
     specs.push({ name: type, ...base, retentionMs: 7 * DAY })
-    RETRY_DELAYS_MS.forEach((_, i) => {
-      specs.push({ name: retryTopic(type, i + 1), ...base, retentionMs: 7 * DAY })
-    })
+    for (let stage = 1; stage <= stages; stage++) {
+      specs.push({ name: retryTopic(type, stage), ...base, retentionMs: 7 * DAY })
+    }
     specs.push({ name: deadLetterTopic(type), ...base, retentionMs: 30 * DAY })
   }
   return specs
 }
 
-/** The topics a consumer of `topic` reads: the topic and its retry stages. */
-export function consumedTopics(topic: string): string[] {
-  return [topic, ...RETRY_DELAYS_MS.map((_, i) => retryTopic(topic, i + 1))]
+/** The topics a consumer of `topic` reads: the topic and its `stages` retry topics. */
+export function consumedTopics(topic: string, stages = DEFAULT_RETRY_DELAYS_MS.length): string[] {
+  return [topic, ...Array.from({ length: stages }, (_, i) => retryTopic(topic, i + 1))]
 }
 
-/** Kafka key per event type, documented for operators (the README's topic table is generated from this). */
+/** Kafka key per event type, for operators; a unit test checks the README's topic table against it. */
 export const topicKeys: Record<EventType, string> = {
   'reservation.held': 'reservation id',
   'reservation.confirmed': 'reservation id',
   'reservation.cancelled': 'reservation id',
   'reservation.expired': 'reservation id',
   'points.charged': 'user id',
-  'coupon.issue-requested': 'coupon id (one partition per coupon: requests are serialized)',
-  'coupon.issued': 'coupon request id (results fan out in parallel)',
+  'coupon.issue-requested': 'coupon id (requests for one coupon are serialized)',
+  'coupon.issued': 'coupon request id',
   'coupon.rejected': 'coupon request id',
-  'notification.requested': 'notification id : channel (each channel delivers on its own)',
+  'notification.requested': 'notification id : channel',
   'queue.entered': 'schedule id : user id',
   'queue.admitted': 'schedule id : user id',
 }
+
+/** Partitions per event type, for operators (the README's topic table). */
+export const topicPartitions: Readonly<Record<EventType, number>> = partitions

@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../events/errors.ts'
+import { NonRetryableError } from '../events/index.ts'
 import type { NotificationMessage } from './messages.ts'
 
 export type ChannelName = 'webhook' | 'slack' | 'discord' | 'telegram'

@@ -1,14 +1,17 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import type { EventType } from '../events/catalog.ts'
-import type { EventHandler } from '../events/consumer-runtime.ts'
-import { buildEvent, type CloudEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Db, Queryable } from '../platform/db.ts'
+import {
+  appendToOutbox,
+  buildEvent,
+  type CloudEvent,
+  type EventHandler,
+  type EventType,
+} from '../events/index.ts'
+import type { Db } from '../platform/db.ts'
 import type { ChannelName, NotificationChannel } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
 
-async function reservationFacts(db: Queryable, reservationId: string) {
+async function reservationFacts(db: Db, reservationId: string) {
   return db
     .selectFrom('reservations as r')
     .innerJoin('seats as s', 's.id', 'r.seat_id')
@@ -19,7 +22,7 @@ async function reservationFacts(db: Queryable, reservationId: string) {
     .executeTakeFirst()
 }
 
-async function scheduleFacts(db: Queryable, scheduleId: string) {
+async function scheduleFacts(db: Db, scheduleId: string) {
   return db
     .selectFrom('schedules as sc')
     .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
@@ -28,12 +31,12 @@ async function scheduleFacts(db: Queryable, scheduleId: string) {
     .executeTakeFirst()
 }
 
-async function couponName(db: Queryable, couponId: string) {
+async function couponName(db: Db, couponId: string) {
   return (await db.selectFrom('coupons').select('name').where('id', '=', couponId).executeTakeFirst())?.name
 }
 
 /** Facts for each event type a fan is told about. */
-const factsFor: { [T in EventType]?: (db: Queryable, e: CloudEvent<T>) => Promise<NotificationFacts> } = {
+const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts> } = {
   'reservation.confirmed': async (db, e) => {
     const f = await reservationFacts(db, e.data.reservationId)
     return {
@@ -89,7 +92,7 @@ const factsFor: { [T in EventType]?: (db: Queryable, e: CloudEvent<T>) => Promis
 export const notifiedEventTypes = Object.keys(factsFor) as EventType[]
 
 /** Where a user's notification goes besides the inbox: their enabled channels with a target. */
-async function deliveryTargets(db: Queryable, userId: string, channels: readonly NotificationChannel[]) {
+async function deliveryTargets(db: Db, userId: string, channels: readonly NotificationChannel[]) {
   const prefs = await db
     .selectFrom('notification_preferences')
     .selectAll()
@@ -115,7 +118,7 @@ export function notificationComposer<T extends EventType>(
   type: T,
   channels: readonly NotificationChannel[],
 ): EventHandler<T> {
-  const facts = factsFor[type] as (db: Queryable, e: CloudEvent<T>) => Promise<NotificationFacts>
+  const facts = factsFor[type] as (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts>
   return {
     group: `notify.${type}`,
     topic: type,
@@ -172,7 +175,7 @@ export function notificationDelivery(
     group: 'notification-delivery',
     topic: 'notification.requested',
     mode: 'external',
-    async handle(event, { tx: db, eventId, signal }) {
+    async handle(event, { db, eventId, signal }) {
       const d = await db
         .selectFrom('notification_deliveries as d')
         .innerJoin('notifications as n', 'n.id', 'd.notification_id')
@@ -223,7 +226,7 @@ export function notificationDelivery(
 }
 
 async function recordAttempt(
-  db: Db | Queryable,
+  db: Db,
   deliveryId: string,
   status: 'pending' | 'sent' | 'failed',
   error: string | null,

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync } from 'fastify'
-import { sql } from 'kysely'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import { countDeadLetters } from '../events/dead-letters.ts'
-import type { EventBackbone } from '../events/event-backbone.ts'
+import type { EventBackbone } from '../events/backbone.ts'
+import { outboxBacklog } from '../events/outbox/backlog.ts'
+import { countDeadLetters } from '../events/runtime/dead-letter-store.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type HttpServer } from '../platform/http-server.ts'
 
@@ -49,17 +49,11 @@ export function opsRoutes(deps: { db: Db; guard: Guard; events: EventBackbone })
       },
       async (request) => {
         deps.guard.admin(request)
-        const outbox = await deps.db
-          .selectFrom('outbox')
-          .select([
-            sql<number>`count(*)::int`.as('backlog'),
-            sql<number>`coalesce(extract(epoch from now() - min(created_at)), 0)::float8`.as('age'),
-          ])
-          .executeTakeFirstOrThrow()
+        const outbox = await outboxBacklog(deps.db)
         const lag = await deps.events.transport.lag(deps.events.runtime.subscriptions)
         return {
           transport: deps.events.transport.kind,
-          outbox: { backlog: outbox.backlog, oldestAgeSeconds: outbox.age },
+          outbox,
           deadLetters: await countDeadLetters(deps.db),
           lag: lag.map((l) => ({
             group: l.group,

@@ -84,8 +84,15 @@ export const ConfigSchema = Type.Object(
   { additionalProperties: false },
 )
 
+export type Role = (typeof Roles)[number]
+
+/** The settings, plus values parsed from them once here rather than wherever they are used. */
 export type Config = Readonly<Static<typeof ConfigSchema>> & {
-  readonly roles: ReadonlySet<(typeof Roles)[number]>
+  readonly roles: ReadonlySet<Role>
+  /** KAFKA_BROKERS split; empty for the embedded transport. */
+  readonly kafkaBrokers: readonly string[]
+  /** RETRY_DELAYS_MS parsed: one entry per retry stage (and retry topic). */
+  readonly retryDelaysMs: readonly number[]
 }
 
 export class ConfigError extends Error {
@@ -125,6 +132,10 @@ export function loadConfig(
     })
     throw new ConfigError(`Invalid configuration from the environment:\n${problems.join('\n')}`)
   }
-  const roles = new Set(value.ROLES.split(',') as (typeof Roles)[number][])
-  return Object.freeze({ ...value, roles })
+  return Object.freeze({
+    ...value,
+    roles: new Set(value.ROLES.split(',') as Role[]),
+    kafkaBrokers: Object.freeze(value.KAFKA_BROKERS ? value.KAFKA_BROKERS.split(',') : []),
+    retryDelaysMs: Object.freeze(value.RETRY_DELAYS_MS.split(',').map(Number)),
+  })
 }

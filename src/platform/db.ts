@@ -1,22 +1,17 @@
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import {
-  type DatabaseConnection,
-  type Driver,
-  Kysely,
-  PGliteDialect,
-  PostgresDialect,
-  type Transaction,
-} from 'kysely'
+import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import pg from 'pg'
+import type { Config } from './config.ts'
 import { migrationProvider } from './migrations/index.ts'
 import type { Database } from './schema.ts'
 
+/** Anything that runs queries: the pool, or a transaction flowing in from the caller. */
 export type Db = Kysely<Database>
+/** A transaction: what a function that must run inside the caller's transaction asks for. */
 export type Tx = Transaction<Database>
-/** Anything that runs queries: the pool or a transaction flowing in from the caller. */
-export type Queryable = Kysely<Database>
 
 export interface DatabaseHandle {
   readonly db: Db
@@ -33,6 +28,16 @@ export interface DatabaseHandle {
 pg.types.setTypeParser(20, (v) => Number(v))
 pg.types.setTypeParser(1700, (v) => Number(v))
 
+/** The service's database: the PostgreSQL server at DATABASE_URL, or PGlite persisted in DATA_DIR. */
+export async function openDatabase(
+  config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DB_POOL_SIZE'>,
+  poolSize = config.DB_POOL_SIZE,
+): Promise<DatabaseHandle> {
+  return config.DATABASE_URL
+    ? openPostgres(config.DATABASE_URL, poolSize)
+    : openPglite(join(config.DATA_DIR, 'pglite'))
+}
+
 export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max: poolSize })
   pool.on('error', () => {
@@ -42,55 +47,18 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   return { db, kind: 'postgres', pglite: undefined, pool, url, close: () => db.destroy() }
 }
 
-/** PGlite in process; `dataDir` undefined keeps it in memory. */
+/**
+ * PGlite in process; `dataDir` undefined keeps it in memory. PGlite is one connection: Kysely's PGlite adapter says
+ * so (`supportsMultipleConnections: false`) and Kysely hands it out to one caller at a time.
+ */
 export async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
   if (dataDir) mkdirSync(dataDir, { recursive: true })
   const pglite = await PGlite.create({
     ...(dataDir ? { dataDir } : {}),
     parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
   })
-  const dialect = new PGliteDialect({ pglite })
-  // PGlite is one connection: Kysely's driver shares it between callers, so hand it out exclusively,
-  // otherwise a query could run inside someone else's open transaction.
-  const exclusive = new (class extends PGliteDialect {
-    override createDriver(): Driver {
-      return exclusiveDriver(dialect.createDriver())
-    }
-  })({ pglite })
-  const db = new Kysely<Database>({ dialect: exclusive })
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
   return { db, kind: 'pglite', pglite, pool: undefined, close: () => db.destroy() }
-}
-
-function exclusiveDriver(inner: Driver): Driver {
-  let tail: Promise<void> = Promise.resolve()
-  const releases = new WeakMap<DatabaseConnection, () => void>()
-  return {
-    init: () => inner.init(),
-    async acquireConnection() {
-      let release!: () => void
-      const previous = tail
-      tail = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      await previous
-      const connection = await inner.acquireConnection()
-      releases.set(connection, release)
-      return connection
-    },
-    async releaseConnection(connection) {
-      await inner.releaseConnection(connection)
-      const release = releases.get(connection)
-      releases.delete(connection)
-      release?.()
-    },
-    beginTransaction: (c, s) => inner.beginTransaction(c, s),
-    commitTransaction: (c) => inner.commitTransaction(c),
-    rollbackTransaction: (c) => inner.rollbackTransaction(c),
-    ...(inner.savepoint ? { savepoint: inner.savepoint.bind(inner) } : {}),
-    ...(inner.rollbackToSavepoint ? { rollbackToSavepoint: inner.rollbackToSavepoint.bind(inner) } : {}),
-    ...(inner.releaseSavepoint ? { releaseSavepoint: inner.releaseSavepoint.bind(inner) } : {}),
-    destroy: () => inner.destroy(),
-  }
 }
 
 export async function migrate(db: Db): Promise<void> {

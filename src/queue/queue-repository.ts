@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
-import { buildEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Db, Queryable, Tx } from '../platform/db.ts'
+import { appendToOutbox, buildEvent } from '../events/index.ts'
+import type { Db, Tx } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { admissionBudget, sequenceNameFor } from './queue-rules.ts'
 
@@ -91,7 +90,7 @@ export async function enterQueue(db: Db, scheduleId: string, userId: string): Pr
   })
 }
 
-export async function readEntry(db: Queryable, scheduleId: string, userId: string): Promise<QueueEntry> {
+export async function readEntry(db: Db, scheduleId: string, userId: string): Promise<QueueEntry> {
   const row = await db
     .selectFrom('queue_entries as e')
     .innerJoin('queue_state as s', 's.schedule_id', 'e.schedule_id')
@@ -122,7 +121,7 @@ export async function leaveQueue(db: Db, scheduleId: string, userId: string): Pr
 }
 
 /** Frees the buyer's admission slot in the payment's transaction. */
-export async function completeQueueEntry(tx: Queryable, scheduleId: string, userId: string): Promise<void> {
+export async function completeQueueEntry(tx: Db, scheduleId: string, userId: string): Promise<void> {
   await tx
     .updateTable('queue_entries')
     .set({ status: 'completed' })
@@ -132,7 +131,7 @@ export async function completeQueueEntry(tx: Queryable, scheduleId: string, user
     .execute()
 }
 
-export async function queueStatus(db: Queryable, scheduleId: string) {
+export async function queueStatus(db: Db, scheduleId: string) {
   const state = await db
     .selectFrom('queue_state')
     .select(['opened', 'admitted_through', 'sequence_name'])

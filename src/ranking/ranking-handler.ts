@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { EventHandler } from '../events/consumer-runtime.ts'
+import type { EventHandler } from '../events/index.ts'
 
 /**
  * Sales rankings from reservation.confirmed: per-schedule sold count and sell-out time, and per-concert daily

@@ -1,6 +1,5 @@
-import { buildEvent } from '../events/envelope.ts'
-import { appendToOutbox } from '../events/outbox.ts'
-import type { Queryable } from '../platform/db.ts'
+import { appendToOutbox, buildEvent } from '../events/index.ts'
+import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 
 export interface LedgerEntry {
@@ -17,7 +16,7 @@ export const MAX_BALANCE = 2_147_483_647
 
 /** Adds points in the caller's transaction, records the ledger line and the points.charged event. */
 export async function chargePoints(
-  tx: Queryable,
+  tx: Db,
   userId: string,
   amount: number,
   reference: string,
@@ -47,7 +46,7 @@ export async function chargePoints(
 
 /** Takes points in the caller's transaction; INSUFFICIENT_POINTS when the balance would go negative. */
 export async function debitPoints(
-  tx: Queryable,
+  tx: Db,
   userId: string,
   amount: number,
   reference: string,
@@ -65,7 +64,7 @@ export async function debitPoints(
 }
 
 async function insertLedger(
-  tx: Queryable,
+  tx: Db,
   userId: string,
   amount: number,
   kind: 'charge' | 'payment',
@@ -80,7 +79,7 @@ async function insertLedger(
   return { id: row.id, amount, kind, reference, balanceAfter, createdAt: row.created_at }
 }
 
-export async function readBalance(db: Queryable, userId: string): Promise<number> {
+export async function readBalance(db: Db, userId: string): Promise<number> {
   const row = await db
     .selectFrom('wallets')
     .select('balance')
@@ -91,7 +90,7 @@ export async function readBalance(db: Queryable, userId: string): Promise<number
 }
 
 export async function readLedger(
-  db: Queryable,
+  db: Db,
   userId: string,
   options: { limit: number; beforeId?: number | undefined },
 ): Promise<LedgerEntry[]> {

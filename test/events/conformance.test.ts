@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { sql } from 'kysely'
-import type { EventHandler } from '../../src/events/consumer-runtime.ts'
-import { replayDeadLetters } from '../../src/events/dead-letters.ts'
 import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
 import { NonRetryableError } from '../../src/events/errors.ts'
+import type { EventHandler } from '../../src/events/index.ts'
+import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
 import { consumedTopics, deadLetterTopic } from '../../src/events/topics.ts'
-import { partitionFor, type TransportRecord } from '../../src/events/transport.ts'
+import { partitionFor } from '../../src/events/transport/partitioner.ts'
+import type { TransportRecord } from '../../src/events/transport/port.ts'
 import {
   appendEvents,
   type Child,

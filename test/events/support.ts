@@ -6,20 +6,21 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
-import type { EventType } from '../../src/events/catalog.ts'
-import { ConsumerRuntime, type EventHandler, type HandlerContext } from '../../src/events/consumer-runtime.ts'
 import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
-import { createLocalTransport } from '../../src/events/local-transport.ts'
-import { appendToOutbox } from '../../src/events/outbox.ts'
-import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox-relay.ts'
+import type { EventType } from '../../src/events/event-types.ts'
+import type { EventHandler, TransactionContext, TransactionHandler } from '../../src/events/index.ts'
+import { appendToOutbox } from '../../src/events/outbox/append.ts'
+import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
+import { ConsumerRuntime } from '../../src/events/runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
+import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type {
   ConsumerHandle,
   EventTransport,
   LagEntry,
   OutgoingRecord,
   TransportRecord,
-} from '../../src/events/transport.ts'
+} from '../../src/events/transport/port.ts'
 import type { DatabaseHandle, Db } from '../../src/platform/db.ts'
 import { createLogger, type Logger } from '../../src/platform/logger.ts'
 import { createTestDatabase } from '../support/databases.ts'
@@ -38,7 +39,9 @@ export interface TransportTarget {
   brokers: string[]
 }
 
-const KAFKA_TRANSPORT_FILE = fileURLToPath(new URL('../../src/events/kafka-transport.ts', import.meta.url))
+const KAFKA_TRANSPORT_FILE = fileURLToPath(
+  new URL('../../src/events/transport/kafka/transport.ts', import.meta.url),
+)
 
 /**
  * The transports to run: `local` always, `kafka` when its transport exists and KAFKA_BROKERS is set (skipped with
@@ -53,7 +56,7 @@ function targetFor(kind: TransportKind): TransportTarget {
   if (kind === 'local') return { kind, skip: undefined, fail: undefined, brokers: [] }
   const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
   let missing: string | undefined
-  if (!existsSync(KAFKA_TRANSPORT_FILE)) missing = 'src/events/kafka-transport.ts does not exist'
+  if (!existsSync(KAFKA_TRANSPORT_FILE)) missing = 'src/events/transport/kafka/transport.ts does not exist'
   else if (brokers.length === 0)
     missing = 'KAFKA_BROKERS is not set (start a cluster: bash scripts/kafka/kafka.sh up --brokers 3)'
   if (!missing) return { kind, skip: undefined, fail: undefined, brokers }
@@ -185,7 +188,7 @@ export async function openTransport(
     const leaseMs = settings.failoverMs ?? 2_000
     return namespaced(createLocalTransport(handle, { logger, leaseMs, pollMs: 250 }), settings.ns)
   }
-  const { createKafkaTransport } = await import('../../src/events/kafka-transport.ts')
+  const { createKafkaTransport } = await import('../../src/events/transport/kafka/transport.ts')
   const inner = createKafkaTransport({
     brokers: settings.brokers,
     clientId: `${settings.ns}-${process.pid}`,
@@ -508,14 +511,14 @@ export interface EffectHandlerOptions {
   delayMs?: number
   /** Throws (or returns an error to throw) to make an attempt fail. */
   fail?: (event: CloudEvent<'points.charged'>, attempt: number) => Error | undefined
-  onEffect?: (event: CloudEvent<'points.charged'>, context: HandlerContext) => void
+  onEffect?: (event: CloudEvent<'points.charged'>, context: TransactionContext) => void
 }
 
 /** A points.charged handler whose effect is a conf_effects row written in the handler's transaction. */
 export function effectHandler(
   group: string,
   options: EffectHandlerOptions = {},
-): EventHandler<'points.charged'> {
+): TransactionHandler<'points.charged'> {
   return {
     group,
     topic: 'points.charged',

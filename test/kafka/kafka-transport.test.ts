@@ -5,15 +5,18 @@ import { after, describe, type TestContext, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin } from '@platformatic/kafka'
 import pino from 'pino'
-import { createKafkaTransport, type KafkaTransportOptions } from '../../src/events/kafka-transport.ts'
 import { durabilityFor } from '../../src/events/topics.ts'
 import {
-  type ConsumerSpec,
-  type EventTransport,
-  type OutgoingRecord,
-  partitionFor,
-  type TransportRecord,
-} from '../../src/events/transport.ts'
+  createKafkaTransport,
+  type KafkaTransportOptions,
+} from '../../src/events/transport/kafka/transport.ts'
+import { partitionFor } from '../../src/events/transport/partitioner.ts'
+import type {
+  ConsumerSpec,
+  EventTransport,
+  OutgoingRecord,
+  TransportRecord,
+} from '../../src/events/transport/port.ts'
 import type { Logger } from '../../src/platform/logger.ts'
 
 const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)

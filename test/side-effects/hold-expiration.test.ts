@@ -10,7 +10,7 @@ import { sql } from 'kysely'
 import { Pool } from 'undici'
 import { v7 as uuidv7 } from 'uuid'
 import { buildEvent } from '../../src/events/envelope.ts'
-import { appendToOutbox } from '../../src/events/outbox.ts'
+import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
 import { createShow, type Show } from './support/flows.ts'
 import {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { v7 as uuidv7 } from 'uuid'
 import { buildEvent } from '../../src/events/envelope.ts'
-import { appendToOutbox } from '../../src/events/outbox.ts'
+import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { seedAdmittedFans } from '../support/fans.ts'
 import { buy, createShow, type Show } from './support/flows.ts'
 import {

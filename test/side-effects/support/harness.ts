@@ -19,7 +19,9 @@ export interface Target {
   brokers: string | undefined
 }
 
-const KAFKA_TRANSPORT = fileURLToPath(new URL('../../../src/events/kafka-transport.ts', import.meta.url))
+const KAFKA_TRANSPORT = fileURLToPath(
+  new URL('../../../src/events/transport/kafka/transport.ts', import.meta.url),
+)
 
 /**
  * The transports every side-effect test runs on: the embedded log (on real PostgreSQL) always, and Apache Kafka when
@@ -33,7 +35,7 @@ export function targets(): Target[] {
     if (kind === 'local') return { kind, skip: undefined, fail: undefined, brokers: undefined }
     const brokers = process.env.KAFKA_BROKERS?.trim() || undefined
     let missing: string | undefined
-    if (!existsSync(KAFKA_TRANSPORT)) missing = 'src/events/kafka-transport.ts does not exist yet'
+    if (!existsSync(KAFKA_TRANSPORT)) missing = 'src/events/transport/kafka/transport.ts does not exist yet'
     else if (!brokers) missing = 'KAFKA_BROKERS is not set (bash scripts/kafka/kafka.sh up --brokers 3)'
     if (!missing) return { kind, skip: undefined, fail: undefined, brokers }
     return process.env.TEST_KAFKA_REQUIRED === '1'

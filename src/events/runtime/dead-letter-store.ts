@@ -1,6 +1,44 @@
 import { sql } from 'kysely'
-import type { Db } from '../platform/db.ts'
-import { AppError } from '../platform/errors.ts'
+import { v7 as uuidv7 } from 'uuid'
+import type { Db } from '../../platform/db.ts'
+import { AppError } from '../../platform/errors.ts'
+
+/** A record the runtime gave up on, as it is stored for operators to list and replay. */
+export interface NewDeadLetter {
+  group: string
+  origin: { topic: string; partition: number; offset: string }
+  key: string
+  value: string
+  error: string
+  attempts: number
+  firstFailedAt: Date
+  lastFailedAt: Date
+}
+
+/**
+ * Stores a dead letter; the same origin dead-lettered again by the same group (a redelivery) updates the one row.
+ * The event id and type are read from the value when it is an envelope; a value that is not stays as it came.
+ */
+export async function insertDeadLetter(db: Db, d: NewDeadLetter): Promise<void> {
+  let eventId: string | null = null
+  let eventType: string | null = null
+  try {
+    const parsed = JSON.parse(d.value) as { id?: unknown; type?: unknown }
+    if (typeof parsed?.id === 'string') eventId = parsed.id
+    if (typeof parsed?.type === 'string') eventType = parsed.type
+  } catch {
+    // the value itself is the poison
+  }
+  await sql`
+    insert into dead_letters (id, group_id, original_topic, original_partition, original_offset, key, event_id,
+      event_type, value, error, attempts, first_failed_at, last_failed_at)
+    values (${uuidv7()}, ${d.group}, ${d.origin.topic}, ${d.origin.partition}, ${d.origin.offset}, ${d.key},
+      ${eventId}, ${eventType}, ${d.value}, ${d.error}, ${d.attempts}, ${d.firstFailedAt}, ${d.lastFailedAt})
+    on conflict (group_id, original_topic, original_partition, original_offset) where status = 'dead'
+    do update set error = excluded.error, attempts = excluded.attempts, last_failed_at = excluded.last_failed_at`.execute(
+    db,
+  )
+}
 
 export interface DeadLetter {
   id: string

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
+import { findDeadLetter, listDeadLetters, replayDeadLetters } from '../events/runtime/dead-letter-store.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type HttpServer } from '../platform/http-server.ts'
 import { DateTime, Uuid } from '../platform/schemas.ts'
-import { findDeadLetter, listDeadLetters, replayDeadLetters } from './dead-letters.ts'
 
 const DeadLetter = Type.Object(
   {

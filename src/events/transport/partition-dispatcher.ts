@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { TransportRecord } from './transport.ts'
+import { backoffMs } from '../../platform/backoff.ts'
+import type { TransportRecord } from './port.ts'
 
 export interface DispatcherOptions {
   handle(record: TransportRecord, signal: AbortSignal): Promise<void>
   /** Called with the next offset to read once every record below it in the partition is done. */
   commit(topic: string, partition: number, nextOffset: bigint): Promise<void>
   keyConcurrency: number
-  onError(error: unknown, record: TransportRecord): void
+  /** A record that could not be settled (it is tried again), or a commit that failed. */
+  onError(error: unknown, at: { topic: string; partition: number; offset?: bigint }): void
 }
 
 interface PartitionState {
@@ -19,6 +21,8 @@ interface PartitionState {
   readonly byOffset: Map<bigint, { offset: bigint; done: boolean }>
   readonly keys: Map<string, TransportRecord[]>
   readonly waitingKeys: string[]
+  /** Keys with a runner in flight. */
+  readonly runningKeys: Set<string>
   running: number
   revoked: boolean
   stalled: boolean
@@ -86,7 +90,7 @@ export class PartitionDispatcher {
         if (!state) return
         state.revoked = true
         state.abort.abort()
-        for (const [key] of state.keys) if (!this.#isRunning(state, key)) state.keys.delete(key)
+        for (const [key] of state.keys) if (!state.runningKeys.has(key)) state.keys.delete(key)
         state.waitingKeys.length = 0
         await this.#whenIdle(state)
         await state.committing
@@ -105,6 +109,7 @@ export class PartitionDispatcher {
     const id = `${topic}:${partition}`
     let state = this.#partitions.get(id)
     if (!state) {
+      const abort = new AbortController()
       state = {
         topic,
         partition,
@@ -114,42 +119,31 @@ export class PartitionDispatcher {
         byOffset: new Map(),
         keys: new Map(),
         waitingKeys: [],
+        runningKeys: new Set(),
         running: 0,
         revoked: false,
         stalled: false,
         committing: Promise.resolve(),
         idle: new Set(),
-        abort: new AbortController(),
-        signal: undefined as unknown as AbortSignal,
+        abort,
+        signal: AbortSignal.any([this.#abort.signal, abort.signal]),
       }
-      Object.assign(state, { signal: AbortSignal.any([this.#abort.signal, state.abort.signal]) })
       this.#partitions.set(id, state)
     }
     return state
-  }
-
-  readonly #runningKeys = new WeakMap<PartitionState, Set<string>>()
-
-  #isRunning(state: PartitionState, key: string): boolean {
-    return this.#runningKeys.get(state)?.has(key) ?? false
   }
 
   #pump(state: PartitionState): void {
     while (!state.revoked && !state.stalled && state.running < this.#options.keyConcurrency) {
       const key = state.waitingKeys.shift()
       if (key === undefined) return
-      let running = this.#runningKeys.get(state)
-      if (!running) {
-        running = new Set()
-        this.#runningKeys.set(state, running)
-      }
-      running.add(key)
+      state.runningKeys.add(key)
       state.running++
-      void this.#runKey(state, key, running)
+      void this.#runKey(state, key)
     }
   }
 
-  async #runKey(state: PartitionState, key: string, running: Set<string>): Promise<void> {
+  async #runKey(state: PartitionState, key: string): Promise<void> {
     let requeued = false
     let handled = 0
     let failures = 0
@@ -178,7 +172,7 @@ export class PartitionDispatcher {
           this.#options.onError(error, record)
           failures++
           try {
-            await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), undefined, { signal: state.signal })
+            await sleep(backoffMs(failures, 100, 5000), undefined, { signal: state.signal })
           } catch {
             state.stalled = true
             break
@@ -192,7 +186,7 @@ export class PartitionDispatcher {
       }
     } finally {
       if (!requeued) state.keys.delete(key)
-      running.delete(key)
+      state.runningKeys.delete(key)
       state.running--
       if (state.running === 0) {
         for (const resolve of state.idle) resolve()
@@ -220,7 +214,9 @@ export class PartitionDispatcher {
       const nextOffset = next
       state.committing = state.committing
         .then(() => this.#options.commit(state.topic, state.partition, nextOffset))
-        .catch((error: unknown) => this.#options.onError(error, { ...emptyRecord, topic: state.topic }))
+        .catch((error: unknown) =>
+          this.#options.onError(error, { topic: state.topic, partition: state.partition }),
+        )
     }
   }
 
@@ -232,13 +228,3 @@ export class PartitionDispatcher {
 
 /** Records a key handles in a row before letting a waiting key run. */
 const KEY_TURN = 8
-
-const emptyRecord: TransportRecord = {
-  topic: '',
-  partition: -1,
-  offset: -1n,
-  key: '',
-  value: '',
-  headers: {},
-  timestamp: 0,
-}

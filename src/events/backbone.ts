@@ -2,11 +2,11 @@ import { Gauge, type Registry } from 'prom-client'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
-import { ConsumerRuntime } from './consumer-runtime.ts'
-import { createLocalTransport } from './local-transport.ts'
-import { createOutboxRelay, type OutboxRelay } from './outbox-relay.ts'
+import { createOutboxRelay, type OutboxRelay } from './outbox/relay.ts'
+import { ConsumerRuntime } from './runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from './topics.ts'
-import type { EventTransport } from './transport.ts'
+import { createLocalTransport } from './transport/local/transport.ts'
+import type { EventTransport } from './transport/port.ts'
 
 export interface EventBackbone {
   readonly transport: EventTransport
@@ -24,11 +24,11 @@ export async function createTransport(
   database: DatabaseHandle,
   logger: Logger,
 ): Promise<EventTransport> {
-  if (!config.KAFKA_BROKERS)
+  if (config.kafkaBrokers.length === 0)
     return createLocalTransport(database, { logger: logger.child({ transport: 'local' }) })
-  const { createKafkaTransport } = await import('./kafka-transport.ts')
+  const { createKafkaTransport } = await import('./transport/kafka/transport.ts')
   return createKafkaTransport({
-    brokers: config.KAFKA_BROKERS.split(','),
+    brokers: [...config.kafkaBrokers],
     clientId: config.KAFKA_CLIENT_ID,
     logger: logger.child({ transport: 'kafka' }),
   })
@@ -47,7 +47,7 @@ export function createEventBackbone(options: {
     transport,
     logger,
     registry,
-    retryDelaysMs: config.RETRY_DELAYS_MS.split(',').map(Number),
+    retryDelaysMs: config.retryDelaysMs,
   })
   const relay = createOutboxRelay({
     database,
@@ -56,7 +56,6 @@ export function createEventBackbone(options: {
     registry,
     batchSize: config.RELAY_BATCH_SIZE,
   })
-  const brokers = config.KAFKA_BROKERS ? config.KAFKA_BROKERS.split(',').length : 1
   let running = { relay: false, workers: false }
 
   new Gauge({
@@ -79,7 +78,8 @@ export function createEventBackbone(options: {
     runtime,
     relay,
     async start(roles) {
-      await transport.ensureTopics(topicCatalog(durabilityFor(brokers)))
+      const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
+      await transport.ensureTopics(topicCatalog(durability, config.retryDelaysMs.length))
       if (roles.relay) await relay.start()
       if (roles.workers) await runtime.start()
       running = roles

@@ -7,7 +7,7 @@ const Time = Type.String({ format: 'date-time' })
  * Every event type (its topic is named after it) and its payload schema; the key of each is in topics.ts.
  * Payloads are validated when appended to the outbox and again when consumed.
  */
-export const eventCatalog = {
+export const eventTypes = {
   'reservation.held': {
     data: Type.Object({
       reservationId: Id,
@@ -68,5 +68,5 @@ export const eventCatalog = {
   },
 } as const satisfies Record<string, { data: TSchema }>
 
-export type EventType = keyof typeof eventCatalog
-export type EventData<T extends EventType> = Static<(typeof eventCatalog)[T]['data']>
+export type EventType = keyof typeof eventTypes
+export type EventData<T extends EventType> = Static<(typeof eventTypes)[T]['data']>

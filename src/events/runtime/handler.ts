@@ -1,0 +1,49 @@
+import type { Db, Tx } from '../../platform/db.ts'
+import type { CloudEvent } from '../envelope.ts'
+import type { EventType } from '../event-types.ts'
+import type { TransportRecord } from '../transport/port.ts'
+
+interface ContextBase {
+  /** Use as the idempotency key of any external call. */
+  readonly eventId: string
+  /** 1-based count of tries so far, over immediate retries and retry topics. */
+  readonly attempt: number
+  readonly record: TransportRecord
+  readonly signal: AbortSignal
+}
+
+/** The transaction the event id is recorded in: effects written here happen once, whatever the redelivery. */
+export interface TransactionContext extends ContextBase {
+  readonly tx: Tx
+}
+
+/** No transaction is held while a partner is called; the event id is recorded after the call succeeded. */
+export interface ExternalContext extends ContextBase {
+  readonly db: Db
+}
+
+interface HandlerBase<T extends EventType> {
+  /** Consumer group; one group per side effect. */
+  readonly group: string
+  readonly topic: T
+  /** Hold the event until this time (delayed work such as hold expiration). */
+  deliverAt?(event: CloudEvent<T>): Date | undefined
+  /** Distinct keys in flight per partition; delayed handlers need many (sleeping records are cheap). */
+  keyConcurrency?: number
+  /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
+  onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
+}
+
+/** Effects in the database, exactly once with the event id (the default). */
+export interface TransactionHandler<T extends EventType = EventType> extends HandlerBase<T> {
+  readonly mode?: 'transaction'
+  handle(event: CloudEvent<T>, context: TransactionContext): Promise<void>
+}
+
+/** A call to a partner that deduplicates by `eventId`. */
+export interface ExternalHandler<T extends EventType = EventType> extends HandlerBase<T> {
+  readonly mode: 'external'
+  handle(event: CloudEvent<T>, context: ExternalContext): Promise<void>
+}
+
+export type EventHandler<T extends EventType = EventType> = TransactionHandler<T> | ExternalHandler<T>

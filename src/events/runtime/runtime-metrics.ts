@@ -1,0 +1,55 @@
+import { Counter, Histogram, type Registry } from 'prom-client'
+
+type Labels = { group: string; topic: string }
+
+/** What the consumer runtime counts, per group and topic. */
+export class RuntimeMetrics {
+  readonly handled: Counter<'group' | 'topic' | 'outcome'>
+  readonly retried: Counter<'group' | 'topic' | 'stage'>
+  readonly deadLettered: Counter<'group' | 'topic'>
+  readonly #duration: Histogram<'group' | 'topic'>
+  readonly #endToEnd: Histogram<'group' | 'topic'>
+
+  constructor(registry: Registry) {
+    const registers = [registry]
+    this.handled = new Counter({
+      name: 'events_handled_total',
+      help: 'Events handled by consumer group (outcome: done, duplicate, skipped)',
+      labelNames: ['group', 'topic', 'outcome'],
+      registers,
+    })
+    this.retried = new Counter({
+      name: 'events_retried_total',
+      help: 'Events moved to a retry topic',
+      labelNames: ['group', 'topic', 'stage'],
+      registers,
+    })
+    this.deadLettered = new Counter({
+      name: 'events_dead_lettered_total',
+      help: 'Events moved to the dead letters',
+      labelNames: ['group', 'topic'],
+      registers,
+    })
+    this.#duration = new Histogram({
+      name: 'event_handler_duration_seconds',
+      help: 'Handler latency per group',
+      labelNames: ['group', 'topic'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    })
+    this.#endToEnd = new Histogram({
+      name: 'event_end_to_end_seconds',
+      help: 'From the event time (commit of its cause) to the end of its handling',
+      labelNames: ['group', 'topic'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
+      registers,
+    })
+  }
+
+  /** One event handled: how long the handler took and how long since the event was committed. */
+  done(labels: Labels, outcome: 'done' | 'duplicate', handlerMs: number, eventTime: string): void {
+    this.#duration.observe(labels, handlerMs / 1000)
+    this.handled.inc({ ...labels, outcome })
+    this.#endToEnd.observe(labels, Math.max(0, Date.now() - Date.parse(eventTime)) / 1000)
+  }
+}

@@ -1,0 +1,65 @@
+import {
+  Admin,
+  compatibilityPartitioner,
+  ProduceAcks,
+  Producer,
+  stringSerializers,
+} from '@platformatic/kafka'
+import { OpenConsumers } from '../consumer-loop.ts'
+import type { ConsumerSpec, EventTransport, OutgoingRecord } from '../port.ts'
+import { consumerLag, ensureTopics } from './admin.ts'
+import { type KafkaConsumerOptions, startConsumer } from './consumer.ts'
+
+export type KafkaTransportOptions = KafkaConsumerOptions
+
+/**
+ * Apache Kafka behind the transport port, through @platformatic/kafka: an idempotent producer (acks=all) that sends
+ * each batch in one call, and per consumer group one Consumer whose stream feeds a PartitionDispatcher; offsets are
+ * committed only for the contiguous prefix of handled records.
+ */
+export function createKafkaTransport(options: KafkaTransportOptions): EventTransport {
+  const log = options.logger
+  const base = { clientId: options.clientId, bootstrapBrokers: options.brokers }
+  const producer = new Producer<string, string, string, string>({
+    ...base,
+    serializers: stringSerializers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    // Bounded, so a batch fails (and the relay retries it) rather than hanging while the cluster is away.
+    retries: 12,
+    retryDelay: 500,
+    // Kafka's Java default partitioner (murmur2 & 0x7fffffff, modulo partitions): the same as `partitionFor`.
+    partitioner: compatibilityPartitioner,
+  })
+  const admin = new Admin({ ...base, retries: 5, retryDelay: 500 })
+  for (const client of [producer, admin])
+    client.on('error', (err: unknown) => log.error({ err }, 'kafka client'))
+  const consumers = new OpenConsumers()
+
+  return {
+    kind: 'kafka',
+
+    ensureTopics: (specs) => ensureTopics(admin, specs, log),
+
+    async publish(records: readonly OutgoingRecord[]) {
+      if (records.length === 0) return
+      // One send: the library groups by leader and sends one request per broker, in array order per partition.
+      await producer.send({
+        messages: records.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: r.headers })),
+      })
+    },
+
+    async consume(spec: ConsumerSpec) {
+      const consumer = await startConsumer(spec, options)
+      return consumers.track({ group: spec.group, ...consumer })
+    },
+
+    lag: (groups) => consumerLag(admin, groups),
+
+    async close() {
+      await consumers.closeAll()
+      await producer.close(true).catch((err: unknown) => log.warn({ err }, 'closing kafka producer'))
+      await admin.close().catch((err: unknown) => log.warn({ err }, 'closing kafka admin'))
+    },
+  }
+}

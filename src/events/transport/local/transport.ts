@@ -1,0 +1,166 @@
+import { sql } from 'kysely'
+import type { DatabaseHandle, Db } from '../../../platform/db.ts'
+import type { Logger } from '../../../platform/logger.ts'
+import { OpenConsumers } from '../consumer-loop.ts'
+import { partitionFor } from '../partitioner.ts'
+import type { ConsumerSpec, EventTransport, LagEntry, OutgoingRecord, TopicSpec } from '../port.ts'
+import { LOG_CHANNEL, startLocalConsumer } from './consumer.ts'
+
+export interface LocalTransportOptions {
+  logger: Logger
+  /** How long a member owns a partition without renewing; a dead member's partitions move after this. */
+  leaseMs?: number
+  heartbeatMs?: number
+  /** Fallback poll when no notification arrives. */
+  pollMs?: number
+  fetchPerPartition?: number
+  maxBuffered?: number
+}
+
+/**
+ * The embedded transport: a partitioned, offset-addressed log in the same database, with consumer groups whose
+ * members lease partitions (so several processes can share a group, and a dead one's partitions move on), and
+ * offsets committed only after handling. LISTEN/NOTIFY wakes consumers; a slow poll is the safety net.
+ */
+export function createLocalTransport(handle: DatabaseHandle, options: LocalTransportOptions): EventTransport {
+  const db = handle.db
+  const leaseMs = options.leaseMs ?? 10_000
+  const heartbeatMs = options.heartbeatMs ?? Math.min(1_000, Math.floor(leaseMs / 3))
+  const pollMs = options.pollMs ?? 500
+  const fetchPerPartition = options.fetchPerPartition ?? 500
+  const maxBuffered = options.maxBuffered ?? 20_000
+  const partitionCounts = new Map<string, number>()
+  const consumers = new OpenConsumers()
+
+  async function partitionsOf(topic: string, q: Db): Promise<number> {
+    let n = partitionCounts.get(topic)
+    if (n === undefined) {
+      const row = await q
+        .selectFrom('event_partitions')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .where('topic', '=', topic)
+        .executeTakeFirstOrThrow()
+      if (row.n === 0) throw new Error(`Unknown topic ${topic}: declare it in the topic catalog`)
+      n = row.n
+      partitionCounts.set(topic, n)
+    }
+    return n
+  }
+
+  /** Assigns offsets per partition (locking partitions in a fixed order, so publishers cannot deadlock) and appends. */
+  async function appendToLog(tx: Db, records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return
+    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>()
+    for (const record of records) {
+      const partition = partitionFor(record.key, await partitionsOf(record.topic, tx))
+      const id = `${record.topic}\u0000${partition}`
+      let group = byPartition.get(id)
+      if (!group) {
+        group = { topic: record.topic, partition, records: [] }
+        byPartition.set(id, group)
+      }
+      group.records.push(record)
+    }
+    const groups = [...byPartition.values()].sort((a, b) =>
+      a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1,
+    )
+    for (const group of groups) {
+      const { next_offset } = await tx
+        .updateTable('event_partitions')
+        .set((eb) => ({ next_offset: eb('next_offset', '+', group.records.length) }))
+        .where('topic', '=', group.topic)
+        .where('partition', '=', group.partition)
+        .returning('next_offset')
+        .executeTakeFirstOrThrow()
+      const base = next_offset - group.records.length
+      const rows = group.records.map((r, i) => ({
+        topic: group.topic,
+        partition: group.partition,
+        offset: base + i,
+        key: r.key,
+        value: r.value,
+        headers: JSON.stringify(r.headers ?? {}),
+      }))
+      for (let i = 0; i < rows.length; i += 1000) {
+        await tx
+          .insertInto('event_log')
+          .values(rows.slice(i, i + 1000))
+          .execute()
+      }
+    }
+    await sql`select pg_notify(${LOG_CHANNEL}, '')`.execute(tx)
+  }
+
+  const transport: EventTransport = {
+    kind: 'local',
+
+    async ensureTopics(specs: readonly TopicSpec[]) {
+      const rows = specs.flatMap((s) =>
+        Array.from({ length: s.partitions }, (_, p) => ({ topic: s.name, partition: p, next_offset: 0 })),
+      )
+      for (let i = 0; i < rows.length; i += 500) {
+        await db
+          .insertInto('event_partitions')
+          .values(rows.slice(i, i + 500))
+          .onConflict((oc) => oc.doNothing())
+          .execute()
+      }
+      partitionCounts.clear()
+    },
+
+    async publish(records: readonly OutgoingRecord[]) {
+      if (records.length === 0) return
+      await db.transaction().execute((tx) => appendToLog(tx, records))
+    },
+
+    publishWithin: (tx, records) => appendToLog(tx, records),
+
+    async consume(spec: ConsumerSpec) {
+      const consumer = await startLocalConsumer(handle, spec, {
+        logger: options.logger,
+        leaseMs,
+        heartbeatMs,
+        pollMs,
+        fetchPerPartition,
+        maxBuffered,
+      })
+      return consumers.track(consumer)
+    },
+
+    async lag(groups) {
+      const out: LagEntry[] = []
+      for (const g of groups) {
+        if (g.topics.length === 0) continue
+        const rows = await db
+          .selectFrom('event_partitions as p')
+          .leftJoin('consumer_offsets as o', (join) =>
+            join
+              .onRef('o.topic', '=', 'p.topic')
+              .onRef('o.partition', '=', 'p.partition')
+              .on('o.group_id', '=', g.group),
+          )
+          .select(['p.topic', 'p.partition', 'p.next_offset', 'o.committed'])
+          .where('p.topic', 'in', [...g.topics])
+          .execute()
+        for (const r of rows) {
+          const committed = BigInt(r.committed ?? 0)
+          const end = BigInt(r.next_offset)
+          out.push({
+            group: g.group,
+            topic: r.topic,
+            partition: r.partition,
+            committed,
+            end,
+            lag: end - committed,
+          })
+        }
+      }
+      return out
+    },
+
+    async close() {
+      await consumers.closeAll()
+    },
+  }
+  return transport
+}
