@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { AppError } from '../platform/errors.ts'
 import type { QueueClaims, TokenService } from './tokens.ts'
 
@@ -11,13 +11,15 @@ export interface Guard {
   self(request: FastifyRequest, userId: string): string
   /** Passes only with the organizer key in `X-Admin-Key`. */
   admin(request: FastifyRequest): void
+  /** The same check as an onRequest hook, for a scope of organizer routes. */
+  readonly adminHook: onRequestHookHandler
   /** The caller's admitted queue token from `X-Queue-Token`; for `scheduleId` when given. */
   admitted(request: FastifyRequest, userId: string, scheduleId?: string): QueueClaims
 }
 
 export function createGuard(tokens: TokenService, adminKey: string): Guard {
   const adminKeyBytes = Buffer.from(adminKey)
-  return {
+  const guard: Guard = {
     user(request) {
       const header = request.headers.authorization
       if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED')
@@ -46,5 +48,7 @@ export function createGuard(tokens: TokenService, adminKey: string): Guard {
       }
       return claims
     },
+    adminHook: async (request) => guard.admin(request),
   }
+  return guard
 }

@@ -1,18 +1,13 @@
-import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { errorResponses, type HttpServer } from '../platform/http-server.ts'
+import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
-import {
-  cancelHold,
-  findReservation,
-  holdSeat,
-  listReservations,
-  type Reservation,
-} from './booking-repository.ts'
-import type { TakenSeats } from './taken-seats.ts'
+import { cancelHold } from './cancel-hold.ts'
+import { holdSeat } from './hold-seat.ts'
+import { findReservation, listReservations, type Reservation } from './reservations-sql.ts'
+import type { SeatMemory } from './seat-memory.ts'
 
 export const ReservationSchema = Type.Object(
   {
@@ -39,127 +34,118 @@ export function reservationJson(r: Reservation) {
   }
 }
 
-export function bookingRoutes(deps: {
+export const bookingRoutes: Routes<{
   db: Db
   guard: Guard
   holdTtlSeconds: number
   maxHoldsPerUser: number
-  takenSeats: TakenSeats
-}): FastifyPluginAsync {
-  return async (fastify) => {
-    const app = fastify as unknown as HttpServer
-    app.addSchema(ReservationSchema)
-    const secured = { tags: ['booking'], security: [{ bearer: [] }] }
+  seats: SeatMemory
+}> = async (app, deps) => {
+  app.addSchema(ReservationSchema)
+  const secured = { tags: ['booking'], security: [{ bearer: [] }] }
 
-    app.post(
-      '/schedules/:scheduleId/seats/:seatId/hold',
-      {
-        schema: {
-          tags: ['booking'],
-          security: [{ bearer: [], queueToken: [] }],
-          summary: 'Hold a seat for a few minutes (admitted fans only); losers of a race get 409 at once',
-          params: Type.Object({ scheduleId: Uuid, seatId: Uuid }),
-          // optional here so that a missing token answers 401 QUEUE_TOKEN_INVALID from the guard, not 400
-          headers: Type.Partial(QueueTokenHeaders),
-          response: {
-            201: Type.Ref('Reservation'),
-            ...errorResponses(
-              'UNAUTHENTICATED',
-              'QUEUE_TOKEN_INVALID',
-              'QUEUE_TOKEN_EXPIRED',
-              'QUEUE_NOT_ADMITTED',
-              'SEAT_NOT_FOUND',
-              'SEAT_ALREADY_HELD',
-              'HOLD_LIMIT_REACHED',
-            ),
-          },
+  app.post(
+    '/schedules/:scheduleId/seats/:seatId/hold',
+    {
+      schema: {
+        tags: ['booking'],
+        security: [{ bearer: [], queueToken: [] }],
+        summary: 'Hold a seat for a few minutes (admitted fans only); losers of a race get 409 at once',
+        params: Type.Object({ scheduleId: Uuid, seatId: Uuid }),
+        // optional here so that a missing token answers 401 QUEUE_TOKEN_INVALID from the guard, not 400
+        headers: Type.Partial(QueueTokenHeaders),
+        response: {
+          201: Type.Ref('Reservation'),
+          ...errorResponses(
+            'UNAUTHENTICATED',
+            'QUEUE_TOKEN_INVALID',
+            'QUEUE_TOKEN_EXPIRED',
+            'QUEUE_NOT_ADMITTED',
+            'SEAT_NOT_FOUND',
+            'SEAT_ALREADY_HELD',
+            'HOLD_LIMIT_REACHED',
+          ),
         },
       },
-      async (request, reply) => {
-        const userId = deps.guard.user(request)
-        deps.guard.admitted(request, userId, request.params.scheduleId)
-        const reservation = await holdSeat(
-          deps.db,
-          {
-            scheduleId: request.params.scheduleId,
-            seatId: request.params.seatId,
-            userId,
-            ttlSeconds: deps.holdTtlSeconds,
-            maxHolds: deps.maxHoldsPerUser,
-          },
-          deps.takenSeats,
-        )
-        deps.takenSeats.rememberHeld(reservation.seatId, reservation.expiresAt)
-        reply.status(201)
-        return reservationJson(reservation)
-      },
-    )
+    },
+    async (request, reply) => {
+      const userId = deps.guard.user(request)
+      deps.guard.admitted(request, userId, request.params.scheduleId)
+      const reservation = await holdSeat(deps.db, deps.seats, {
+        scheduleId: request.params.scheduleId,
+        seatId: request.params.seatId,
+        userId,
+        ttlSeconds: deps.holdTtlSeconds,
+        maxHolds: deps.maxHoldsPerUser,
+      })
+      reply.status(201)
+      return reservationJson(reservation)
+    },
+  )
 
-    app.get(
-      '/reservations/:reservationId',
-      {
-        schema: {
-          ...secured,
-          summary: 'One of your reservations',
-          params: Type.Object({ reservationId: Uuid }),
-          response: {
-            200: Type.Ref('Reservation'),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'RESERVATION_NOT_FOUND'),
-          },
+  app.get(
+    '/reservations/:reservationId',
+    {
+      schema: {
+        ...secured,
+        summary: 'One of your reservations',
+        params: Type.Object({ reservationId: Uuid }),
+        response: {
+          200: Type.Ref('Reservation'),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'RESERVATION_NOT_FOUND'),
         },
       },
-      async (request) => {
-        const userId = deps.guard.user(request)
-        const reservation = await findReservation(deps.db, request.params.reservationId)
-        if (reservation.userId !== userId) throw new AppError('FORBIDDEN')
-        return reservationJson(reservation)
-      },
-    )
+    },
+    async (request) => {
+      const userId = deps.guard.user(request)
+      const reservation = await findReservation(deps.db, request.params.reservationId)
+      if (reservation.userId !== userId) throw new AppError('FORBIDDEN')
+      return reservationJson(reservation)
+    },
+  )
 
-    app.delete(
-      '/reservations/:reservationId',
-      {
-        schema: {
-          ...secured,
-          summary: 'Release your hold',
-          params: Type.Object({ reservationId: Uuid }),
-          response: {
-            204: Type.Null(),
-            ...errorResponses(
-              'UNAUTHENTICATED',
-              'FORBIDDEN',
-              'RESERVATION_NOT_FOUND',
-              'RESERVATION_NOT_PAYABLE',
-            ),
-          },
+  app.delete(
+    '/reservations/:reservationId',
+    {
+      schema: {
+        ...secured,
+        summary: 'Release your hold',
+        params: Type.Object({ reservationId: Uuid }),
+        response: {
+          204: Type.Null(),
+          ...errorResponses(
+            'UNAUTHENTICATED',
+            'FORBIDDEN',
+            'RESERVATION_NOT_FOUND',
+            'RESERVATION_NOT_PAYABLE',
+          ),
         },
       },
-      async (request, reply) => {
-        const { seatId } = await cancelHold(deps.db, request.params.reservationId, deps.guard.user(request))
-        deps.takenSeats.forget(seatId)
-        reply.status(204)
-      },
-    )
+    },
+    async (request, reply) => {
+      await cancelHold(deps.db, deps.seats, request.params.reservationId, deps.guard.user(request))
+      reply.status(204)
+    },
+  )
 
-    app.get(
-      '/users/:userId/reservations',
-      {
-        schema: {
-          ...secured,
-          summary: 'Your reservations, newest first',
-          params: Type.Object({ userId: Uuid }),
-          querystring: Type.Object(Pagination),
-          response: {
-            200: Type.Object({ reservations: Type.Array(Type.Ref('Reservation')) }),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
-          },
+  app.get(
+    '/users/:userId/reservations',
+    {
+      schema: {
+        ...secured,
+        summary: 'Your reservations, newest first',
+        params: Type.Object({ userId: Uuid }),
+        querystring: Type.Object(Pagination),
+        response: {
+          200: Type.Object({ reservations: Type.Array(Type.Ref('Reservation')) }),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
         },
       },
-      async (request) => {
-        const userId = deps.guard.self(request, request.params.userId)
-        const list = await listReservations(deps.db, userId, request.query.limit ?? 50)
-        return { reservations: list.map(reservationJson) }
-      },
-    )
-  }
+    },
+    async (request) => {
+      const userId = deps.guard.self(request, request.params.userId)
+      const list = await listReservations(deps.db, userId, request.query.limit ?? 50)
+      return { reservations: list.map(reservationJson) }
+    },
+  )
 }

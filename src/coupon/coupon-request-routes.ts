@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { errorResponses, type HttpServer } from '../platform/http-server.ts'
+import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Uuid } from '../platform/schemas.ts'
-import { findCouponRequest, requestCoupon } from './first-come.ts'
+import { findCouponRequest } from './coupons-sql.ts'
+import { requestCoupon } from './request-coupon.ts'
 
 const CouponRequest = Type.Object(
   {
@@ -20,54 +20,50 @@ const CouponRequest = Type.Object(
   { $id: 'CouponRequest' },
 )
 
-export function couponRequestRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsync {
-  return async (fastify) => {
-    const app = fastify as unknown as HttpServer
-    app.addSchema(CouponRequest)
-    const secured = { tags: ['coupon'], security: [{ bearer: [] }] }
+export const couponRequestRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) => {
+  app.addSchema(CouponRequest)
+  const secured = { tags: ['coupon'], security: [{ bearer: [] }] }
 
-    app.post(
-      '/coupons/:couponId/requests',
-      {
-        schema: {
-          ...secured,
-          summary:
-            'Ask for a first-come coupon: answered at once with a request id, decided in arrival order',
-          params: Type.Object({ couponId: Uuid }),
-          response: {
-            202: Type.Ref('CouponRequest'),
-            200: Type.Ref('CouponRequest'),
-            ...errorResponses('UNAUTHENTICATED', 'COUPON_NOT_FOUND'),
-          },
+  app.post(
+    '/coupons/:couponId/requests',
+    {
+      schema: {
+        ...secured,
+        summary: 'Ask for a first-come coupon: answered at once with a request id, decided in arrival order',
+        params: Type.Object({ couponId: Uuid }),
+        response: {
+          202: Type.Ref('CouponRequest'),
+          200: Type.Ref('CouponRequest'),
+          ...errorResponses('UNAUTHENTICATED', 'COUPON_NOT_FOUND'),
         },
       },
-      async (request, reply) => {
-        const userId = deps.guard.user(request)
-        const result = await requestCoupon(deps.db, request.params.couponId, userId)
-        reply.status(result.created ? 202 : 200)
-        return result.request
-      },
-    )
+    },
+    async (request, reply) => {
+      const userId = deps.guard.user(request)
+      const result = await requestCoupon(deps.db, request.params.couponId, userId)
+      reply.status(result.created ? 202 : 200)
+      return result.request
+    },
+  )
 
-    app.get(
-      '/coupon-requests/:requestId',
-      {
-        schema: {
-          ...secured,
-          summary: 'Whether your coupon request was issued or rejected (with the reason)',
-          params: Type.Object({ requestId: Uuid }),
-          response: {
-            200: Type.Ref('CouponRequest'),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'COUPON_REQUEST_NOT_FOUND'),
-          },
+  app.get(
+    '/coupon-requests/:requestId',
+    {
+      schema: {
+        ...secured,
+        summary: 'Whether your coupon request was issued or rejected (with the reason)',
+        params: Type.Object({ requestId: Uuid }),
+        response: {
+          200: Type.Ref('CouponRequest'),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'COUPON_REQUEST_NOT_FOUND'),
         },
       },
-      async (request) => {
-        const userId = deps.guard.user(request)
-        const found = await findCouponRequest(deps.db, request.params.requestId)
-        if (found.userId !== userId) throw new AppError('FORBIDDEN')
-        return found
-      },
-    )
-  }
+    },
+    async (request) => {
+      const userId = deps.guard.user(request)
+      const found = await findCouponRequest(deps.db, request.params.requestId)
+      if (found.userId !== userId) throw new AppError('FORBIDDEN')
+      return found
+    },
+  )
 }

@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../events/index.ts'
+import { parseHeader, postJson } from '../platform/partner-http.ts'
 
 export interface ReservationRecord {
   reservationId: string
@@ -21,10 +21,6 @@ export interface DataPlatformClient {
   sendReservation(record: ReservationRecord, idempotencyKey: string, signal: AbortSignal): Promise<void>
 }
 
-export class PartnerUnavailableError extends Error {
-  override name = 'PartnerUnavailableError'
-}
-
 /** HTTP client: POST JSON with `Idempotency-Key`; 408, 429 and 5xx and timeouts retry, other 4xx never will. */
 export function createHttpDataPlatformClient(options: {
   url: string
@@ -34,36 +30,13 @@ export function createHttpDataPlatformClient(options: {
   const auth = parseHeader(options.authHeader)
   return {
     async sendReservation(record, idempotencyKey, signal) {
-      let response: Response
-      try {
-        response = await fetch(options.url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': idempotencyKey,
-            ...(auth ? { [auth.name]: auth.value } : {}),
-          },
-          body: JSON.stringify(record),
-          signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
-        })
-      } catch (error) {
-        signal.throwIfAborted()
-        throw new PartnerUnavailableError(`data platform unreachable: ${(error as Error).message}`)
-      }
-      await response.arrayBuffer().catch(() => undefined)
-      if (response.ok) return
-      if (response.status === 408 || response.status === 429 || response.status >= 500) {
-        throw new PartnerUnavailableError(`data platform answered ${response.status}`)
-      }
-      throw new NonRetryableError(`data platform refused the record: ${response.status}`)
+      await postJson(options.url, record, {
+        idempotencyKey,
+        signal,
+        timeoutMs: options.timeoutMs,
+        headers: auth ? { [auth.name]: auth.value } : undefined,
+        partner: 'the data platform',
+      })
     },
   }
-}
-
-/** `Name: value` → header; undefined when not set. */
-export function parseHeader(raw: string | undefined): { name: string; value: string } | undefined {
-  if (!raw) return undefined
-  const at = raw.indexOf(':')
-  if (at <= 0) throw new Error('DATA_PLATFORM_AUTH_HEADER must look like "Authorization: Bearer <token>"')
-  return { name: raw.slice(0, at).trim().toLowerCase(), value: raw.slice(at + 1).trim() }
 }

@@ -1,9 +1,9 @@
-import { createUser } from '../auth/auth-routes.ts'
-import { insertConcert, insertSchedule } from '../catalog/catalog-repository.ts'
-import { insertCoupon, issueCoupon } from '../coupon/coupon-repository.ts'
+import { createAccount } from '../auth/create-account.ts'
+import { insertConcert, insertSchedule } from '../catalog/catalog-sql.ts'
+import { insertCoupon, issueCoupon } from '../coupon/coupons-sql.ts'
 import type { Db } from '../platform/db.ts'
-import { prepareQueue } from '../queue/queue-repository.ts'
-import { chargePoints } from '../wallet/wallet-repository.ts'
+import { prepareQueue } from '../queue/queue-sql.ts'
+import { chargePoints } from '../wallet/charge-points.ts'
 
 export const DEMO_PASSWORD = 'demo-password'
 
@@ -18,7 +18,7 @@ export async function seedDemo(db: Db): Promise<{ created: boolean; summary: Rec
   const users: { id: string; email: string }[] = []
   for (let i = 1; i <= 10; i++) {
     users.push(
-      await createUser(db, { email: `fan${i}@demo.test`, name: `Demo Fan ${i}`, password: DEMO_PASSWORD }),
+      await createAccount(db, { email: `fan${i}@demo.test`, name: `Demo Fan ${i}`, password: DEMO_PASSWORD }),
     )
   }
   const now = Date.now()

@@ -1,6 +1,6 @@
 import Value from 'typebox/value'
 import { v7 as uuidv7 } from 'uuid'
-import { NonRetryableError } from './errors.ts'
+import { NonRetryableError } from '../platform/errors.ts'
 import { type EventData, type EventType, eventTypes } from './event-types.ts'
 
 export const EVENT_SOURCE = 'urn:ticketing'

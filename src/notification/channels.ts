@@ -1,4 +1,5 @@
-import { NonRetryableError } from '../events/index.ts'
+import type { Config } from '../platform/config.ts'
+import { postJson } from '../platform/partner-http.ts'
 import type { NotificationMessage } from './messages.ts'
 
 export type ChannelName = 'webhook' | 'slack' | 'discord' | 'telegram'
@@ -23,49 +24,27 @@ export interface NotificationChannel {
   ): Promise<void>
 }
 
-export interface ChannelSettings {
-  webhookUrl?: string | undefined
-  slackWebhookUrl?: string | undefined
-  discordWebhookUrl?: string | undefined
-  telegramBotToken?: string | undefined
-  telegramApiUrl: string
-  timeoutMs: number
-}
-
-async function post(
-  url: string,
-  body: unknown,
-  idempotencyKey: string,
-  signal: AbortSignal,
-  timeoutMs: number,
-) {
-  let response: Response
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-      body: JSON.stringify(body),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-    })
-  } catch (error) {
-    signal.throwIfAborted()
-    throw new Error(`channel unreachable: ${(error as Error).message}`)
-  }
-  await response.arrayBuffer().catch(() => undefined)
-  if (response.ok) return
-  if (response.status === 408 || response.status === 429 || response.status >= 500) {
-    throw new Error(`channel answered ${response.status}`)
-  }
-  throw new NonRetryableError(`channel refused the message: ${response.status}`)
-}
+/** The deployment settings the channels read. */
+export type ChannelSettings = Pick<
+  Config,
+  | 'NOTIFY_WEBHOOK_URL'
+  | 'SLACK_WEBHOOK_URL'
+  | 'DISCORD_WEBHOOK_URL'
+  | 'TELEGRAM_BOT_TOKEN'
+  | 'TELEGRAM_API_URL'
+  | 'NOTIFY_TIMEOUT_MS'
+>
 
 /** The channels configured for this deployment (each only when its URL or token is set). */
 export function createChannels(settings: ChannelSettings): NotificationChannel[] {
   const channels: NotificationChannel[] = []
-  const t = settings.timeoutMs
+  const post = (url: string, body: unknown, idempotencyKey: string, signal: AbortSignal, partner: string) =>
+    postJson(url, body, { idempotencyKey, signal, timeoutMs: settings.NOTIFY_TIMEOUT_MS, partner }).then(
+      () => {},
+    )
   channels.push({
     name: 'webhook',
-    defaultTarget: settings.webhookUrl,
+    defaultTarget: settings.NOTIFY_WEBHOOK_URL,
     send: (m, url, key, signal) =>
       post(
         url,
@@ -79,12 +58,12 @@ export function createChannels(settings: ChannelSettings): NotificationChannel[]
         },
         key,
         signal,
-        t,
+        'the webhook channel',
       ),
   })
   channels.push({
     name: 'slack',
-    defaultTarget: settings.slackWebhookUrl,
+    defaultTarget: settings.SLACK_WEBHOOK_URL,
     send: (m, url, key, signal) =>
       post(
         url,
@@ -94,26 +73,27 @@ export function createChannels(settings: ChannelSettings): NotificationChannel[]
         },
         key,
         signal,
-        t,
+        'Slack',
       ),
   })
   channels.push({
     name: 'discord',
-    defaultTarget: settings.discordWebhookUrl,
-    send: (m, url, key, signal) => post(url, { content: `**${m.title}**\n${m.body}` }, key, signal, t),
+    defaultTarget: settings.DISCORD_WEBHOOK_URL,
+    send: (m, url, key, signal) =>
+      post(url, { content: `**${m.title}**\n${m.body}` }, key, signal, 'Discord'),
   })
-  if (settings.telegramBotToken) {
-    const token = settings.telegramBotToken
+  if (settings.TELEGRAM_BOT_TOKEN) {
+    const token = settings.TELEGRAM_BOT_TOKEN
     channels.push({
       name: 'telegram',
       defaultTarget: undefined,
       send: (m, chatId, key, signal) =>
         post(
-          `${settings.telegramApiUrl}/bot${token}/sendMessage`,
+          `${settings.TELEGRAM_API_URL}/bot${token}/sendMessage`,
           { chat_id: chatId, text: `${m.title}\n${m.body}` },
           key,
           signal,
-          t,
+          'Telegram',
         ),
     })
   }

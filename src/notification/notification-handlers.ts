@@ -1,39 +1,23 @@
-import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import {
   appendToOutbox,
   buildEvent,
   type CloudEvent,
-  type EventHandler,
   type EventType,
+  type ExternalHandler,
+  NonRetryableError,
+  type TransactionHandler,
 } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 import type { ChannelName, NotificationChannel } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
-
-async function reservationFacts(db: Db, reservationId: string) {
-  return db
-    .selectFrom('reservations as r')
-    .innerJoin('seats as s', 's.id', 'r.seat_id')
-    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
-    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select(['c.title', 'sc.starts_at', 's.label', 'r.price'])
-    .where('r.id', '=', reservationId)
-    .executeTakeFirst()
-}
-
-async function scheduleFacts(db: Db, scheduleId: string) {
-  return db
-    .selectFrom('schedules as sc')
-    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select(['c.title', 'sc.starts_at'])
-    .where('sc.id', '=', scheduleId)
-    .executeTakeFirst()
-}
-
-async function couponName(db: Db, couponId: string) {
-  return (await db.selectFrom('coupons').select('name').where('id', '=', couponId).executeTakeFirst())?.name
-}
+import {
+  couponName,
+  deliveryTargets,
+  recordAttempt,
+  reservationFacts,
+  scheduleFacts,
+} from './notifications-sql.ts'
 
 /** Facts for each event type a fan is told about. */
 const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts> } = {
@@ -91,24 +75,6 @@ const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<Notif
 
 export const notifiedEventTypes = Object.keys(factsFor) as EventType[]
 
-/** Where a user's notification goes besides the inbox: their enabled channels with a target. */
-async function deliveryTargets(db: Db, userId: string, channels: readonly NotificationChannel[]) {
-  const prefs = await db
-    .selectFrom('notification_preferences')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .execute()
-  const out: { channel: ChannelName; target: string }[] = []
-  for (const channel of channels) {
-    const pref = prefs.find((p) => p.channel === channel.name)
-    if (pref && !pref.enabled) continue
-    // URLs come only from the deployment's config; a user can only name their own Telegram chat.
-    const target = channel.name === 'telegram' ? pref?.target : channel.defaultTarget
-    if (target) out.push({ channel: channel.name, target })
-  }
-  return out
-}
-
 /**
  * Turns a business event into one inbox notification for its user (the in-app channel) and one pending delivery
  * per external channel, each published as notification.requested so channels retry and fail independently of
@@ -117,7 +83,7 @@ async function deliveryTargets(db: Db, userId: string, channels: readonly Notifi
 export function notificationComposer<T extends EventType>(
   type: T,
   channels: readonly NotificationChannel[],
-): EventHandler<T> {
+): TransactionHandler<T> {
   const facts = factsFor[type] as (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts>
   return {
     group: `notify.${type}`,
@@ -169,7 +135,7 @@ export function notificationComposer<T extends EventType>(
 /** Delivers one notification on one channel; the delivery row keeps status, attempts and the last error. */
 export function notificationDelivery(
   channels: readonly NotificationChannel[],
-): EventHandler<'notification.requested'> {
+): ExternalHandler<'notification.requested'> {
   const byName = new Map(channels.map((c) => [c.name, c]))
   return {
     group: 'notification-delivery',
@@ -196,7 +162,8 @@ export function notificationDelivery(
       if (!d || d.status === 'sent') return
       const channel = byName.get(d.channel as ChannelName)
       try {
-        if (!channel || !d.target) throw new Error(`channel ${d.channel} is not configured`)
+        // A channel this deployment does not configure cannot succeed on a retry.
+        if (!channel || !d.target) throw new NonRetryableError(`channel ${d.channel} is not configured`)
         await channel.send(
           {
             notificationId: d.nid,
@@ -223,23 +190,4 @@ export function notificationDelivery(
       if (event) await recordAttempt(db, event.data.deliveryId, 'failed', error)
     },
   }
-}
-
-async function recordAttempt(
-  db: Db,
-  deliveryId: string,
-  status: 'pending' | 'sent' | 'failed',
-  error: string | null,
-) {
-  await db
-    .updateTable('notification_deliveries')
-    .set((eb) => ({
-      status,
-      attempts: eb('attempts', '+', status === 'failed' ? 0 : 1),
-      last_error: error,
-      sent_at: status === 'sent' ? sql`now()` : null,
-    }))
-    .where('id', '=', deliveryId)
-    .where('status', '<>', 'sent')
-    .execute()
 }

@@ -1,12 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { TakenSeats } from '../booking/taken-seats.ts'
+import type { SeatMemory } from '../booking/seat-memory.ts'
 import type { Db } from '../platform/db.ts'
-import { errorResponses, type HttpServer } from '../platform/http-server.ts'
-import { runIdempotent } from '../platform/idempotency.ts'
+import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, IdempotencyHeaders, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
-import { type PaymentReceipt, payReservation } from './payment-repository.ts'
+import { payReservation } from './pay-reservation.ts'
 
 const Receipt = Type.Object(
   {
@@ -25,72 +23,56 @@ const Receipt = Type.Object(
   { $id: 'PaymentReceipt' },
 )
 
-export function paymentRoutes(deps: { db: Db; guard: Guard; takenSeats: TakenSeats }): FastifyPluginAsync {
-  return async (fastify) => {
-    const app = fastify as unknown as HttpServer
-    app.addSchema(Receipt)
+export const paymentRoutes: Routes<{ db: Db; guard: Guard; seats: SeatMemory }> = async (app, deps) => {
+  app.addSchema(Receipt)
 
-    app.post(
-      '/reservations/:reservationId/payment',
-      {
-        schema: {
-          tags: ['payment'],
-          security: [{ bearer: [], queueToken: [] }],
-          summary:
-            'Pay a held seat with points, optionally with an owned coupon (idempotent by Idempotency-Key)',
-          params: Type.Object({ reservationId: Uuid }),
-          // the queue token is optional here so that a missing one answers 401 QUEUE_TOKEN_INVALID, not 400
-          headers: Type.Object({
-            ...IdempotencyHeaders.properties,
-            ...Type.Partial(QueueTokenHeaders).properties,
-          }),
-          body: Type.Object({ couponId: Type.Optional(Uuid) }, { additionalProperties: false }),
-          response: {
-            201: Type.Ref('PaymentReceipt'),
-            ...errorResponses(
-              'UNAUTHENTICATED',
-              'QUEUE_TOKEN_INVALID',
-              'QUEUE_TOKEN_EXPIRED',
-              'QUEUE_NOT_ADMITTED',
-              'FORBIDDEN',
-              'RESERVATION_NOT_FOUND',
-              'HOLD_EXPIRED',
-              'RESERVATION_NOT_PAYABLE',
-              'INSUFFICIENT_POINTS',
-              'COUPON_NOT_OWNED',
-              'COUPON_ALREADY_USED',
-              'IDEMPOTENCY_KEY_REUSED',
-            ),
-          },
+  app.post(
+    '/reservations/:reservationId/payment',
+    {
+      schema: {
+        tags: ['payment'],
+        security: [{ bearer: [], queueToken: [] }],
+        summary:
+          'Pay a held seat with points, optionally with an owned coupon (idempotent by Idempotency-Key)',
+        params: Type.Object({ reservationId: Uuid }),
+        // the queue token is optional here so that a missing one answers 401 QUEUE_TOKEN_INVALID, not 400
+        headers: Type.Object({
+          ...IdempotencyHeaders.properties,
+          ...Type.Partial(QueueTokenHeaders).properties,
+        }),
+        body: Type.Object({ couponId: Type.Optional(Uuid) }, { additionalProperties: false }),
+        response: {
+          201: Type.Ref('PaymentReceipt'),
+          ...errorResponses(
+            'UNAUTHENTICATED',
+            'QUEUE_TOKEN_INVALID',
+            'QUEUE_TOKEN_EXPIRED',
+            'QUEUE_NOT_ADMITTED',
+            'FORBIDDEN',
+            'RESERVATION_NOT_FOUND',
+            'HOLD_EXPIRED',
+            'RESERVATION_NOT_PAYABLE',
+            'INSUFFICIENT_POINTS',
+            'COUPON_NOT_OWNED',
+            'COUPON_ALREADY_USED',
+            'IDEMPOTENCY_KEY_REUSED',
+          ),
         },
       },
-      async (request, reply) => {
-        const userId = deps.guard.user(request)
-        const claims = deps.guard.admitted(request, userId)
-        const body = request.body ?? {}
-        const result = await runIdempotent<PaymentReceipt>(
-          deps.db,
-          {
-            userId,
-            scope: `payment:${request.params.reservationId}`,
-            key: String(request.headers['idempotency-key']),
-            request: body,
-          },
-          async (tx) => ({
-            status: 201,
-            body: await payReservation(tx, {
-              reservationId: request.params.reservationId,
-              userId,
-              scheduleId: claims.scheduleId,
-              couponId: body.couponId ?? null,
-            }),
-          }),
-        )
-        deps.takenSeats.rememberSold(result.body.seatId)
-        if (result.replayed) reply.header('idempotent-replayed', 'true')
-        reply.code(result.status as 201)
-        return result.body
-      },
-    )
-  }
+    },
+    async (request, reply) => {
+      const userId = deps.guard.user(request)
+      const claims = deps.guard.admitted(request, userId)
+      const result = await payReservation(deps, {
+        reservationId: request.params.reservationId,
+        userId,
+        scheduleId: claims.scheduleId,
+        couponId: request.body?.couponId ?? null,
+        idempotencyKey: String(request.headers['idempotency-key']),
+      })
+      if (result.replayed) reply.header('idempotent-replayed', 'true')
+      reply.code(result.status as 201)
+      return result.body
+    },
+  )
 }

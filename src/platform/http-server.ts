@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import Fastify, {
@@ -9,6 +9,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
   LogController,
+  type onRequestHookHandler,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -26,6 +27,34 @@ export type HttpServer = FastifyInstance<
   FastifyBaseLogger,
   TypeBoxTypeProvider
 >
+
+/** A slice's routes: a Fastify plugin typed by the TypeBox provider, taking the slice's dependencies as options. */
+export type Routes<Deps extends Record<string, unknown> = Record<never, never>> =
+  FastifyPluginAsyncTypebox<Deps>
+
+/** Registers routes in a child scope behind `guard`, documented with `security` and `tags` on every route. */
+export type ScopedRegistrar = <D extends Record<string, unknown>>(routes: Routes<D>, deps: D) => Promise<void>
+
+/**
+ * A registrar for a protected group of routes: each plugin goes into its own child scope whose onRequest hook runs
+ * `guard` before any handler, so no route of the group can forget the check, and whose onRoute hook writes the
+ * security requirement into the route's OpenAPI entry in one place.
+ */
+export function scopedRoutes(
+  http: HttpServer,
+  guard: onRequestHookHandler,
+  openapi: { security: Record<string, string[]>[]; tags: string[] },
+): ScopedRegistrar {
+  return async (routes, deps) => {
+    await http.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.schema = { tags: openapi.tags, ...route.schema, security: openapi.security }
+      })
+      scope.addHook('onRequest', guard)
+      await scope.register(routes, deps)
+    })
+  }
+}
 
 /** The one error body every endpoint answers with. */
 export const ErrorBody = Type.Object(

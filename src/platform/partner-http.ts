@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../events/errors.ts'
+import { NonRetryableError } from './errors.ts'
 
 /** A partner that cannot take the call now (unreachable, timed out, 408, 429, 5xx): trying again later may work. */
 export class PartnerUnavailableError extends Error {

@@ -1,13 +1,15 @@
+import { createBackgroundLoop } from '../platform/background-loop.ts'
 import type { Db } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
-import { admitTick, type QueueSettings } from './queue-repository.ts'
+import { runAdmissionRound } from './admit-fans.ts'
+import type { QueueSettings } from './queue-sql.ts'
 
 export interface AdmissionLoop {
   start(): void
   /** Stops scheduling and waits for a round in progress. */
   stop(): Promise<void>
   /** One round now (tests and operators); resolves when it committed. */
-  tick(): ReturnType<typeof admitTick>
+  tick(): ReturnType<typeof runAdmissionRound>
 }
 
 /** Runs admission rounds every `intervalMs`; whichever instance holds the advisory lock does the work. */
@@ -17,32 +19,18 @@ export function createAdmissionLoop(
   intervalMs: number,
   logger: Logger,
 ): AdmissionLoop {
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> = Promise.resolve()
-  let stopped = true
-  const tick = () => admitTick(db, settings)
-  const loop = () => {
-    if (stopped) return
-    running = tick()
-      .then((r) => {
-        if (r.admitted.length > 0) logger.debug({ admitted: r.admitted.length }, 'queue admission round')
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'queue admission round failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(loop, intervalMs)
-      })
-  }
-  return {
-    start() {
-      if (!stopped) return
-      stopped = false
-      timer = setTimeout(loop, intervalMs)
+  const tick = () => runAdmissionRound(db, settings)
+  const loop = createBackgroundLoop({
+    name: 'queue-admission',
+    logger,
+    idleMs: intervalMs,
+    delayFirstRound: true,
+    async run() {
+      const round = await tick()
+      if (round.admitted.length > 0)
+        logger.debug({ admitted: round.admitted.length }, 'queue admission round')
+      return false
     },
-    async stop() {
-      stopped = true
-      if (timer) clearTimeout(timer)
-      await running
-    },
-    tick,
-  }
+  })
+  return { start: () => loop.start(), stop: () => loop.stop(), tick }
 }

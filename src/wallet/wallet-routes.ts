@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify'
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
-import { errorResponses, type HttpServer } from '../platform/http-server.ts'
+import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { runIdempotent } from '../platform/idempotency.ts'
 import { DateTime, IdempotencyHeaders, Pagination, Points, Uuid } from '../platform/schemas.ts'
-import { chargePoints, type LedgerEntry, readBalance, readLedger } from './wallet-repository.ts'
+import { chargePoints } from './charge-points.ts'
+import { type LedgerEntry, readBalance, readLedger } from './wallet-sql.ts'
 
 const Entry = Type.Object(
   {
@@ -21,93 +21,90 @@ const Entry = Type.Object(
 const UserParams = Type.Object({ userId: Uuid })
 const asJson = (e: LedgerEntry) => ({ ...e, createdAt: e.createdAt.toISOString() })
 
-export function walletRoutes(deps: { db: Db; guard: Guard }): FastifyPluginAsync {
-  return async (fastify) => {
-    const app = fastify as unknown as HttpServer
-    app.addSchema(Entry)
-    const secured = { security: [{ bearer: [] }], tags: ['wallet'] }
+export const walletRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) => {
+  app.addSchema(Entry)
+  const secured = { security: [{ bearer: [] }], tags: ['wallet'] }
 
-    app.get(
-      '/users/:userId/wallet',
-      {
-        schema: {
-          ...secured,
-          summary: 'Read the point balance',
-          params: UserParams,
-          response: {
-            200: Type.Object({ userId: Uuid, balance: Type.Integer() }),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
-          },
+  app.get(
+    '/users/:userId/wallet',
+    {
+      schema: {
+        ...secured,
+        summary: 'Read the point balance',
+        params: UserParams,
+        response: {
+          200: Type.Object({ userId: Uuid, balance: Type.Integer() }),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
         },
       },
-      async (request) => {
-        const userId = deps.guard.self(request, request.params.userId)
-        return { userId, balance: await readBalance(deps.db, userId) }
-      },
-    )
+    },
+    async (request) => {
+      const userId = deps.guard.self(request, request.params.userId)
+      return { userId, balance: await readBalance(deps.db, userId) }
+    },
+  )
 
-    app.post(
-      '/users/:userId/wallet/charges',
-      {
-        schema: {
-          ...secured,
-          summary: 'Charge points (idempotent by Idempotency-Key)',
-          params: UserParams,
-          headers: IdempotencyHeaders,
-          body: Type.Object(
-            { amount: Points, reference: Type.Optional(Type.String({ maxLength: 200 })) },
-            { additionalProperties: false },
-          ),
-          response: {
-            201: Type.Object({ entry: Type.Ref('LedgerEntry'), balance: Type.Integer() }),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'IDEMPOTENCY_KEY_REUSED'),
-          },
+  app.post(
+    '/users/:userId/wallet/charges',
+    {
+      schema: {
+        ...secured,
+        summary: 'Charge points (idempotent by Idempotency-Key)',
+        params: UserParams,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          { amount: Points, reference: Type.Optional(Type.String({ maxLength: 200 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ entry: Type.Ref('LedgerEntry'), balance: Type.Integer() }),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN', 'IDEMPOTENCY_KEY_REUSED'),
         },
       },
-      async (request, reply) => {
-        const userId = deps.guard.self(request, request.params.userId)
-        const key = request.headers['idempotency-key']
-        const result = await runIdempotent(
-          deps.db,
-          { userId, scope: 'wallet.charge', key, request: request.body },
-          async (tx) => {
-            const entry = await chargePoints(
-              tx,
-              userId,
-              request.body.amount,
-              request.body.reference ?? `charge:${key}`,
-            )
-            return { status: 201, body: { entry: asJson(entry), balance: entry.balanceAfter } }
-          },
-        )
-        if (result.replayed) reply.header('idempotent-replayed', 'true')
-        reply.code(result.status as 201)
-        return result.body
-      },
-    )
+    },
+    async (request, reply) => {
+      const userId = deps.guard.self(request, request.params.userId)
+      const key = request.headers['idempotency-key']
+      const result = await runIdempotent(
+        deps.db,
+        { userId, scope: 'wallet.charge', key, request: request.body },
+        async (tx) => {
+          const entry = await chargePoints(
+            tx,
+            userId,
+            request.body.amount,
+            request.body.reference ?? `charge:${key}`,
+          )
+          return { status: 201, body: { entry: asJson(entry), balance: entry.balanceAfter } }
+        },
+      )
+      if (result.replayed) reply.header('idempotent-replayed', 'true')
+      reply.code(result.status as 201)
+      return result.body
+    },
+  )
 
-    app.get(
-      '/users/:userId/wallet/ledger',
-      {
-        schema: {
-          ...secured,
-          summary: 'Read the ledger, newest first',
-          params: UserParams,
-          querystring: Type.Object({ ...Pagination, before: Type.Optional(Type.Integer({ minimum: 1 })) }),
-          response: {
-            200: Type.Object({ entries: Type.Array(Type.Ref('LedgerEntry')) }),
-            ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
-          },
+  app.get(
+    '/users/:userId/wallet/ledger',
+    {
+      schema: {
+        ...secured,
+        summary: 'Read the ledger, newest first',
+        params: UserParams,
+        querystring: Type.Object({ ...Pagination, before: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        response: {
+          200: Type.Object({ entries: Type.Array(Type.Ref('LedgerEntry')) }),
+          ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
         },
       },
-      async (request) => {
-        const userId = deps.guard.self(request, request.params.userId)
-        const entries = await readLedger(deps.db, userId, {
-          limit: request.query.limit ?? 50,
-          beforeId: request.query.before,
-        })
-        return { entries: entries.map(asJson) }
-      },
-    )
-  }
+    },
+    async (request) => {
+      const userId = deps.guard.self(request, request.params.userId)
+      const entries = await readLedger(deps.db, userId, {
+        limit: request.query.limit ?? 50,
+        beforeId: request.query.before,
+      })
+      return { entries: entries.map(asJson) }
+    },
+  )
 }

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
-import { NonRetryableError } from '../../src/events/errors.ts'
 import type { EventHandler } from '../../src/events/index.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
 import { consumedTopics, deadLetterTopic } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
+import { NonRetryableError } from '../../src/platform/errors.ts'
 import {
   appendEvents,
   type Child,

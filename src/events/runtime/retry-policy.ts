@@ -1,4 +1,4 @@
-import { describeError } from '../errors.ts'
+import { describeError } from '../../platform/errors.ts'
 import { deadLetterTopic, retryTopic } from '../topics.ts'
 import type { OutgoingRecord, TransportRecord } from '../transport/port.ts'
 

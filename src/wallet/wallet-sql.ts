@@ -1,4 +1,3 @@
-import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 
@@ -13,36 +12,6 @@ export interface LedgerEntry {
 
 /** The largest balance the wallet column holds (PostgreSQL integer). */
 export const MAX_BALANCE = 2_147_483_647
-
-/** Adds points in the caller's transaction, records the ledger line and the points.charged event. */
-export async function chargePoints(
-  tx: Db,
-  userId: string,
-  amount: number,
-  reference: string,
-): Promise<LedgerEntry> {
-  const wallet = await tx
-    .updateTable('wallets')
-    .set((eb) => ({ balance: eb('balance', '+', amount), updated_at: new Date() }))
-    .where('user_id', '=', userId)
-    .returning('balance')
-    .executeTakeFirst()
-    .catch((error: unknown) => {
-      // 22003: the balance column (integer) would overflow
-      if ((error as { code?: string })?.code === '22003') {
-        throw new AppError('VALIDATION_FAILED', `The balance cannot exceed ${MAX_BALANCE} points.`, {
-          field: 'amount',
-        })
-      }
-      throw error
-    })
-  if (!wallet) throw new AppError('USER_NOT_FOUND')
-  const entry = await insertLedger(tx, userId, amount, 'charge', reference, wallet.balance)
-  await appendToOutbox(tx, [
-    buildEvent('points.charged', userId, { userId, amount, balance: wallet.balance, ledgerId: entry.id }),
-  ])
-  return entry
-}
 
 /** Takes points in the caller's transaction; INSUFFICIENT_POINTS when the balance would go negative. */
 export async function debitPoints(
@@ -63,7 +32,7 @@ export async function debitPoints(
   return insertLedger(tx, userId, -amount, 'payment', reference, wallet.balance)
 }
 
-async function insertLedger(
+export async function insertLedger(
   tx: Db,
   userId: string,
   amount: number,

@@ -1,12 +1,14 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import { findReservation } from '../booking/booking-repository.ts'
-import { redeemCoupon } from '../coupon/coupon-repository.ts'
+import { findReservation } from '../booking/reservations-sql.ts'
+import type { SeatMemory } from '../booking/seat-memory.ts'
+import { redeemCoupon } from '../coupon/coupons-sql.ts'
 import { appendToOutbox, buildEvent } from '../events/index.ts'
-import type { Tx } from '../platform/db.ts'
+import type { Db, Tx } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { completeQueueEntry } from '../queue/queue-repository.ts'
-import { debitPoints, readBalance } from '../wallet/wallet-repository.ts'
+import { type IdempotentResult, runIdempotent } from '../platform/idempotency.ts'
+import { completeQueueEntry } from '../queue/queue-sql.ts'
+import { debitPoints, readBalance } from '../wallet/wallet-sql.ts'
 import { discountFor } from './pricing.ts'
 
 export interface PaymentReceipt {
@@ -24,11 +26,39 @@ export interface PaymentReceipt {
 }
 
 /**
+ * Pays a live hold once per Idempotency-Key (a replay answers the first receipt), then remembers the seat as sold
+ * on this instance.
+ */
+export async function payReservation(
+  deps: { db: Db; seats: SeatMemory },
+  input: {
+    reservationId: string
+    userId: string
+    scheduleId: string
+    couponId: string | null
+    idempotencyKey: string
+  },
+): Promise<IdempotentResult<PaymentReceipt>> {
+  const result = await runIdempotent<PaymentReceipt>(
+    deps.db,
+    {
+      userId: input.userId,
+      scope: `payment:${input.reservationId}`,
+      key: input.idempotencyKey,
+      request: input.couponId ? { couponId: input.couponId } : {},
+    },
+    async (tx) => ({ status: 201, body: await payInTransaction(tx, input) }),
+  )
+  deps.seats.rememberSold(result.body.seatId)
+  return result
+}
+
+/**
  * Pays a live hold in the caller's transaction: checks ownership and the deadline in SQL (against the clock, not
  * the transaction start), redeems the coupon, debits points, sells the seat, confirms the reservation, frees the
  * queue slot and records reservation.confirmed. Any failure rolls all of it back.
  */
-export async function payReservation(
+async function payInTransaction(
   tx: Tx,
   input: { reservationId: string; userId: string; scheduleId: string; couponId: string | null },
 ): Promise<PaymentReceipt> {

@@ -1,3 +1,7 @@
+import { sql } from 'kysely'
+import type { DatabaseHandle, Db } from '../platform/db.ts'
+import { listen } from '../platform/pg-listen.ts'
+
 /**
  * Per-process memory of seats recently seen taken, so the crowd's losing attempts in a flash sale are answered
  * without a database round trip. It only ever says "taken", never "free": every win is still decided by the
@@ -5,7 +9,7 @@
  * is seen free at once; a released seat is forgotten by every instance through a database notification (and,
  * were one lost, after `ttlMs` at most).
  */
-export class TakenSeats {
+export class SeatMemory {
   readonly #until = new Map<string, number>()
   readonly #ttlMs: number
   readonly #maxEntries: number
@@ -42,4 +46,21 @@ export class TakenSeats {
     if (this.#until.size >= this.#maxEntries) this.#until.clear()
     this.#until.set(seatId, until)
   }
+}
+
+const SEAT_RELEASED = 'seat_released'
+
+/** Tells every instance, when the caller's transaction commits, that a seat is free again before its deadline. */
+export async function notifySeatReleased(tx: Db, seatId: string): Promise<void> {
+  await sql`select pg_notify(${SEAT_RELEASED}, ${seatId})`.execute(tx)
+}
+
+/** Forgets released seats as their notices arrive; returns the function that stops listening. */
+export function forgetReleasedSeats(
+  database: DatabaseHandle,
+  seats: SeatMemory,
+): Promise<() => Promise<void>> {
+  return listen(database, SEAT_RELEASED, (seatId) => {
+    if (seatId) seats.forget(seatId)
+  })
 }

@@ -1,8 +1,10 @@
 import { sql } from 'kysely'
-import { appendToOutbox, buildEvent, type EventHandler } from '../events/index.ts'
+import { appendToOutbox, buildEvent } from '../events/index.ts'
+import { tryXactLock } from '../platform/advisory-locks.ts'
+import { createBackgroundLoop } from '../platform/background-loop.ts'
 import type { Db } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
-import { releaseSeat } from './booking-repository.ts'
+import { releaseSeat } from './reservations-sql.ts'
 
 /**
  * Ends a lapsed hold once: the seat goes back on sale only if it still points at this reservation and its
@@ -41,29 +43,10 @@ export async function expireHold(tx: Db, reservationId: string): Promise<'expire
   return 'expired'
 }
 
-/** Delayed delivery: each reservation.held waits for its own deadline, then the hold is ended. */
-export function holdExpirationHandler(): EventHandler<'reservation.held'> {
-  return {
-    group: 'hold-expiration',
-    topic: 'reservation.held',
-    // every pending hold sleeps on its own timer, so thousands can wait without holding up each other
-    keyConcurrency: 100_000,
-    deliverAt: (event) => new Date(event.data.expiresAt),
-    async handle(event, { tx }) {
-      // A clock behind ours (another machine's) makes it early: fail so the runtime tries again shortly.
-      if ((await expireHold(tx, event.data.reservationId)) === 'not-due')
-        throw new Error('hold not yet due in SQL')
-    },
-  }
-}
-
-const SWEEP_LOCK = 727_003
-
 /** Safety net: ends holds that lapsed more than `graceSeconds` ago without their event being handled. */
 export async function sweepLapsedHolds(db: Db, graceSeconds: number, limit = 500): Promise<number> {
   return db.transaction().execute(async (tx) => {
-    const lock = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${SWEEP_LOCK}) as ok`.execute(tx)
-    if (!lock.rows[0]?.ok) return 0
+    if (!(await tryXactLock(tx, 'sweep'))) return 0
     const lapsed = await tx
       .selectFrom('reservations')
       .select('id')
@@ -78,24 +61,19 @@ export async function sweepLapsedHolds(db: Db, graceSeconds: number, limit = 500
   })
 }
 
-export function startSweeper(
-  db: Db,
-  logger: Logger,
-  everyMs: number,
-  graceSeconds: number,
-): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve()
-  const timer = setInterval(() => {
-    running = sweepLapsedHolds(db, graceSeconds)
-      .then((n) => {
-        if (n > 0)
-          logger.warn({ expired: n }, 'reconciliation sweep ended lapsed holds the expiry worker missed')
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'reconciliation sweep failed'))
-  }, everyMs)
-  timer.unref()
-  return async () => {
-    clearInterval(timer)
-    await running
-  }
+/** The reconciliation sweep as a background task. */
+export function sweeperTask(db: Db, logger: Logger, everyMs: number, graceSeconds: number) {
+  const loop = createBackgroundLoop({
+    name: 'hold-sweep',
+    logger,
+    idleMs: everyMs,
+    delayFirstRound: true,
+    async run() {
+      const n = await sweepLapsedHolds(db, graceSeconds)
+      if (n > 0)
+        logger.warn({ expired: n }, 'reconciliation sweep ended lapsed holds the expiry worker missed')
+      return false
+    },
+  })
+  return { name: 'hold-sweep', start: () => loop.start(), stop: () => loop.stop() }
 }

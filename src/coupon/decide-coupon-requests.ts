@@ -1,70 +1,7 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import { appendToOutbox, buildEvent, type EventHandler } from '../events/index.ts'
+import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
-import { AppError } from '../platform/errors.ts'
-import { isUniqueViolation } from '../platform/pg-errors.ts'
-
-export interface CouponRequest {
-  requestId: string
-  couponId: string
-  userId: string
-  status: 'pending' | 'issued' | 'rejected'
-  reason: string | null
-  requestedAt: string
-  decidedAt: string | null
-}
-
-/**
- * Records a first-come request and its coupon.issue-requested event in one transaction; answers at once.
- * One request per user and coupon: asking again returns the first request.
- */
-export async function requestCoupon(
-  db: Db,
-  couponId: string,
-  userId: string,
-): Promise<{ request: CouponRequest; created: boolean }> {
-  const coupon = await db.selectFrom('coupons').select('id').where('id', '=', couponId).executeTakeFirst()
-  if (!coupon) throw new AppError('COUPON_NOT_FOUND')
-  const id = uuidv7()
-  try {
-    await db.transaction().execute(async (tx) => {
-      await tx.insertInto('coupon_requests').values({ id, coupon_id: couponId, user_id: userId }).execute()
-      await appendToOutbox(tx, [
-        buildEvent('coupon.issue-requested', couponId, {
-          requestId: id,
-          couponId,
-          userId,
-          requestedAt: new Date().toISOString(),
-        }),
-      ])
-    })
-    return { request: await findCouponRequest(db, id), created: true }
-  } catch (error) {
-    if (!isUniqueViolation(error)) throw error
-    const existing = await db
-      .selectFrom('coupon_requests')
-      .select('id')
-      .where('coupon_id', '=', couponId)
-      .where('user_id', '=', userId)
-      .executeTakeFirstOrThrow()
-    return { request: await findCouponRequest(db, existing.id), created: false }
-  }
-}
-
-export async function findCouponRequest(db: Db, requestId: string): Promise<CouponRequest> {
-  const r = await db.selectFrom('coupon_requests').selectAll().where('id', '=', requestId).executeTakeFirst()
-  if (!r) throw new AppError('COUPON_REQUEST_NOT_FOUND')
-  return {
-    requestId: r.id,
-    couponId: r.coupon_id,
-    userId: r.user_id,
-    status: r.status,
-    reason: r.reason,
-    requestedAt: r.requested_at.toISOString(),
-    decidedAt: r.decided_at?.toISOString() ?? null,
-  }
-}
 
 /**
  * Decides pending requests for one coupon in arrival order, a batch at a time: the first ones while stock lasts
@@ -154,14 +91,4 @@ export async function decideCouponRequests(tx: Db, couponId: string, batch = 100
     ),
   ])
   return pending.rows.length
-}
-
-export function couponIssuanceHandler(): EventHandler<'coupon.issue-requested'> {
-  return {
-    group: 'coupon-issuance',
-    topic: 'coupon.issue-requested',
-    async handle(event, { tx }) {
-      await decideCouponRequests(tx, event.data.couponId)
-    },
-  }
 }

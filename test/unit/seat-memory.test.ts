@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { TakenSeats } from '../../src/booking/taken-seats.ts'
+import { SeatMemory } from '../../src/booking/seat-memory.ts'
 
 test('a held seat is remembered until the earlier of its deadline and the TTL', () => {
-  const seats = new TakenSeats(2000)
+  const seats = new SeatMemory(2000)
   const now = 1_000_000
   seats.rememberHeld('a', new Date(now + 500), now)
   seats.rememberHeld('b', new Date(now + 60_000), now)
@@ -14,13 +14,13 @@ test('a held seat is remembered until the earlier of its deadline and the TTL', 
 })
 
 test('forget, unknown seats, sold seats and a disabled cache', () => {
-  const seats = new TakenSeats(1000)
+  const seats = new SeatMemory(1000)
   assert.equal(seats.isTaken('x'), false)
   seats.rememberSold('s', 0)
   assert.equal(seats.isTaken('s', 19_999), true)
   seats.forget('s')
   assert.equal(seats.isTaken('s', 1), false)
-  const off = new TakenSeats(0)
+  const off = new SeatMemory(0)
   off.rememberHeld('a', new Date(Date.now() + 60_000))
   off.rememberSold('b')
   assert.equal(off.isTaken('a'), false)

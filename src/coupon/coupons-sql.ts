@@ -143,3 +143,27 @@ export async function listOwnedCoupons(db: Db, userId: string): Promise<OwnedCou
     usedAt: r.used_at,
   }))
 }
+
+export interface CouponRequest {
+  requestId: string
+  couponId: string
+  userId: string
+  status: 'pending' | 'issued' | 'rejected'
+  reason: string | null
+  requestedAt: string
+  decidedAt: string | null
+}
+
+export async function findCouponRequest(db: Db, requestId: string): Promise<CouponRequest> {
+  const r = await db.selectFrom('coupon_requests').selectAll().where('id', '=', requestId).executeTakeFirst()
+  if (!r) throw new AppError('COUPON_REQUEST_NOT_FOUND')
+  return {
+    requestId: r.id,
+    couponId: r.coupon_id,
+    userId: r.user_id,
+    status: r.status,
+    reason: r.reason,
+    requestedAt: r.requested_at.toISOString(),
+    decidedAt: r.decided_at?.toISOString() ?? null,
+  }
+}

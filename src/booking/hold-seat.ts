@@ -1,23 +1,11 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
-import { liveSeatStatus } from '../catalog/catalog-repository.ts'
+import { liveSeatStatus } from '../catalog/catalog-sql.ts'
 import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import type { TakenSeats } from './taken-seats.ts'
-
-export interface Reservation {
-  id: string
-  scheduleId: string
-  seatId: string
-  seatLabel: string
-  userId: string
-  price: number
-  status: 'held' | 'confirmed' | 'expired' | 'cancelled'
-  expiresAt: Date
-  createdAt: Date
-  confirmedAt: Date | null
-}
+import type { Reservation } from './reservations-sql.ts'
+import type { SeatMemory } from './seat-memory.ts'
 
 /**
  * Holds a seat for `ttlSeconds`. The seat row decides the race (one conditional update: the seat is free, or its
@@ -26,10 +14,10 @@ export interface Reservation {
  */
 export async function holdSeat(
   db: Db,
+  seats: SeatMemory,
   input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxHolds: number },
-  takenSeats?: TakenSeats,
 ): Promise<Reservation> {
-  if (takenSeats?.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
+  if (seats.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
   // Optimistic read first: in a flash sale almost every attempt targets a taken seat, and a plain indexed read
   // answers those without a transaction or a wait on the winner's row lock. The update below still decides.
   const seat = await db
@@ -39,11 +27,11 @@ export async function holdSeat(
     .where('schedule_id', '=', input.scheduleId)
     .executeTakeFirst()
   if (!seat) throw new AppError('SEAT_NOT_FOUND')
-  if (seat.status === 'sold') takenSeats?.rememberSold(input.seatId)
-  if (seat.status === 'held') takenSeats?.rememberHeld(input.seatId, seat.held_until ?? undefined)
+  if (seat.status === 'sold') seats.rememberSold(input.seatId)
+  if (seat.status === 'held') seats.rememberHeld(input.seatId, seat.held_until ?? undefined)
   if (seat.status !== 'available') throw new AppError('SEAT_ALREADY_HELD')
   const reservationId = uuidv7()
-  return db.transaction().execute(async (tx) => {
+  const reservation = await db.transaction().execute(async (tx): Promise<Reservation> => {
     const taken = await sql<{
       seat_exists: boolean
       label: string | null
@@ -68,7 +56,7 @@ export async function holdSeat(
     const row = taken.rows[0]
     if (!row?.seat_exists) throw new AppError('SEAT_NOT_FOUND')
     if (row.label === null || row.price === null || row.held_until === null) {
-      takenSeats?.rememberHeld(input.seatId, undefined)
+      seats.rememberHeld(input.seatId, undefined)
       throw new AppError('SEAT_ALREADY_HELD')
     }
 
@@ -136,114 +124,6 @@ export async function holdSeat(
       confirmedAt: null,
     }
   })
-}
-
-/** Puts a held seat back on sale, only if it is still held by this reservation. */
-export async function releaseSeat(
-  tx: Db,
-  seatId: string,
-  reservationId: string,
-  options: { tellInstances: boolean },
-): Promise<void> {
-  const released = await tx
-    .updateTable('seats')
-    .set({ status: 'available', reservation_id: null, held_until: null })
-    .where('id', '=', seatId)
-    .where('reservation_id', '=', reservationId)
-    .where('status', '=', 'held')
-    .executeTakeFirst()
-  // Released before its deadline (a cancel): every instance forgets the seat as taken when this commits. An expiry
-  // needs no word: no instance remembers a hold past its deadline (see TakenSeats).
-  if (options.tellInstances && Number(released.numUpdatedRows) > 0) {
-    await sql`select pg_notify(${SEAT_RELEASED}, ${seatId})`.execute(tx)
-  }
-}
-
-export const SEAT_RELEASED = 'seat_released'
-
-/** Releases the caller's own live hold. */
-export async function cancelHold(db: Db, reservationId: string, userId: string): Promise<{ seatId: string }> {
-  return db.transaction().execute(async (tx) => {
-    const r = await findReservation(tx, reservationId, { forUpdate: true })
-    if (r.userId !== userId) throw new AppError('FORBIDDEN')
-    if (r.status !== 'held')
-      throw new AppError('RESERVATION_NOT_PAYABLE', 'Only a live hold can be cancelled.')
-    await releaseSeat(tx, r.seatId, r.id, { tellInstances: true })
-    await tx
-      .updateTable('reservations')
-      .set({ status: 'cancelled', ended_at: sql`now()` })
-      .where('id', '=', r.id)
-      .execute()
-    await appendToOutbox(tx, [
-      buildEvent('reservation.cancelled', r.id, {
-        reservationId: r.id,
-        scheduleId: r.scheduleId,
-        seatId: r.seatId,
-        userId,
-        cancelledAt: new Date().toISOString(),
-      }),
-    ])
-    return { seatId: r.seatId }
-  })
-}
-
-function reservationQuery(db: Db) {
-  return db
-    .selectFrom('reservations as r')
-    .innerJoin('seats as s', 's.id', 'r.seat_id')
-    .select([
-      'r.id',
-      'r.schedule_id',
-      'r.seat_id',
-      's.label',
-      'r.user_id',
-      'r.price',
-      // a hold past its deadline is expired wherever it is read, before any cleanup
-      sql<
-        Reservation['status']
-      >`case when r.status = 'held' and r.expires_at <= clock_timestamp() then 'expired' else r.status end`.as(
-        'status',
-      ),
-      'r.expires_at',
-      'r.created_at',
-      'r.confirmed_at',
-    ])
-}
-
-type ReservationRow = Awaited<ReturnType<ReturnType<typeof reservationQuery>['executeTakeFirstOrThrow']>>
-
-function toReservation(r: ReservationRow): Reservation {
-  return {
-    id: r.id,
-    scheduleId: r.schedule_id,
-    seatId: r.seat_id,
-    seatLabel: r.label,
-    userId: r.user_id,
-    price: r.price,
-    status: r.status,
-    expiresAt: r.expires_at,
-    createdAt: r.created_at,
-    confirmedAt: r.confirmed_at,
-  }
-}
-
-export async function findReservation(
-  db: Db,
-  reservationId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<Reservation> {
-  let query = reservationQuery(db).where('r.id', '=', reservationId)
-  if (options.forUpdate) query = query.forUpdate('r')
-  const row = await query.executeTakeFirst()
-  if (!row) throw new AppError('RESERVATION_NOT_FOUND')
-  return toReservation(row)
-}
-
-export async function listReservations(db: Db, userId: string, limit: number): Promise<Reservation[]> {
-  const rows = await reservationQuery(db)
-    .where('r.user_id', '=', userId)
-    .orderBy('r.created_at', 'desc')
-    .limit(limit)
-    .execute()
-  return rows.map(toReservation)
+  seats.rememberHeld(reservation.seatId, reservation.expiresAt)
+  return reservation
 }

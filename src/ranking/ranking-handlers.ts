@@ -1,11 +1,11 @@
 import { sql } from 'kysely'
-import type { EventHandler } from '../events/index.ts'
+import type { TransactionHandler } from '../events/index.ts'
 
 /**
  * Sales rankings from reservation.confirmed: per-schedule sold count and sell-out time, and per-concert daily
  * sales. The runtime records the event id in the same transaction, so a redelivery never counts twice.
  */
-export function rankingHandler(): EventHandler<'reservation.confirmed'> {
+export function rankingHandler(): TransactionHandler<'reservation.confirmed'> {
   return {
     group: 'ranking',
     topic: 'reservation.confirmed',

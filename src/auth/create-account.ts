@@ -1,0 +1,34 @@
+import { v7 as uuidv7 } from 'uuid'
+import type { Db } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
+import { isUniqueViolation } from '../platform/pg-errors.ts'
+import { hashPassword } from './passwords.ts'
+
+export interface Account {
+  id: string
+  email: string
+  name: string
+}
+
+/** Creates a user and their empty wallet in one transaction; EMAIL_TAKEN when the address is registered. */
+export async function createAccount(
+  db: Db,
+  input: { email: string; name: string; password: string },
+): Promise<Account> {
+  const id = uuidv7()
+  const email = input.email.toLowerCase()
+  const passwordHash = await hashPassword(input.password)
+  try {
+    await db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('users')
+        .values({ id, email, name: input.name, password_hash: passwordHash })
+        .execute()
+      await tx.insertInto('wallets').values({ user_id: id, balance: 0 }).execute()
+    })
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN')
+    throw error
+  }
+  return { id, email, name: input.name }
+}
