@@ -160,7 +160,7 @@ describe('races on real PostgreSQL', () => {
     const short = await startTestApp(
       'postgres',
       'races_expiry',
-      { AUTH_SECRET: secret, HOLD_TTL_SECONDS: 1, DB_POOL_SIZE: 40 },
+      { AUTH_SECRET: secret, HOLD_TTL_SECONDS: 3, DB_POOL_SIZE: 40 },
       { poolSize: 40 },
     )
     try {
@@ -186,10 +186,11 @@ describe('races on real PostgreSQL', () => {
         ),
       )
       assert.ok(holds.every((h) => h.status === 201))
-      const deadline = new Date(holds[0]!.body.expiresAt).getTime()
-      // Spread payments and takeover attempts from 150 ms before to 150 ms after the deadline.
+      // Spread payments and takeover attempts from 150 ms before to 150 ms after each hold's own deadline (the
+      // holds of a loaded machine are not all taken in the same instant).
       const attempts: Promise<{ status: number; body: any }>[] = []
       for (let i = 0; i < 60; i++) {
+        const deadline = new Date(holds[i]!.body.expiresAt).getTime()
         const offset = -150 + ((i * 5) % 300)
         const at = deadline + offset - Date.now()
         attempts.push(
