@@ -37,7 +37,6 @@ const Schedule = Type.Object(
 export const catalogSchemas = [Concert, ScheduleSummary, Seat, Schedule]
 
 export const catalogRoutes: Routes<{ db: Db }> = async (app, deps) => {
-
   app.get(
     '/concerts',
     {

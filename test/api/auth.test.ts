@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createTokenService } from '../../src/auth/tokens.ts'
-import { Api, charge, createSchedule, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import { assertError, charge, createSchedule, holdSeat, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
-import { assertError, holdSeat } from './fixtures.ts'
 
 const password = 'correct horse battery'
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, charge, createSchedule, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import { adminHeaders, assertError, charge, createSchedule, holdSeat, pay, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
-import { adminHeaders, assertError, holdSeat, pay } from './fixtures.ts'
 
 const day = 86_400_000
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import { adminHeaders, assertError, createCoupon, grantCoupon, signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
-import { adminHeaders, assertError, createCoupon, grantCoupon } from './fixtures.ts'
 
 for (const kind of databaseKinds) {
   describe(`coupons [${kind}]`, () => {

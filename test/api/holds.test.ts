@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, charge, createSchedule, type Fan, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import {
+  assertError,
+  balanceOf,
+  charge,
+  createSchedule,
+  type Fan,
+  holdSeat,
+  pay,
+  seatStatus,
+  signUp,
+  sleep,
+} from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
-import { assertError, balanceOf, holdSeat, pay, seatStatus, sleep } from './fixtures.ts'
 
 /** A fresh open schedule and fans already admitted to it, each with their queue token. */
 async function admitted(t: TestApp, api: Api, n: number, options: { seats?: number; price?: number } = {}) {

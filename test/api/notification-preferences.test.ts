@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { Api, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
+import { signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 describe('notification preferences [pglite]', () => {

@@ -1,20 +1,24 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, charge, createSchedule, type Fan, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
-import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 import {
   adminHeaders,
   assertError,
   balanceOf,
+  charge,
   createCoupon,
+  createSchedule,
+  type Fan,
   grantCoupon,
   holdSeat,
   myTicket,
   pay,
   seatStatus,
-} from './fixtures.ts'
+  signUp,
+} from '../support/flows.ts'
+import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
 for (const kind of databaseKinds) {
   describe(`payment [${kind}]`, () => {

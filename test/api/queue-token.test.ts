@@ -2,10 +2,19 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createTokenService } from '../../src/auth/tokens.ts'
-import { Api, charge, createSchedule, type Fan, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import {
+  assertError,
+  balanceOf,
+  charge,
+  createSchedule,
+  type Fan,
+  holdSeat,
+  seatStatus,
+  signUp,
+} from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
-import { assertError, balanceOf, holdSeat, seatStatus } from './fixtures.ts'
 
 for (const kind of databaseKinds) {
   describe(`queue token protection [${kind}]`, () => {

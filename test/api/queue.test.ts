@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, charge, createSchedule, type Fan, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import {
+  assertError,
+  charge,
+  createSchedule,
+  enterQueue,
+  type Fan,
+  holdSeat,
+  myTicket,
+  pay,
+  queueStatus,
+  signUp,
+  sleep,
+} from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
-import { assertError, enterQueue, holdSeat, myTicket, pay, queueStatus, sleep } from './fixtures.ts'
 
 /** A schedule whose sale is open and whose waiting room is already opened by a round, so entry order is FIFO. */
 async function openSchedule(t: TestApp, api: Api, seats = 10) {

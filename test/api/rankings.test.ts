@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, createSchedule } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
+import { assertError, createSchedule } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
-import { assertError } from './fixtures.ts'
 
 for (const kind of databaseKinds) {
   describe(`rankings [${kind}]`, () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { Api, signUp } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
+import { signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 // JSON bodies are validated as sent (no type coercion); path and query strings are still coerced.

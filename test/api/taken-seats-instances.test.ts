@@ -5,8 +5,9 @@ import { type App, buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/platform/config.ts'
 import { openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
-import { Api, createSchedule } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
+import { createSchedule } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 // Two API instances on one PostgreSQL database, each with its memory of taken seats.

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { Api, createSchedule } from '../support/api-client.ts'
+import { Api } from '../support/api-client.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
+import { createSchedule } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 // Races are settled by PostgreSQL row locks and conditional updates; they run against the real server.
@@ -186,12 +187,12 @@ describe('races on real PostgreSQL', () => {
         ),
       )
       assert.ok(holds.every((h) => h.status === 201))
-      // Spread payments and takeover attempts from 150 ms before to 150 ms after each hold's own deadline (the
-      // holds of a loaded machine are not all taken in the same instant).
+      // Payments from 600 ms before to 300 ms after each hold's own deadline, takeovers from the deadline on (the
+      // holds of a loaded machine are not all taken in the same instant, and its requests take a while to land).
       const attempts: Promise<{ status: number; body: any }>[] = []
       for (let i = 0; i < 60; i++) {
         const deadline = new Date(holds[i]!.body.expiresAt).getTime()
-        const offset = -150 + ((i * 5) % 300)
+        const offset = -600 + ((i * 15) % 900)
         const at = deadline + offset - Date.now()
         attempts.push(
           new Promise((resolve) => setTimeout(resolve, Math.max(0, at))).then(() =>

@@ -35,7 +35,7 @@ import {
   uuids,
   waitFor,
   waitForDrain,
-} from './support.ts'
+} from './support/index.ts'
 
 const PARTITIONS = 6
 const MAIN_AND_RETRY_PARTITIONS = consumedTopics('points.charged').length * PARTITIONS
@@ -105,7 +105,7 @@ for (const target of transportTargets()) {
 
       const group = rig.childGroup('crash')
       const config = { ...rig.settings, dbUrl: rig.handle.url, group, handlerDelayMs: 25 }
-      const first = spawnFixture('consumer', config)
+      const first = spawnFixture('events/fixtures/consumer', config)
       rig.defer(() => first.kill())
       await waitFor('a quarter of the effects', async () => (await distinctEffects(rig.db, group)) >= 120, {
         timeoutMs: 60_000,
@@ -114,7 +114,7 @@ for (const target of transportTargets()) {
       const atKill = await distinctEffects(rig.db, group)
       assert.ok(atKill < events.length, 'killed mid-stream')
 
-      const second = spawnFixture('consumer', config)
+      const second = spawnFixture('events/fixtures/consumer', config)
       rig.defer(() => second.stop())
       await waitFor(
         `${events.length} effects after the restart`,
@@ -148,8 +148,8 @@ for (const target of transportTargets()) {
       await rig.declare('points.charged')
       const group = rig.childGroup('shared')
       const config = { ...rig.settings, dbUrl: rig.handle.url, group, handlerDelayMs: 25 }
-      const a = spawnFixture('consumer', config)
-      const b = spawnFixture('consumer', config)
+      const a = spawnFixture('events/fixtures/consumer', config)
+      const b = spawnFixture('events/fixtures/consumer', config)
       rig.defer(() => a.kill())
       rig.defer(() => b.stop())
       const owns = (m: Record<string, unknown>) =>
@@ -183,7 +183,7 @@ for (const target of transportTargets()) {
       )
       assert.ok(takeover, 'the survivor owns every partition')
       // A restarted member joins: the survivor hands part of its partitions over (a rebalance without a crash).
-      const c = spawnFixture('consumer', config)
+      const c = spawnFixture('events/fixtures/consumer', config)
       rig.defer(() => c.stop())
       await c.waitForMessage(owns)
       // More work after the rebalance, so the restarted member has its share to do.

@@ -25,7 +25,7 @@ import {
   uuids,
   waitFor,
   waitForDrain,
-} from '../events/support.ts'
+} from '../events/support/index.ts'
 
 const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
 
@@ -115,7 +115,7 @@ for (const target of transportTargets(['kafka'])) {
 
       const relayConfig = { ...rig.settings, dbUrl: rig.handle.url, batchSize: 2000 }
       // The first relay lingers after each acknowledged batch, so the kill lands between publish and delete.
-      const first = spawnFixture('relay', { ...relayConfig, holdAfterPublishMs: 3000 })
+      const first = spawnFixture('events/fixtures/relay', { ...relayConfig, holdAfterPublishMs: 3000 })
       rig.defer(() => first.kill())
       await waitFor('records on the topic', async () => (await onTopic()) > 0n, {
         intervalMs: 5,
@@ -125,7 +125,7 @@ for (const target of transportTargets(['kafka'])) {
       const leftInOutbox = await outboxCount(rig.db)
       assert.ok(leftInOutbox > 0, 'the relay was killed before it finished')
 
-      const second = spawnFixture('relay', relayConfig)
+      const second = spawnFixture('events/fixtures/relay', relayConfig)
       rig.defer(() => second.stop())
       await waitFor('the new relay to empty the outbox', async () => (await outboxCount(rig.db)) === 0, {
         timeoutMs: 60_000,

@@ -18,19 +18,19 @@ import type {
   TransportRecord,
 } from '../../src/events/transport/port.ts'
 import type { Logger } from '../../src/platform/logger.ts'
+import { transportTargets } from '../support/transports.ts'
 
-const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
-const missing =
-  'KAFKA_BROKERS is not set: start a cluster with `bash scripts/kafka/kafka.sh up` and export its line'
+const [target] = transportTargets(['kafka'])
+const brokers = target?.brokers ?? []
 
-if (brokers.length === 0 && process.env.TEST_KAFKA_REQUIRED === '1') {
-  test('kafka transport needs a cluster', () => assert.fail(`${missing} (TEST_KAFKA_REQUIRED=1)`))
-}
+if (target?.fail) test('kafka transport needs a cluster', () => assert.fail(target.fail))
 
 const PARTITIONS = 6
 const KEYS = 20
 
-describe('kafka transport', { skip: brokers.length === 0 ? missing : false }, () => {
+describe('kafka transport', {
+  skip: target?.skip ?? (target ? false : 'TEST_TRANSPORTS leaves kafka out'),
+}, () => {
   const admin =
     brokers.length > 0
       ? new Admin({ clientId: 'kafka-transport-test', bootstrapBrokers: brokers })

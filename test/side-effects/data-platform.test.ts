@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { seedAdmittedFans } from '../support/fans.ts'
-import { type Buyer, buy, createShow } from './support/flows.ts'
+import { type Buyer, buy, createSchedule } from '../support/flows.ts'
 import {
   counterValue,
   mapLimit,
@@ -54,7 +54,7 @@ for (const target of targets()) {
       })
       t.after(() => app.close())
 
-      const show = await createShow(app, { seats: 16 })
+      const show = await createSchedule(app.api, app.adminKey, { seats: 16 })
       const buyers: Buyer[] = await seedAdmittedFans(app.db, {
         count: 16,
         points: 1_000_000,
@@ -66,7 +66,7 @@ for (const target of targets()) {
       const payMs: number[] = []
       const purchase = async (from: number, to: number) => {
         const bought = await mapLimit(buyers.slice(from, to), 8, (b, i) =>
-          buy(app, b, show.scheduleId, show.seats[from + i]!.id),
+          buy(app.api, b, show.scheduleId, show.seats[from + i]!.id),
         )
         bought.forEach((p, i) => {
           reservationOf.set(buyers[from + i]!.id, p.reservationId)

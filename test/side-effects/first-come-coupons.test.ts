@@ -8,7 +8,7 @@ import { describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { Pool } from 'undici'
 import { seedAdmittedFans } from '../support/fans.ts'
-import { createCoupon } from './support/flows.ts'
+import { createCoupon } from '../support/flows.ts'
 import {
   deadLettersOf,
   mapLimit,
@@ -34,7 +34,7 @@ for (const target of targets()) {
     test(`${FANS} requests for ${STOCK} coupons: all answered at once, exactly ${STOCK} issued, the rest sold out`, async (t) => {
       const app = await startApp(target, 'coupons')
       t.after(() => app.close())
-      const coupon = await createCoupon(app, {
+      const coupon = await createCoupon(app.api, app.adminKey, {
         name: `Rush ${randomUUID().slice(0, 6)}`,
         totalQuantity: STOCK,
       })

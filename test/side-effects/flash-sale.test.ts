@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Pool } from 'undici'
 import { seedAdmittedFans } from '../support/fans.ts'
-import { type Buyer, createCoupon, createShow, inbox, pay } from './support/flows.ts'
+import { type Buyer, createCoupon, createSchedule, inbox, pay } from '../support/flows.ts'
 import {
   counterValue,
   deadLettersOf,
@@ -66,8 +66,8 @@ for (const target of targets()) {
       t.after(() => app.close())
       const admin = { 'x-admin-key': app.adminKey }
 
-      const show = await createShow(app, { seats: SEATS, price: PRICE })
-      const coupon = await createCoupon(app, {
+      const show = await createSchedule(app.api, app.adminKey, { seats: SEATS, price: PRICE })
+      const coupon = await createCoupon(app.api, app.adminKey, {
         name: 'Flash 20k',
         totalQuantity: COUPONS,
         discountValue: DISCOUNT,
@@ -211,7 +211,13 @@ for (const target of targets()) {
       const payments = await mapLimit(payers, 10, async (w) => {
         const withCoupon = couponHolders.includes(w)
         const started = performance.now()
-        const res = await pay(app, w.fan, w.body.id, withCoupon ? coupon.id : undefined)
+        const res = await pay(
+          app.api,
+          w.fan,
+          w.body.id,
+          w.fan.queueToken,
+          withCoupon ? { couponId: coupon.id } : {},
+        )
         return { w, withCoupon, res, ms: performance.now() - started }
       })
       for (const p of payments) {
@@ -322,7 +328,7 @@ for (const target of targets()) {
         expectedKinds,
       )
       assert.equal(new Set(hooks.map((h) => h.body.id)).size, total, 'one webhook call per notification')
-      const sampleInbox = async (fan: Buyer) => (await inbox(app, fan)).map((n: any) => n.kind).sort()
+      const sampleInbox = async (fan: Buyer) => (await inbox(app.api, fan)).map((n: any) => n.kind).sort()
       for (const w of payers.slice(0, 12)) {
         const result = couponHolders.includes(w) ? 'coupon-issued' : 'coupon-rejected'
         assert.deepEqual(
@@ -339,7 +345,7 @@ for (const target of targets()) {
         ])
       }
       for (const l of losers.slice(0, 5)) assert.deepEqual(await sampleInbox(l.fan), ['queue-admitted'])
-      const confirmedInbox = (await inbox(app, payers[0]!.fan)).find(
+      const confirmedInbox = (await inbox(app.api, payers[0]!.fan)).find(
         (n: any) => n.kind === 'payment-confirmed',
       )
       assert.equal(confirmedInbox.data.concertTitle, show.title)

@@ -12,7 +12,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { buildEvent } from '../../src/events/envelope.ts'
 import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
-import { createShow, type Show } from './support/flows.ts'
+import { createSchedule, type Show } from '../support/flows.ts'
 import {
   deadLettersOf,
   mapLimit,
@@ -187,7 +187,7 @@ for (const target of targets()) {
     test(`${HOLDS} holds taken over HTTP in one burst are each released once, on time`, async (t) => {
       const app = await startApp(target, 'hold_expiry_http', { HOLD_TTL_SECONDS: TTL_SECONDS })
       t.after(() => app.close())
-      const show = await createShow(app, { seats: HOLDS, price: PRICE })
+      const show = await createSchedule(app.api, app.adminKey, { seats: HOLDS, price: PRICE })
       const fans = await seedAdmittedFans(app.db, {
         count: HOLDS,
         points: 0,
@@ -209,7 +209,7 @@ for (const target of targets()) {
     test(`${HOLDS} holds with the very same deadline are each released once, on time`, async (t) => {
       const app = await startApp(target, 'hold_expiry_same', { HOLD_TTL_SECONDS: TTL_SECONDS })
       t.after(() => app.close())
-      const show = await createShow(app, { seats: HOLDS, price: PRICE })
+      const show = await createSchedule(app.api, app.adminKey, { seats: HOLDS, price: PRICE })
       const fans = await seedAdmittedFans(app.db, {
         count: HOLDS,
         points: 0,

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { seedAdmittedFans } from '../support/fans.ts'
-import { type Buyer, createCoupon, createShow, hold, inbox, pay, shownTime } from './support/flows.ts'
-import { deadLettersOf, quiesce, report, startApp, targets, waitFor } from './support/harness.ts'
+import { type Buyer, createCoupon, createSchedule, holdSeat, inbox, pay } from '../support/flows.ts'
+import { deadLettersOf, quiesce, report, shownTime, startApp, targets, waitFor } from './support/harness.ts'
 import { Receiver } from './support/receiver.ts'
 
 const BOT_TOKEN = '123456:side-effects-bot'
@@ -43,8 +43,8 @@ for (const target of targets()) {
       })
       t.after(() => app.close())
 
-      const show = await createShow(app, { seats: 3, price: 100_000 })
-      const coupon = await createCoupon(app, {
+      const show = await createSchedule(app.api, app.adminKey, { seats: 3, price: 100_000 })
+      const coupon = await createCoupon(app.api, app.adminKey, {
         name: `Early bird ${show.scheduleId.slice(0, 4)}`,
         totalQuantity: 1,
         discountType: 'percent',
@@ -118,14 +118,14 @@ for (const target of targets()) {
       // reservation.held for all; Ann pays with her coupon, Cho without; Ben's hold expires.
       const held = new Map<string, any>()
       for (const [i, fan] of [ann, ben, cho].entries()) {
-        const res = await hold(app, fan, show.scheduleId, show.seats[i]!.id)
+        const res = await holdSeat(app.api, fan, show.scheduleId, show.seats[i]!.id, fan.queueToken)
         assert.equal(res.status, 201)
         held.set(fan.id, res.body)
       }
-      const annPaid = await pay(app, ann, held.get(ann.id).id, coupon.id)
+      const annPaid = await pay(app.api, ann, held.get(ann.id).id, ann.queueToken, { couponId: coupon.id })
       assert.equal(annPaid.status, 201, 'payment succeeds while Slack is failing')
       assert.equal(annPaid.body.amount, 90_000)
-      const choPaid = await pay(app, cho, held.get(cho.id).id)
+      const choPaid = await pay(app.api, cho, held.get(cho.id).id, cho.queueToken)
       assert.equal(choPaid.status, 201)
       assert.equal(choPaid.body.amount, 100_000)
 
@@ -199,7 +199,7 @@ for (const target of targets()) {
         'every notification in its inbox with every delivery settled',
         async () => {
           const all = await Promise.all(
-            [ann, ben, cho].map(async (fan) => [fan.id, await inbox(app, fan)] as const),
+            [ann, ben, cho].map(async (fan) => [fan.id, await inbox(app.api, fan)] as const),
           )
           const settled = all.every(
             ([id, list]) =>
@@ -217,7 +217,7 @@ for (const target of targets()) {
           describe: async () =>
             Promise.all(
               [ann, ben, cho].map(async (fan) =>
-                (await inbox(app, fan)).map((n: any) => [n.kind, n.deliveries.map((d: any) => d.status)]),
+                (await inbox(app.api, fan)).map((n: any) => [n.kind, n.deliveries.map((d: any) => d.status)]),
               ),
             ),
         },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { afterEach } from 'node:test'
 import pg from 'pg'
 import { type DatabaseHandle, migrate, openPglite, openPostgres } from '../../src/platform/db.ts'
 
@@ -11,6 +12,16 @@ export const POSTGRES_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgre
 export const databaseKinds: DatabaseKind[] = (process.env.TEST_DATABASES ?? 'pglite,postgres')
   .split(',')
   .map((k) => k.trim() as DatabaseKind)
+
+/**
+ * Tests of this file that failed so far. With TEST_KEEP_FAILED=1 a PostgreSQL database is kept (and named on stderr)
+ * instead of dropped when a test failed while it was open, so its rows can be inspected.
+ */
+let failures = 0
+afterEach((t) => {
+  // `passed` is set on a finished test (Node 21.7+); the installed types do not name it yet.
+  if ((t as { passed?: boolean }).passed === false) failures++
+})
 
 /** A fresh, migrated database: its own PostgreSQL database (dropped on close) or an in-memory PGlite. */
 export async function createTestDatabase(
@@ -32,11 +43,16 @@ export async function createTestDatabase(
   url.pathname = `/${dbName}`
   const handle = openPostgres(url.toString(), poolSize)
   await migrate(handle.db)
+  const failuresBefore = failures
   return {
     ...handle,
     url: url.toString(),
     async close() {
       await handle.close()
+      if (process.env.TEST_KEEP_FAILED === '1' && failures > failuresBefore) {
+        process.stderr.write(`TEST_KEEP_FAILED: kept database ${url.toString()}\n`)
+        return
+      }
       await adminQuery(`drop database if exists ${dbName} with (force)`)
     },
   }

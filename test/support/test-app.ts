@@ -46,7 +46,7 @@ export async function admitFans(
   t: TestApp,
   api: import('./api-client.ts').Api,
   scheduleId: string,
-  fans: readonly import('./api-client.ts').Fan[],
+  fans: readonly import('./flows.ts').Fan[],
 ): Promise<string[]> {
   for (const fan of fans) {
     const entered = await api.post(`/schedules/${scheduleId}/queue`, { token: fan.token })

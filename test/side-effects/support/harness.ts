@@ -1,48 +1,13 @@
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import type { Db } from '../../../src/platform/db.ts'
 import { Api } from '../../support/api-client.ts'
+import { counterValue as counterOf } from '../../support/metrics.ts'
 import { startTestApp, type TestApp } from '../../support/test-app.ts'
+import type { TransportTarget } from '../../support/transports.ts'
 import { mapLimit, percentile, waitFor } from '../../support/wait.ts'
 
+export { transportTargets as targets } from '../../support/transports.ts'
 export { mapLimit, percentile, waitFor }
-
-export type TransportKind = 'local' | 'kafka'
-
-export interface Target {
-  kind: TransportKind
-  /** Why this variant is skipped; undefined when it runs. */
-  skip: string | undefined
-  /** Why this variant must fail: Kafka is required (TEST_KAFKA_REQUIRED=1) but unavailable. */
-  fail: string | undefined
-  brokers: string | undefined
-}
-
-const KAFKA_TRANSPORT = fileURLToPath(
-  new URL('../../../src/events/transport/kafka/transport.ts', import.meta.url),
-)
-
-/**
- * The transports every side-effect test runs on: the embedded log (on real PostgreSQL) always, and Apache Kafka when
- * KAFKA_BROKERS is set; without it Kafka is skipped with the reason, or fails when TEST_KAFKA_REQUIRED=1.
- * TEST_TRANSPORTS=local|kafka narrows the list.
- */
-export function targets(): Target[] {
-  const only = process.env.TEST_TRANSPORTS?.split(',').map((k) => k.trim())
-  const kinds = (['local', 'kafka'] as const).filter((k) => !only || only.includes(k))
-  return kinds.map((kind) => {
-    if (kind === 'local') return { kind, skip: undefined, fail: undefined, brokers: undefined }
-    const brokers = process.env.KAFKA_BROKERS?.trim() || undefined
-    let missing: string | undefined
-    if (!existsSync(KAFKA_TRANSPORT)) missing = 'src/events/transport/kafka/transport.ts does not exist yet'
-    else if (!brokers) missing = 'KAFKA_BROKERS is not set (bash scripts/kafka/kafka.sh up --brokers 3)'
-    if (!missing) return { kind, skip: undefined, fail: undefined, brokers }
-    return process.env.TEST_KAFKA_REQUIRED === '1'
-      ? { kind, skip: undefined, fail: `Kafka is required (TEST_KAFKA_REQUIRED=1) but ${missing}`, brokers }
-      : { kind, skip: `kafka skipped: ${missing}`, fail: undefined, brokers }
-  })
-}
 
 export interface SideEffectApp extends TestApp {
   readonly api: Api
@@ -55,7 +20,7 @@ export interface SideEffectApp extends TestApp {
  * on the target's transport. Background admission ticks every QUEUE_TICK_MS unless the test slows it down.
  */
 export async function startApp(
-  target: Target,
+  target: TransportTarget,
   name: string,
   overrides: Record<string, unknown> = {},
 ): Promise<SideEffectApp> {
@@ -65,7 +30,7 @@ export async function startApp(
     {
       // Short retry stages: failures reach their end (success or dead letter) within seconds.
       RETRY_DELAYS_MS: '200,400,800',
-      ...(target.kind === 'kafka' ? { KAFKA_BROKERS: target.brokers } : {}),
+      ...(target.kind === 'kafka' ? { KAFKA_BROKERS: target.brokers.join(',') } : {}),
       ...overrides,
     },
     { background: true, poolSize: 30 },
@@ -76,18 +41,8 @@ export async function startApp(
 }
 
 /** The value of a counter of the app's metrics registry for the labels given (0 when never incremented). */
-export async function counterValue(
-  t: SideEffectApp,
-  name: string,
-  labels: Record<string, string>,
-): Promise<number> {
-  const metric = t.app.metrics.registry.getSingleMetric(name)
-  if (!metric) return 0
-  const { values } = await metric.get()
-  return values
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((sum, v) => sum + v.value, 0)
-}
+export const counterValue = (t: SideEffectApp, name: string, labels: Record<string, string>) =>
+  counterOf(t.app.metrics.registry, name, labels)
 
 /**
  * Waits until the outbox is empty and every consumer group has committed everything on its topics (retry stages
@@ -152,4 +107,9 @@ export function report(label: string, figure: Record<string, unknown>): void {
 
 export function elapsedSince(started: number): number {
   return Math.round(performance.now() - started)
+}
+
+/** How the composer prints a time in messages ("2026-12-25 19:00 UTC"). */
+export function shownTime(iso: string): string {
+  return `${new Date(iso).toISOString().replace('T', ' ').slice(0, 16)} UTC`
 }

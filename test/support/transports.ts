@@ -1,0 +1,29 @@
+export type TransportKind = 'local' | 'kafka'
+
+export interface TransportTarget {
+  kind: TransportKind
+  /** Why the transport is skipped (undefined: it runs). */
+  skip: string | undefined
+  /** Why the transport must fail: it is required (TEST_KAFKA_REQUIRED=1) but unavailable. */
+  fail: string | undefined
+  brokers: string[]
+}
+
+/**
+ * The transports a suite runs on: `local` always, `kafka` when KAFKA_BROKERS is set (skipped with the reason
+ * otherwise, failed when TEST_KAFKA_REQUIRED=1). TEST_TRANSPORTS narrows the list (`local`, `kafka`).
+ */
+export function transportTargets(kinds: readonly TransportKind[] = ['local', 'kafka']): TransportTarget[] {
+  const only = process.env.TEST_TRANSPORTS?.split(',').map((k) => k.trim())
+  return kinds.filter((k) => !only || only.includes(k)).map((kind) => targetFor(kind))
+}
+
+function targetFor(kind: TransportKind): TransportTarget {
+  if (kind === 'local') return { kind, skip: undefined, fail: undefined, brokers: [] }
+  const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean)
+  if (brokers.length > 0) return { kind, skip: undefined, fail: undefined, brokers }
+  const missing = 'KAFKA_BROKERS is not set (npm test starts a cluster; or bash scripts/kafka/kafka.sh up)'
+  return process.env.TEST_KAFKA_REQUIRED === '1'
+    ? { kind, skip: undefined, fail: `Kafka is required (TEST_KAFKA_REQUIRED=1) but ${missing}`, brokers }
+    : { kind, skip: `kafka skipped: ${missing}`, fail: undefined, brokers }
+}
