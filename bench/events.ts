@@ -17,7 +17,8 @@ import { ConsumerRuntime } from '../src/events/runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from '../src/events/topics.ts'
 import { createLocalTransport } from '../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../src/events/transport/port.ts'
-import { type DatabaseHandle, migrate, openPostgres } from '../src/platform/db.ts'
+import { prepareDatabase } from '../src/database.ts'
+import { type DatabaseHandle, openPostgres } from '../src/platform/db.ts'
 import { createLogger } from '../src/platform/logger.ts'
 import { adminQuery } from '../test/support/databases.ts'
 import { percentile, waitFor } from '../test/support/wait.ts'
@@ -44,7 +45,7 @@ async function run(kind: string) {
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
   const handle = openPostgres(url.toString(), 10)
-  await migrate(handle.db)
+  await prepareDatabase(handle.db)
   const transport = await makeTransport(kind, handle)
   const brokers = kind === 'kafka' ? process.env.KAFKA_BROKERS!.split(',').length : 1
   await transport.ensureTopics(topicCatalog(durabilityFor(brokers)))

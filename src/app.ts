@@ -58,7 +58,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),
     config.ACCESS_TOKEN_TTL_SECONDS,
   )
-  const guard = createGuard(tokens, adminKey)
+  const queue = queueModule(config.QUEUE_TOKEN_TTL_SECONDS)
+  const booking = bookingModule({ answerFromMemory: config.SEAT_CACHE_TTL_MS > 0 })
+  const guard = createGuard(tokens, adminKey, (claims) =>
+    queue.watch.isRevoked(claims.scheduleId, claims.userId, claims.seq),
+  )
   const http = await createHttpServer({
     logger,
     metrics,
@@ -84,8 +88,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
     admin: scopedRoutes(http, guard.adminHook, { security: [{ adminKey: [] }], tags: ['organizer'] }),
   }
 
-  const queue = queueModule()
-  const booking = bookingModule(config.SEAT_CACHE_TTL_MS)
   const modules: Module[] = [
     opsModule,
     authModule,
@@ -93,7 +95,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     catalogModule({ onScheduleCreated: prepareQueue }),
     queue,
     booking,
-    paymentModule(booking.seats),
+    paymentModule({ board: booking.board, watch: queue.watch }),
     couponModule,
     rankingModule,
     notificationModule,

@@ -7,9 +7,10 @@
  */
 import { spawn } from 'node:child_process'
 import { Command, Option } from 'commander'
+import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
-import { type DatabaseHandle, migrate, openDatabase } from './platform/db.ts'
+import { type DatabaseHandle, openDatabase } from './platform/db.ts'
 
 const program = new Command()
   .name('ticketing')
@@ -19,7 +20,7 @@ const program = new Command()
 async function withDatabase<T>(work: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
   const handle = await openDatabase(loadConfig(process.env), 2)
   try {
-    await migrate(handle.db)
+    await prepareDatabase(handle.db)
     return await work(handle)
   } finally {
     await handle.close()

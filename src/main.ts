@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp } from './app.ts'
+import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
-import { migrate, openDatabase } from './platform/db.ts'
+import { openDatabase } from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
     'database',
   )
-  await migrate(database.db)
+  await prepareDatabase(database.db)
 
   // Embedded mode keeps its generated secrets in the data folder, so tokens and the admin key survive restarts.
   if (database.kind === 'pglite') {

@@ -13,11 +13,28 @@ export interface Guard {
   admin(request: FastifyRequest): void
   /** The same check as an onRequest hook, for a scope of organizer routes. */
   readonly adminHook: onRequestHookHandler
-  /** The caller's admitted queue token from `X-Queue-Token`; for `scheduleId` when given. */
-  admitted(request: FastifyRequest, userId: string, scheduleId?: string): QueueClaims
+  /**
+   * The caller's admitted queue token from `X-Queue-Token`; for `scheduleId` when given. A token whose admission was
+   * spent or given back is refused, unless `acceptRevoked` (a payment, whose replay must still answer its receipt:
+   * the database decides there).
+   */
+  admitted(
+    request: FastifyRequest,
+    userId: string,
+    scheduleId?: string,
+    options?: { acceptRevoked?: boolean },
+  ): QueueClaims
 }
 
-export function createGuard(tokens: TokenService, adminKey: string): Guard {
+/**
+ * `isRevoked`: whether an admission was spent or given back (this instance's memory of revocations, fed by every
+ * instance); a revoked queue token is refused here, and the database refuses it again inside holds and payments.
+ */
+export function createGuard(
+  tokens: TokenService,
+  adminKey: string,
+  isRevoked: (claims: QueueClaims) => boolean = () => false,
+): Guard {
   const adminKeyBytes = Buffer.from(adminKey)
   const guard: Guard = {
     user(request) {
@@ -37,10 +54,11 @@ export function createGuard(tokens: TokenService, adminKey: string): Guard {
         throw new AppError('ADMIN_KEY_INVALID')
       }
     },
-    admitted(request, userId, scheduleId) {
+    admitted(request, userId, scheduleId, options) {
       const given = request.headers['x-queue-token']
       if (typeof given !== 'string' || given.length === 0) throw new AppError('QUEUE_TOKEN_INVALID')
       const claims = tokens.verifyQueue(given)
+      if (!options?.acceptRevoked && isRevoked(claims)) throw new AppError('QUEUE_TOKEN_REVOKED')
       if (claims.userId !== userId)
         throw new AppError('QUEUE_NOT_ADMITTED', 'This queue token was issued to someone else.')
       if (scheduleId !== undefined && claims.scheduleId !== scheduleId) {

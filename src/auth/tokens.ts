@@ -6,6 +6,15 @@ export interface QueueClaims {
   readonly userId: string
   readonly scheduleId: string
   readonly expiresAt: Date
+  /** The admitted entry's place in line: names the admission, so spending or leaving it revokes this token. */
+  readonly seq?: number | undefined
+}
+
+/** A fan's place in one waiting room, signed, so that reading the position needs no database round trip. */
+export interface EntryTicket {
+  readonly userId: string
+  readonly scheduleId: string
+  readonly seq: number
 }
 
 /** Signs and checks access and queue tokens with keys derived from one secret; no database involved. */
@@ -16,7 +25,13 @@ export interface TokenService {
   signQueue(claims: QueueClaims): string
   /** Returns the claims, or throws QUEUE_TOKEN_INVALID / QUEUE_TOKEN_EXPIRED. */
   verifyQueue(token: string): QueueClaims
+  signTicket(ticket: EntryTicket): string
+  /** The ticket, or undefined when it is missing, forged, malformed or expired (the caller asks the database). */
+  verifyTicket(token: string | undefined): EntryTicket | undefined
 }
+
+/** Verified tokens are remembered (until their own expiry), so a fan polling does not pay for HMAC every time. */
+const verifierCache = { cache: 50_000, cacheTTL: 600_000 }
 
 function deriveKey(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(`ticketing:${purpose}`).digest('base64')
@@ -25,10 +40,13 @@ function deriveKey(secret: string, purpose: string): string {
 export function createTokenService(secret: string, accessTtlSeconds: number): TokenService {
   const accessKey = deriveKey(secret, 'access-token')
   const queueKey = deriveKey(secret, 'queue-token')
+  const ticketKey = deriveKey(secret, 'entry-ticket')
   const signAccess = createSigner({ key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 })
-  const verifyAccess = createVerifier({ key: accessKey, algorithms: ['HS256'] })
+  const verifyAccess = createVerifier({ key: accessKey, algorithms: ['HS256'], ...verifierCache })
   const signQueue = createSigner({ key: queueKey, algorithm: 'HS256' })
-  const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'] })
+  const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'], ...verifierCache })
+  const signTicket = createSigner({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS })
+  const verifyTicket = createVerifier({ key: ticketKey, algorithms: ['HS256'], ...verifierCache })
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),
@@ -42,10 +60,16 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
         throw new AppError('UNAUTHENTICATED', tokenMessage(error, 'access token'))
       }
     },
-    signQueue: ({ userId, scheduleId, expiresAt }) =>
-      signQueue({ sub: userId, sch: scheduleId, typ: 'queue', exp: Math.floor(expiresAt.getTime() / 1000) }),
+    signQueue: ({ userId, scheduleId, expiresAt, seq }) =>
+      signQueue({
+        sub: userId,
+        sch: scheduleId,
+        typ: 'queue',
+        exp: Math.floor(expiresAt.getTime() / 1000),
+        ...(seq !== undefined ? { seq } : {}),
+      }),
     verifyQueue(token) {
-      let claims: { sub?: unknown; sch?: unknown; typ?: unknown; exp?: unknown }
+      let claims: { sub?: unknown; sch?: unknown; typ?: unknown; exp?: unknown; seq?: unknown }
       try {
         claims = verifyQueue(token)
       } catch (error) {
@@ -62,10 +86,31 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
       ) {
         throw new AppError('QUEUE_TOKEN_INVALID')
       }
-      return { userId: claims.sub, scheduleId: claims.sch, expiresAt: new Date(claims.exp * 1000) }
+      return {
+        userId: claims.sub,
+        scheduleId: claims.sch,
+        expiresAt: new Date(claims.exp * 1000),
+        seq: typeof claims.seq === 'number' ? claims.seq : undefined,
+      }
+    },
+    signTicket: ({ userId, scheduleId, seq }) =>
+      signTicket({ sub: userId, sch: scheduleId, seq, typ: 'ticket' }),
+    verifyTicket(token) {
+      if (!token) return undefined
+      try {
+        const c = verifyTicket(token) as { sub?: unknown; sch?: unknown; seq?: unknown; typ?: unknown }
+        if (c.typ !== 'ticket' || typeof c.sub !== 'string' || typeof c.sch !== 'string') return undefined
+        if (typeof c.seq !== 'number') return undefined
+        return { userId: c.sub, scheduleId: c.sch, seq: c.seq }
+      } catch {
+        return undefined
+      }
     },
   }
 }
+
+/** An entry ticket outlives any sale's line; a fan who keeps the page open for a day re-reads it from the database. */
+const TICKET_TTL_MS = 86_400_000
 
 function tokenMessage(error: unknown, what: string): string {
   if (error instanceof TokenError && error.code === TokenError.codes.expired)

@@ -1,5 +1,5 @@
 import type { TransactionHandler } from '../events/index.ts'
-import { expireHold } from './expire-holds.ts'
+import { expireHolds } from './expire-holds.ts'
 
 /** The database clock is still before the hold's deadline (another machine's clock ran ahead): try again shortly. */
 export class HoldNotDueError extends Error {
@@ -19,8 +19,9 @@ export function holdExpirationHandler(): TransactionHandler<'reservation.held'> 
     keyConcurrency: 100_000,
     deliverAt: (event) => new Date(event.data.expiresAt),
     async handle(event, { tx }) {
+      const outcome = (await expireHolds(tx, [event.data.reservationId])).get(event.data.reservationId)
       // A clock behind ours (another machine's) makes it early: fail so the runtime tries again shortly.
-      if ((await expireHold(tx, event.data.reservationId)) === 'not-due') throw new HoldNotDueError()
+      if (outcome === 'not-due') throw new HoldNotDueError()
     },
   }
 }

@@ -1,13 +1,13 @@
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { Db } from '../platform/db.ts'
+import type { DatabaseHandle, Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
 import { cancelHold } from './cancel-hold.ts'
 import { holdSeat } from './hold-seat.ts'
-import { findReservation, listReservations, type Reservation } from './reservations-sql.ts'
-import type { SeatMemory } from './seat-memory.ts'
+import { findReservation, listReservations } from './reservations-sql.ts'
+import type { SeatBoard } from './seat-board.ts'
 
 export const ReservationSchema = Type.Object(
   {
@@ -25,21 +25,13 @@ export const ReservationSchema = Type.Object(
   { $id: 'Reservation' },
 )
 
-export function reservationJson(r: Reservation) {
-  return {
-    ...r,
-    expiresAt: r.expiresAt.toISOString(),
-    createdAt: r.createdAt.toISOString(),
-    confirmedAt: r.confirmedAt?.toISOString() ?? null,
-  }
-}
-
 export const bookingRoutes: Routes<{
   db: Db
+  database: DatabaseHandle
   guard: Guard
+  board: SeatBoard
   holdTtlSeconds: number
-  maxHoldsPerUser: number
-  seats: SeatMemory
+  maxSeatsPerAdmission: number
 }> = async (app, deps) => {
   app.addSchema(ReservationSchema)
   const secured = { tags: ['booking'], security: [{ bearer: [] }] }
@@ -61,6 +53,7 @@ export const bookingRoutes: Routes<{
             'QUEUE_TOKEN_INVALID',
             'QUEUE_TOKEN_EXPIRED',
             'QUEUE_NOT_ADMITTED',
+            'QUEUE_TOKEN_REVOKED',
             'SEAT_NOT_FOUND',
             'SEAT_ALREADY_HELD',
             'HOLD_LIMIT_REACHED',
@@ -71,15 +64,15 @@ export const bookingRoutes: Routes<{
     async (request, reply) => {
       const userId = deps.guard.user(request)
       deps.guard.admitted(request, userId, request.params.scheduleId)
-      const reservation = await holdSeat(deps.db, deps.seats, {
+      const reservation = await holdSeat(deps.database, deps.board, {
         scheduleId: request.params.scheduleId,
         seatId: request.params.seatId,
         userId,
         ttlSeconds: deps.holdTtlSeconds,
-        maxHolds: deps.maxHoldsPerUser,
+        maxSeats: deps.maxSeatsPerAdmission,
       })
       reply.status(201)
-      return reservationJson(reservation)
+      return reservation
     },
   )
 
@@ -100,7 +93,7 @@ export const bookingRoutes: Routes<{
       const userId = deps.guard.user(request)
       const reservation = await findReservation(deps.db, request.params.reservationId)
       if (reservation.userId !== userId) throw new AppError('FORBIDDEN')
-      return reservationJson(reservation)
+      return reservation
     },
   )
 
@@ -123,7 +116,7 @@ export const bookingRoutes: Routes<{
       },
     },
     async (request, reply) => {
-      await cancelHold(deps.db, deps.seats, request.params.reservationId, deps.guard.user(request))
+      await cancelHold(deps.database, deps.board, request.params.reservationId, deps.guard.user(request))
       reply.status(204)
     },
   )
@@ -145,7 +138,7 @@ export const bookingRoutes: Routes<{
     async (request) => {
       const userId = deps.guard.self(request, request.params.userId)
       const list = await listReservations(deps.db, userId, request.query.limit ?? 50)
-      return { reservations: list.map(reservationJson) }
+      return { reservations: list }
     },
   )
 }

@@ -1,129 +1,111 @@
-import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
-import { liveSeatStatus } from '../catalog/catalog-sql.ts'
-import { appendToOutbox, buildEvent } from '../events/index.ts'
-import type { Db } from '../platform/db.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import type { Reservation } from './reservations-sql.ts'
-import type { SeatMemory } from './seat-memory.ts'
+import { execute, statement } from '../platform/prepared.ts'
+import { type Routine, routine } from '../platform/routines.ts'
+import type { ReservationView } from './reservations-sql.ts'
+import type { SeatBoard } from './seat-board.ts'
 
 /**
- * Holds a seat for `ttlSeconds`. The seat row decides the race (one conditional update: the seat is free, or its
- * hold has lapsed; a row locked by a concurrent attempt is skipped), so exactly one caller wins and the others get
- * SEAT_ALREADY_HELD without waiting on a lock.
+ * Holds a seat for a fan the waiting room admitted, in one round trip. The database decides every win; this
+ * instance's seat board answers the crowd's losing attempts without one (it says "taken" only until a deadline it
+ * knows, never "free").
+ *
+ * Lock order, in every routine and transaction that takes more than one of these rows:
+ *   queue entry → seat → reservation → user coupon → wallet.
  */
 export async function holdSeat(
-  db: Db,
-  seats: SeatMemory,
-  input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxHolds: number },
-): Promise<Reservation> {
-  if (seats.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
-  // Optimistic read first: in a flash sale almost every attempt targets a taken seat, and a plain indexed read
-  // answers those without a transaction or a wait on the winner's row lock. The update below still decides.
-  const seat = await db
-    .selectFrom('seats')
-    .select([liveSeatStatus.as('status'), 'held_until'])
-    .where('id', '=', input.seatId)
-    .where('schedule_id', '=', input.scheduleId)
-    .executeTakeFirst()
-  if (!seat) throw new AppError('SEAT_NOT_FOUND')
-  if (seat.status === 'sold') seats.rememberSold(input.seatId)
-  if (seat.status === 'held') seats.rememberHeld(input.seatId, seat.held_until ?? undefined)
-  if (seat.status !== 'available') throw new AppError('SEAT_ALREADY_HELD')
-  const reservationId = uuidv7()
-  const reservation = await db.transaction().execute(async (tx): Promise<Reservation> => {
-    const taken = await sql<{
-      seat_exists: boolean
-      label: string | null
-      price: number | null
-      held_until: Date | null
-    }>`
-      with target as (
-        -- a seat another attempt is taking right now is skipped, not waited for: that attempt wins or frees it
-        select id from seats
-        where id = ${input.seatId} and schedule_id = ${input.scheduleId}
-          and (status = 'available' or (status = 'held' and held_until <= now()))
-        for update skip locked),
-      won as (
-        update seats s set status = 'held', reservation_id = ${reservationId},
-               held_until = now() + make_interval(secs => ${input.ttlSeconds})
-        from target
-        where s.id = target.id and (s.status = 'available' or (s.status = 'held' and s.held_until <= now()))
-        returning s.label, s.price, s.held_until)
-      select exists(select 1 from seats where id = ${input.seatId} and schedule_id = ${input.scheduleId}) as seat_exists,
-             won.label, won.price, won.held_until
-      from (select 1) one left join won on true`.execute(tx)
-    const row = taken.rows[0]
-    if (!row?.seat_exists) throw new AppError('SEAT_NOT_FOUND')
-    if (row.label === null || row.price === null || row.held_until === null) {
-      seats.rememberHeld(input.seatId, undefined)
-      throw new AppError('SEAT_ALREADY_HELD')
-    }
-
-    // Same-user holds queue up on the wallet row so the cap cannot be raced past.
-    await tx.selectFrom('wallets').select('user_id').where('user_id', '=', input.userId).forUpdate().execute()
-    const { held } = await tx
-      .selectFrom('reservations')
-      .select(sql<number>`count(*)::int`.as('held'))
-      .where('user_id', '=', input.userId)
-      .where('status', '=', 'held')
-      .where('expires_at', '>', sql<Date>`now()`)
-      .executeTakeFirstOrThrow()
-    if (held >= input.maxHolds) throw new AppError('HOLD_LIMIT_REACHED')
-
-    // A lapsed hold we just took over ends here, with its event, even if the expiry worker has not run yet.
-    const lapsed = await tx
-      .updateTable('reservations')
-      .set({ status: 'expired', ended_at: sql`now()` })
-      .where('seat_id', '=', input.seatId)
-      .where('status', '=', 'held')
-      .returning(['id', 'user_id', 'expires_at'])
-      .execute()
-
-    await tx
-      .insertInto('reservations')
-      .values({
-        id: reservationId,
-        schedule_id: input.scheduleId,
-        seat_id: input.seatId,
-        user_id: input.userId,
-        price: row.price,
-        status: 'held',
-        expires_at: row.held_until,
-      })
-      .execute()
-    await appendToOutbox(tx, [
-      ...lapsed.map((r) =>
-        buildEvent('reservation.expired', r.id, {
-          reservationId: r.id,
-          scheduleId: input.scheduleId,
-          seatId: input.seatId,
-          userId: r.user_id,
-          expiresAt: r.expires_at.toISOString(),
-        }),
-      ),
-      buildEvent('reservation.held', reservationId, {
-        reservationId,
-        scheduleId: input.scheduleId,
-        seatId: input.seatId,
-        userId: input.userId,
-        price: row.price,
-        expiresAt: row.held_until.toISOString(),
-      }),
-    ])
-    return {
-      id: reservationId,
-      scheduleId: input.scheduleId,
-      seatId: input.seatId,
-      seatLabel: row.label,
-      userId: input.userId,
-      price: row.price,
-      status: 'held',
-      expiresAt: row.held_until,
-      createdAt: new Date(),
-      confirmedAt: null,
-    }
-  })
-  seats.rememberHeld(reservation.seatId, reservation.expiresAt)
-  return reservation
+  database: DatabaseHandle,
+  board: SeatBoard,
+  input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxSeats: number },
+): Promise<ReservationView> {
+  if (board.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
+  const [row] = await execute<{ result: HoldResult }>(database, holdStatement, [
+    input.scheduleId,
+    input.seatId,
+    input.userId,
+    input.ttlSeconds,
+    input.maxSeats,
+  ])
+  const result = row!.result
+  if ('taken' in result) {
+    if (result.status === 'sold') board.recordSold(input.scheduleId, input.seatId)
+    if (result.status === 'held' && result.heldUntil)
+      board.recordHeld(input.scheduleId, input.seatId, Date.parse(result.heldUntil))
+    throw new AppError('SEAT_ALREADY_HELD')
+  }
+  board.recordHeld(input.scheduleId, input.seatId, Date.parse(result.expiresAt))
+  return result
 }
+
+type HoldResult =
+  | ReservationView
+  | { taken: true; status: 'available' | 'held' | 'sold'; heldUntil: string | null }
+
+const holdStatement = statement('hold_seat', 'select hold_seat($1, $2, $3, $4, $5) as result')
+
+export const holdSeatRoutine: Routine = routine(
+  'hold_seat',
+  `create or replace function hold_seat(p_schedule uuid, p_seat uuid, p_user uuid, p_ttl_seconds integer,
+     p_max_seats integer) returns jsonb language plpgsql as $$
+  declare
+    v_entry record;
+    v_seats integer;
+    v_id uuid := uuid_v7();
+    v_won record;
+    v_lapsed record;
+    v_seat record;
+  begin
+    -- The fan's admission, locked first: it serializes the fan's own holds, payments and leaving.
+    select status, admitted_at, admitted_until into v_entry from queue_entries
+     where schedule_id = p_schedule and user_id = p_user for no key update;
+    if found and v_entry.status in ('completed', 'left') then
+      raise exception 'QUEUE_TOKEN_REVOKED';
+    end if;
+    if not found or v_entry.status <> 'admitted' or v_entry.admitted_until <= now() then
+      raise exception 'QUEUE_NOT_ADMITTED' using detail = 'You are not admitted to this schedule now.';
+    end if;
+    -- One admission buys at most p_max_seats: its live holds and the seats paid since it began.
+    select count(*) into v_seats from reservations
+     where schedule_id = p_schedule and user_id = p_user
+       and ((status = 'held' and expires_at > now()) or (status = 'confirmed' and created_at >= v_entry.admitted_at));
+    if v_seats >= p_max_seats then
+      raise exception 'HOLD_LIMIT_REACHED';
+    end if;
+    -- The seat row decides the race: free, or its hold lapsed. A row another attempt is taking right now is
+    -- skipped, not waited for: that attempt wins it or frees it.
+    with target as (
+      select id, reservation_id from seats
+       where id = p_seat and schedule_id = p_schedule
+         and (status = 'available' or (status = 'held' and held_until <= now()))
+       for update skip locked)
+    update seats s set status = 'held', reservation_id = v_id, held_until = now() + make_interval(secs => p_ttl_seconds)
+      from target where s.id = target.id
+    returning s.label, s.price, s.held_until, target.reservation_id as lapsed into v_won;
+    if not found then
+      select status, held_until into v_seat from seats where id = p_seat and schedule_id = p_schedule;
+      if not found then
+        raise exception 'SEAT_NOT_FOUND';
+      end if;
+      return jsonb_build_object('taken', true, 'status', v_seat.status,
+        'heldUntil', case when v_seat.held_until > now() then iso_time(v_seat.held_until) end);
+    end if;
+    -- A lapsed hold taken over ends here, with its event, even if the expiry worker has not run yet.
+    if v_won.lapsed is not null then
+      update reservations set status = 'expired', ended_at = now() where id = v_won.lapsed and status = 'held'
+      returning id, user_id, expires_at into v_lapsed;
+      if found then
+        perform outbox_append('reservation.expired', v_lapsed.id::text, jsonb_build_object(
+          'reservationId', v_lapsed.id, 'scheduleId', p_schedule, 'seatId', p_seat, 'userId', v_lapsed.user_id,
+          'expiresAt', iso_time(v_lapsed.expires_at)));
+      end if;
+    end if;
+    insert into reservations (id, schedule_id, seat_id, user_id, price, status, expires_at)
+    values (v_id, p_schedule, p_seat, p_user, v_won.price, 'held', v_won.held_until);
+    perform outbox_append('reservation.held', v_id::text, jsonb_build_object(
+      'reservationId', v_id, 'scheduleId', p_schedule, 'seatId', p_seat, 'userId', p_user, 'price', v_won.price,
+      'expiresAt', iso_time(v_won.held_until)));
+    return jsonb_build_object('id', v_id, 'scheduleId', p_schedule, 'seatId', p_seat, 'seatLabel', v_won.label,
+      'userId', p_user, 'price', v_won.price, 'status', 'held', 'expiresAt', iso_time(v_won.held_until),
+      'createdAt', iso_time(now()), 'confirmedAt', null);
+  end $$`,
+)

@@ -2,37 +2,31 @@ import type { Module } from '../module.ts'
 import { holdExpirationHandler } from './booking-handlers.ts'
 import { bookingRoutes } from './booking-routes.ts'
 import { sweeperTask } from './expire-holds.ts'
-import { forgetReleasedSeats, SeatMemory } from './seat-memory.ts'
+import { SeatBoard, seatBoardTask } from './seat-board.ts'
 
 /** Seat holds: the race, cancellation, expiry at the deadline (and the sweep behind it). */
 export interface BookingModule extends Module {
-  /** This instance's memory of taken seats, shared with the payment slice. */
-  readonly seats: SeatMemory
+  /** This instance's board of taken seats, shared with the payment slice. */
+  readonly board: SeatBoard
 }
 
-export function bookingModule(seatCacheTtlMs: number): BookingModule {
-  const seats = new SeatMemory(seatCacheTtlMs)
+export function bookingModule(options: { answerFromMemory: boolean }): BookingModule {
+  const board = new SeatBoard({ enabled: options.answerFromMemory })
   return {
     name: 'booking',
-    seats,
-    async install({ http, db, guard, config, events, database, logger }) {
+    board,
+    async install({ http, db, database, guard, config, events, logger }) {
       await http.register(bookingRoutes, {
         db,
+        database,
         guard,
+        board,
         holdTtlSeconds: config.HOLD_TTL_SECONDS,
-        maxHoldsPerUser: config.MAX_HOLDS_PER_USER,
-        seats,
+        maxSeatsPerAdmission: config.MAX_HOLDS_PER_USER,
       })
       events.runtime.register(holdExpirationHandler())
-      let unlisten: (() => Promise<void>) | undefined
       return [
-        {
-          name: 'seat-release-listener',
-          async start() {
-            unlisten = await forgetReleasedSeats(database, seats)
-          },
-          stop: async () => unlisten?.(),
-        },
+        seatBoardTask(database, board, logger, SEAT_POLL_MS),
         {
           ...sweeperTask(db, logger, config.SWEEP_INTERVAL_MS, config.EXPIRY_GRACE_SECONDS),
           roles: ['workers'],
@@ -41,3 +35,6 @@ export function bookingModule(seatCacheTtlMs: number): BookingModule {
     },
   }
 }
+
+/** How often an instance reads the seats other instances changed. */
+const SEAT_POLL_MS = 100

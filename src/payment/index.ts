@@ -1,13 +1,14 @@
-import type { SeatMemory } from '../booking/seat-memory.ts'
+import type { SeatBoard } from '../booking/seat-board.ts'
 import type { Module } from '../module.ts'
+import type { QueueWatch } from '../queue/queue-watch.ts'
 import { paymentRoutes } from './payment-routes.ts'
 
 /** Paying a hold with points (and perhaps a coupon). */
-export function paymentModule(seats: SeatMemory): Module {
+export function paymentModule(options: { board: SeatBoard; watch: QueueWatch }): Module {
   return {
     name: 'payment',
-    async install({ http, db, guard }) {
-      await http.register(paymentRoutes, { db, guard, seats })
+    async install({ http, database, guard }) {
+      await http.register(paymentRoutes, { database, guard, ...options })
       return []
     },
   }

@@ -1,15 +1,10 @@
-import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
-import { findReservation } from '../booking/reservations-sql.ts'
-import type { SeatMemory } from '../booking/seat-memory.ts'
-import { redeemCoupon } from '../coupon/coupons-sql.ts'
-import { appendToOutbox, buildEvent } from '../events/index.ts'
-import type { Db, Tx } from '../platform/db.ts'
-import { AppError } from '../platform/errors.ts'
-import { type IdempotentResult, runIdempotent } from '../platform/idempotency.ts'
-import { completeQueueEntry } from '../queue/queue-sql.ts'
-import { debitPoints, readBalance } from '../wallet/wallet-sql.ts'
-import { discountFor } from './pricing.ts'
+import { createHash } from 'node:crypto'
+import type { SeatBoard } from '../booking/seat-board.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
+import { canonicalJson } from '../platform/idempotency.ts'
+import { execute, statement } from '../platform/prepared.ts'
+import { type Routine, routine } from '../platform/routines.ts'
+import type { QueueWatch } from '../queue/queue-watch.ts'
 
 export interface PaymentReceipt {
   paymentId: string
@@ -26,121 +21,169 @@ export interface PaymentReceipt {
 }
 
 /**
- * Pays a live hold once per Idempotency-Key (a replay answers the first receipt), then remembers the seat as sold
- * on this instance.
+ * Pays a live hold with points, once per Idempotency-Key, in one round trip: a replay of the same request answers
+ * the first receipt, the same key with another request is refused. Paying the fan's last live hold of the schedule
+ * spends their admission (the queue token stops working on every instance).
  */
 export async function payReservation(
-  deps: { db: Db; seats: SeatMemory },
+  deps: { database: DatabaseHandle; board: SeatBoard; watch: QueueWatch },
   input: {
     reservationId: string
     userId: string
+    /** The schedule the fan's queue token admits to. */
     scheduleId: string
     couponId: string | null
     idempotencyKey: string
   },
-): Promise<IdempotentResult<PaymentReceipt>> {
-  const result = await runIdempotent<PaymentReceipt>(
-    deps.db,
-    {
-      userId: input.userId,
-      scope: `payment:${input.reservationId}`,
-      key: input.idempotencyKey,
-      request: input.couponId ? { couponId: input.couponId } : {},
-    },
-    async (tx) => ({ status: 201, body: await payInTransaction(tx, input) }),
-  )
-  deps.seats.rememberSold(result.body.seatId)
-  return result
-}
-
-/**
- * Pays a live hold in the caller's transaction: checks ownership and the deadline in SQL (against the clock, not
- * the transaction start), redeems the coupon, debits points, sells the seat, confirms the reservation, frees the
- * queue slot and records reservation.confirmed. Any failure rolls all of it back.
- */
-async function payInTransaction(
-  tx: Tx,
-  input: { reservationId: string; userId: string; scheduleId: string; couponId: string | null },
-): Promise<PaymentReceipt> {
-  const r = await findReservation(tx, input.reservationId, { forUpdate: true })
-  if (r.userId !== input.userId) throw new AppError('FORBIDDEN', 'This reservation belongs to someone else.')
-  if (r.scheduleId !== input.scheduleId) {
-    throw new AppError('QUEUE_NOT_ADMITTED', 'The queue token is for another schedule than this reservation.')
-  }
-  if (r.status === 'expired') throw new AppError('HOLD_EXPIRED')
-  if (r.status !== 'held') throw new AppError('RESERVATION_NOT_PAYABLE')
-
-  // The seat row is the arbiter against a concurrent takeover or release: it must still be ours and live.
-  // Lock the seat first, then read the clock once: the deadline check and the recorded payment time are the same
-  // instant, taken while no one else can touch the seat.
-  await tx.selectFrom('seats').select('id').where('id', '=', r.seatId).forUpdate().execute()
-  const soldRows = await sql<{ accepted_at: Date }>`
-    update seats s set status = 'sold', held_until = null
-    from (select clock_timestamp() as t) c
-    where s.id = ${r.seatId} and s.reservation_id = ${r.id} and s.status = 'held' and s.held_until > c.t
-    returning c.t as accepted_at`.execute(tx)
-  const sold = soldRows.rows[0]
-  if (!sold) throw new AppError('HOLD_EXPIRED')
-
-  const coupon = input.couponId ? await redeemCoupon(tx, input.couponId, input.userId, r.id) : null
-  const discount = discountFor(r.price, coupon)
-  const amount = r.price - discount
-  const paymentId = uuidv7()
-  const debit = await debitPoints(tx, input.userId, amount, `payment:${paymentId}`)
-  const confirmed = await tx
-    .updateTable('reservations')
-    // confirmed at the instant the deadline was checked, under the seat's row lock
-    .set({ status: 'confirmed', confirmed_at: sold.accepted_at })
-    .where('id', '=', r.id)
-    .where('status', '=', 'held')
-    .returning('confirmed_at')
-    .executeTakeFirstOrThrow()
-  await tx
-    .insertInto('payments')
-    .values({
-      id: paymentId,
-      reservation_id: r.id,
-      user_id: input.userId,
-      price: r.price,
-      discount,
-      amount,
-      user_coupon_id: coupon?.userCouponId ?? null,
-    })
-    .execute()
-  await completeQueueEntry(tx, r.scheduleId, input.userId)
-  const schedule = await tx
-    .selectFrom('schedules')
-    .select('concert_id')
-    .where('id', '=', r.scheduleId)
-    .executeTakeFirstOrThrow()
-  const confirmedAt = (confirmed.confirmed_at ?? new Date()).toISOString()
-  await appendToOutbox(tx, [
-    buildEvent('reservation.confirmed', r.id, {
-      reservationId: r.id,
-      paymentId,
-      scheduleId: r.scheduleId,
-      concertId: schedule.concert_id,
-      seatId: r.seatId,
-      seatLabel: r.seatLabel,
-      userId: input.userId,
-      price: r.price,
-      discount,
-      amount,
-      couponId: input.couponId,
-      confirmedAt,
-    }),
+): Promise<{ status: number; body: PaymentReceipt; replayed: boolean }> {
+  const request = input.couponId ? { couponId: input.couponId } : {}
+  const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
+  const [row] = await execute<{
+    result: { replayed: boolean; status: number; receipt: PaymentReceipt; spentSeq?: number | null }
+  }>(deps.database, payStatement, [
+    input.userId,
+    input.reservationId,
+    input.scheduleId,
+    input.couponId,
+    input.idempotencyKey,
+    requestHash,
   ])
-  return {
-    paymentId,
-    reservationId: r.id,
-    scheduleId: r.scheduleId,
-    seatId: r.seatId,
-    seatLabel: r.seatLabel,
-    price: r.price,
-    discount,
-    amount,
-    couponId: input.couponId,
-    balance: debit?.balanceAfter ?? (await readBalance(tx, input.userId)),
-    confirmedAt,
-  }
+  const { replayed, status, receipt, spentSeq } = row!.result
+  deps.board.recordSold(receipt.scheduleId, receipt.seatId)
+  // This instance refuses the spent admission's token at once; the others read the revocation shortly.
+  if (spentSeq !== undefined) deps.watch.revoke(receipt.scheduleId, input.userId, spentSeq)
+  return { status, body: receipt, replayed }
 }
+
+const payStatement = statement('pay_reservation', 'select pay_reservation($1, $2, $3, $4, $5, $6) as result')
+
+/** A coupon's discount on a price: never more than the price, percentages rounded down. */
+export const couponDiscountRoutine: Routine = routine(
+  'coupon_discount',
+  `create or replace function coupon_discount(p_price integer, p_type text, p_value integer) returns integer
+   language sql immutable as $$
+    select greatest(0, least(p_price, case when p_type = 'fixed' then p_value else (p_price::bigint * p_value / 100)::integer end)) $$`,
+)
+
+export const payReservationRoutine: Routine = routine(
+  'pay_reservation',
+  `create or replace function pay_reservation(p_user uuid, p_reservation uuid, p_schedule uuid, p_coupon uuid,
+     p_key text, p_request_hash text) returns jsonb language plpgsql as $$
+  declare
+    v_scope text := 'payment:' || p_reservation;
+    v_stored record;
+    r record;
+    v_entry record;
+    v_now_status record;
+    v_at timestamptz;
+    v_coupon record;
+    v_user_coupon uuid;
+    v_discount integer := 0;
+    v_amount integer;
+    v_balance integer;
+    v_payment uuid := uuid_v7();
+    v_concert uuid;
+    v_receipt jsonb;
+    v_spent boolean := false;
+  begin
+    -- The key is claimed first: a concurrent duplicate waits here for the first to commit, then replays it.
+    insert into idempotency_keys (user_id, scope, key, request_hash) values (p_user, v_scope, p_key, p_request_hash)
+    on conflict do nothing;
+    if not found then
+      select request_hash, status_code, response into v_stored from idempotency_keys
+       where user_id = p_user and scope = v_scope and key = p_key;
+      if v_stored.request_hash <> p_request_hash then
+        raise exception 'IDEMPOTENCY_KEY_REUSED';
+      end if;
+      return jsonb_build_object('replayed', true, 'status', coalesce(v_stored.status_code, 200), 'receipt', v_stored.response);
+    end if;
+
+    select res.id, res.schedule_id, res.seat_id, res.user_id, res.price, res.status, res.expires_at, s.label
+      into r from reservations res join seats s on s.id = res.seat_id where res.id = p_reservation;
+    if not found then
+      raise exception 'RESERVATION_NOT_FOUND';
+    end if;
+    if r.user_id <> p_user then
+      raise exception 'FORBIDDEN' using detail = 'This reservation belongs to someone else.';
+    end if;
+    if r.schedule_id <> p_schedule then
+      raise exception 'QUEUE_NOT_ADMITTED' using detail = 'The queue token is for another schedule than this reservation.';
+    end if;
+
+    -- Lock order: queue entry, seat, reservation, user coupon, wallet. Once the entry is ours (a concurrent payment
+    -- of the fan may have committed while we waited), the reservation is read again.
+    select status, seq into v_entry from queue_entries
+     where schedule_id = r.schedule_id and user_id = p_user for no key update;
+    select status, expires_at into v_now_status from reservations where id = p_reservation;
+    if v_now_status.status = 'expired' or (v_now_status.status = 'held' and v_now_status.expires_at <= clock_timestamp()) then
+      raise exception 'HOLD_EXPIRED';
+    end if;
+    if v_now_status.status <> 'held' then
+      raise exception 'RESERVATION_NOT_PAYABLE';
+    end if;
+    if v_entry.status in ('completed', 'left') then
+      raise exception 'QUEUE_TOKEN_REVOKED';
+    end if;
+    if v_entry.status is distinct from 'admitted' then
+      raise exception 'QUEUE_NOT_ADMITTED' using detail = 'You are not admitted to this schedule.';
+    end if;
+    -- The seat row is the arbiter against a takeover or an expiry: still ours and live, checked against the clock
+    -- once, under its row lock; that instant is the payment time.
+    update seats set status = 'sold', held_until = null
+     where id = r.seat_id and reservation_id = p_reservation and status = 'held' and held_until > clock_timestamp()
+    returning clock_timestamp() into v_at;
+    if not found then
+      raise exception 'HOLD_EXPIRED';
+    end if;
+    update reservations set status = 'confirmed', confirmed_at = v_at where id = p_reservation and status = 'held';
+
+    if p_coupon is not null then
+      update user_coupons uc set status = 'used', used_at = now(), used_by_reservation_id = p_reservation
+        from coupons c
+       where uc.coupon_id = p_coupon and uc.user_id = p_user and uc.status = 'available' and c.id = uc.coupon_id
+      returning uc.id, c.discount_type, c.discount_value into v_coupon;
+      if not found then
+        if exists (select 1 from user_coupons where coupon_id = p_coupon and user_id = p_user) then
+          raise exception 'COUPON_ALREADY_USED';
+        end if;
+        raise exception 'COUPON_NOT_OWNED';
+      end if;
+      v_user_coupon := v_coupon.id;
+      v_discount := coupon_discount(r.price, v_coupon.discount_type, v_coupon.discount_value);
+    end if;
+    v_amount := r.price - v_discount;
+
+    update wallets set balance = balance - v_amount, updated_at = now()
+     where user_id = p_user and balance >= v_amount returning balance into v_balance;
+    if not found then
+      raise exception 'INSUFFICIENT_POINTS';
+    end if;
+    if v_amount > 0 then
+      insert into wallet_ledger (user_id, amount, kind, reference, balance_after)
+      values (p_user, -v_amount, 'payment', 'payment:' || v_payment, v_balance);
+    end if;
+    insert into payments (id, reservation_id, user_id, price, discount, amount, user_coupon_id)
+    values (v_payment, p_reservation, p_user, r.price, v_discount, v_amount, v_user_coupon);
+
+    -- The admission is spent once the fan holds nothing more to pay for.
+    if not exists (select 1 from reservations where schedule_id = r.schedule_id and user_id = p_user
+                     and status = 'held' and expires_at > now() and id <> p_reservation) then
+      update queue_entries set status = 'completed' where schedule_id = r.schedule_id and user_id = p_user;
+      insert into queue_revocations (schedule_id, user_id, entry_seq, reason)
+      values (r.schedule_id, p_user, v_entry.seq, 'paid');
+      v_spent := true;
+    end if;
+
+    select concert_id into v_concert from schedules where id = r.schedule_id;
+    v_receipt := jsonb_build_object('paymentId', v_payment, 'reservationId', p_reservation,
+      'scheduleId', r.schedule_id, 'seatId', r.seat_id, 'seatLabel', r.label, 'price', r.price,
+      'discount', v_discount, 'amount', v_amount, 'couponId', p_coupon, 'balance', v_balance,
+      'confirmedAt', iso_time(v_at));
+    perform outbox_append('reservation.confirmed', p_reservation::text,
+      (v_receipt - 'balance') || jsonb_build_object('concertId', v_concert, 'userId', p_user));
+    update idempotency_keys set status_code = 201, response = v_receipt
+     where user_id = p_user and scope = v_scope and key = p_key;
+    return jsonb_build_object('replayed', false, 'status', 201, 'receipt', v_receipt)
+      || case when v_spent then jsonb_build_object('spentSeq', v_entry.seq) else '{}'::jsonb end;
+  end $$`,
+)

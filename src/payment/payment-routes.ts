@@ -1,9 +1,10 @@
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { SeatMemory } from '../booking/seat-memory.ts'
-import type { Db } from '../platform/db.ts'
+import type { SeatBoard } from '../booking/seat-board.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, IdempotencyHeaders, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
+import type { QueueWatch } from '../queue/queue-watch.ts'
 import { payReservation } from './pay-reservation.ts'
 
 const Receipt = Type.Object(
@@ -23,7 +24,12 @@ const Receipt = Type.Object(
   { $id: 'PaymentReceipt' },
 )
 
-export const paymentRoutes: Routes<{ db: Db; guard: Guard; seats: SeatMemory }> = async (app, deps) => {
+export const paymentRoutes: Routes<{
+  database: DatabaseHandle
+  guard: Guard
+  board: SeatBoard
+  watch: QueueWatch
+}> = async (app, deps) => {
   app.addSchema(Receipt)
 
   app.post(
@@ -48,6 +54,7 @@ export const paymentRoutes: Routes<{ db: Db; guard: Guard; seats: SeatMemory }> 
             'QUEUE_TOKEN_INVALID',
             'QUEUE_TOKEN_EXPIRED',
             'QUEUE_NOT_ADMITTED',
+            'QUEUE_TOKEN_REVOKED',
             'FORBIDDEN',
             'RESERVATION_NOT_FOUND',
             'HOLD_EXPIRED',
@@ -62,7 +69,7 @@ export const paymentRoutes: Routes<{ db: Db; guard: Guard; seats: SeatMemory }> 
     },
     async (request, reply) => {
       const userId = deps.guard.user(request)
-      const claims = deps.guard.admitted(request, userId)
+      const claims = deps.guard.admitted(request, userId, undefined, { acceptRevoked: true })
       const result = await payReservation(deps, {
         reservationId: request.params.reservationId,
         userId,

@@ -16,6 +16,8 @@ export const Lock = {
   outboxNotify: 727_004,
   /** One retention round at a time. */
   retention: 727_005,
+  /** One instance installs the routines at start; the others wait, then find them in place. */
+  routines: 727_006,
 } as const
 
 export type LockName = keyof typeof Lock
@@ -24,4 +26,9 @@ export type LockName = keyof typeof Lock
 export async function tryXactLock(tx: Db, name: LockName): Promise<boolean> {
   const result = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(${Lock[name]}) as ok`.execute(tx)
   return result.rows[0]?.ok === true
+}
+
+/** Waits for the named lock, then holds it for the rest of the caller's transaction. */
+export async function xactLock(tx: Db, name: LockName): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${Lock[name]})`.execute(tx)
 }

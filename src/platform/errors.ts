@@ -26,6 +26,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'The queue token has expired; re-enter the queue.',
   },
+  QUEUE_TOKEN_REVOKED: {
+    status: 401,
+    retryable: false,
+    message: 'This admission was spent by a payment or given back; re-enter the queue.',
+  },
   INSUFFICIENT_POINTS: {
     status: 402,
     retryable: false,

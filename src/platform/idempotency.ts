@@ -8,11 +8,12 @@ export interface IdempotentResult<T> {
   readonly replayed: boolean
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+/** JSON with object keys sorted, so equal requests hash equal whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }
@@ -27,7 +28,7 @@ export async function runIdempotent<T>(
   claim: { userId: string; scope: string; key: string; request: unknown },
   work: (tx: Tx) => Promise<{ status: number; body: T }>,
 ): Promise<IdempotentResult<T>> {
-  const requestHash = createHash('sha256').update(canonical(claim.request)).digest('hex')
+  const requestHash = createHash('sha256').update(canonicalJson(claim.request)).digest('hex')
   return db.transaction().execute(async (tx) => {
     const claimed = await tx
       .insertInto('idempotency_keys')

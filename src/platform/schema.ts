@@ -42,6 +42,7 @@ export interface Database {
     status: Generated<'available' | 'held' | 'sold'>
     reservation_id: string | null
     held_until: Timestamp | null
+    rev: Generated<number>
   }
   reservations: {
     id: string
@@ -163,6 +164,15 @@ export interface Database {
     user_coupon_id: string | null
     requested_at: CreatedAt
     decided_at: Timestamp | null
+  }
+  routines: { name: string; hash: string; installed_at: Generated<Date> }
+  queue_revocations: {
+    seq: Generated<number>
+    schedule_id: string
+    user_id: string
+    entry_seq: number | null
+    reason: 'paid' | 'left' | 'kicked'
+    revoked_at: Generated<Date>
   }
   notification_preferences: {
     user_id: string

@@ -3,6 +3,7 @@ import type { Db } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { runAdmissionRound } from './admit-fans.ts'
 import type { QueueSettings } from './queue-sql.ts'
+import type { QueueWatch } from './queue-watch.ts'
 
 export interface AdmissionLoop {
   start(): void
@@ -18,8 +19,15 @@ export function createAdmissionLoop(
   settings: QueueSettings,
   intervalMs: number,
   logger: Logger,
+  watch?: QueueWatch,
 ): AdmissionLoop {
-  const tick = () => runAdmissionRound(db, settings)
+  const tick = async () => {
+    const round = await runAdmissionRound(db, settings)
+    // This instance's fans see the line move at once; the others read it from the database shortly.
+    for (const [scheduleId, through] of round.admittedThrough)
+      watch?.advance(scheduleId, { opened: true, admittedThrough: through })
+    return round
+  }
   const loop = createBackgroundLoop({
     name: 'queue-admission',
     logger,

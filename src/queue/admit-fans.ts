@@ -26,9 +26,14 @@ async function drawPreQueue(tx: Tx, scheduleId: string, sequenceName: string): P
 export async function runAdmissionRound(
   db: Db,
   settings: QueueSettings,
-): Promise<{ ran: boolean; admitted: { scheduleId: string; userId: string; seq: number }[] }> {
+): Promise<{
+  ran: boolean
+  admitted: { scheduleId: string; userId: string; seq: number }[]
+  /** Per schedule opened or moved in this round, how far its line is admitted now. */
+  admittedThrough: Map<string, number>
+}> {
   return db.transaction().execute(async (tx) => {
-    if (!(await tryXactLock(tx, 'admission'))) return { ran: false, admitted: [] }
+    if (!(await tryXactLock(tx, 'admission'))) return { ran: false, admitted: [], admittedThrough: new Map() }
     const due = await tx
       .selectFrom('queue_state as q')
       .innerJoin('schedules as s', 's.id', 'q.schedule_id')
@@ -54,6 +59,7 @@ export async function runAdmissionRound(
       )
       .execute()
     const admitted: { scheduleId: string; userId: string; seq: number }[] = []
+    const admittedThrough = new Map<string, number>()
     for (const q of due) {
       await drawPreQueue(tx, q.schedule_id, q.sequence_name)
       const { active } = await tx
@@ -86,7 +92,7 @@ export async function runAdmissionRound(
         returning q.user_id, q.seq, q.admitted_until`.execute(tx)
           : { rows: [] }
       const through = rows.rows.reduce((m, r) => Math.max(m, r.seq), 0)
-      await tx
+      const state = await tx
         .updateTable('queue_state')
         .set((eb) => ({
           opened: true,
@@ -95,7 +101,9 @@ export async function runAdmissionRound(
           admitted_through: sql`greatest(${eb.ref('admitted_through')}, ${through})`,
         }))
         .where('schedule_id', '=', q.schedule_id)
-        .execute()
+        .returning('admitted_through')
+        .executeTakeFirstOrThrow()
+      admittedThrough.set(q.schedule_id, state.admitted_through)
       await appendToOutbox(
         tx,
         rows.rows.map((r) =>
@@ -109,6 +117,6 @@ export async function runAdmissionRound(
       )
       for (const r of rows.rows) admitted.push({ scheduleId: q.schedule_id, userId: r.user_id, seq: r.seq })
     }
-    return { ran: true, admitted }
+    return { ran: true, admitted, admittedThrough }
   })
 }

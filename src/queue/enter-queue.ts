@@ -1,68 +1,74 @@
-import { sql } from 'kysely'
-import { appendToOutbox, buildEvent } from '../events/index.ts'
-import type { Db } from '../platform/db.ts'
-import { AppError } from '../platform/errors.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
+import { execute, statement } from '../platform/prepared.ts'
+import { type Routine, routine } from '../platform/routines.ts'
+import type { EntryStatus } from './queue-sql.ts'
 
-/** Joins the line (or keeps the place already held); before the sale opens the place is drawn at opening. */
-export async function enterQueue(db: Db, scheduleId: string, userId: string): Promise<{ entered: boolean }> {
-  return db.transaction().execute(async (tx) => {
-    const state = await tx
-      .selectFrom('queue_state')
-      .select(['sequence_name', 'opened'])
-      .where('schedule_id', '=', scheduleId)
-      .executeTakeFirst()
-    if (!state) throw new AppError('SCHEDULE_NOT_FOUND')
-    const seq = state.opened ? sql<number>`nextval(${state.sequence_name}::regclass)` : sql<null>`null`
-    // Insert without a place first: VALUES would call nextval even when the row exists, and every such gap
-    // would push everyone behind one place further back.
-    const inserted = await tx
-      .insertInto('queue_entries')
-      .values({ schedule_id: scheduleId, user_id: userId, seq: null })
-      .onConflict((oc) => oc.doNothing())
-      .returning('entered_at')
-      .executeTakeFirst()
-    let entered = inserted !== undefined
-    if (entered && state.opened) {
-      await tx
-        .updateTable('queue_entries')
-        .set({ seq })
-        .where('schedule_id', '=', scheduleId)
-        .where('user_id', '=', userId)
-        .execute()
-    }
-    if (!entered) {
-      // Someone still waiting, or admitted and within their window, keeps their place; others go to the back.
-      const requeued = await tx
-        .updateTable('queue_entries')
-        .set({
-          seq,
-          status: 'waiting',
-          entered_at: sql`clock_timestamp()`,
-          admitted_at: null,
-          admitted_until: null,
-        })
-        .where('schedule_id', '=', scheduleId)
-        .where('user_id', '=', userId)
-        .where((eb) =>
-          eb.or([
-            eb('status', 'in', ['left', 'completed']),
-            eb.and([eb('status', '=', 'admitted'), eb('admitted_until', '<=', sql<Date>`now()`)]),
-          ]),
-        )
-        .returning('entered_at')
-        .executeTakeFirst()
-      entered = requeued !== undefined
-    }
-    if (entered) {
-      await appendToOutbox(tx, [
-        buildEvent('queue.entered', `${scheduleId}:${userId}`, {
-          scheduleId,
-          userId,
-          preQueue: !state.opened,
-          enteredAt: new Date().toISOString(),
-        }),
-      ])
-    }
-    return { entered }
-  })
+export interface EnteredEntry {
+  /** True when this call put the fan in line (first entry, or back of the line after leaving or buying). */
+  entered: boolean
+  status: EntryStatus
+  /** The place drawn or taken; null while the sale has not opened (the pre-queue is drawn at opening). */
+  seq: number | null
+  admittedThrough: number
+  admittedUntil: string | null
 }
+
+/**
+ * Joins the line, in one round trip. Someone waiting, or admitted and within their window, keeps their place;
+ * someone who left, bought, or let their window lapse goes to the back. Before the sale opens there is no place yet.
+ */
+export async function enterQueue(
+  database: DatabaseHandle,
+  scheduleId: string,
+  userId: string,
+): Promise<EnteredEntry> {
+  const [row] = await execute<{ result: EnteredEntry }>(database, enterStatement, [scheduleId, userId])
+  return row!.result
+}
+
+const enterStatement = statement('enter_queue', 'select enter_queue($1, $2) as result')
+
+export const enterQueueRoutine: Routine = routine(
+  'enter_queue',
+  `create or replace function enter_queue(p_schedule uuid, p_user uuid) returns jsonb language plpgsql as $$
+  declare
+    v_state record;
+    v_entry record;
+    v_entered boolean := false;
+  begin
+    select opened, sequence_name, admitted_through into v_state from queue_state where schedule_id = p_schedule;
+    if not found then
+      raise exception 'SCHEDULE_NOT_FOUND';
+    end if;
+    select status, seq, admitted_until into v_entry from queue_entries
+     where schedule_id = p_schedule and user_id = p_user for no key update;
+    if not found then
+      -- (two entries of the same fan racing each other can burn one place; nobody is pushed back by more)
+      insert into queue_entries (schedule_id, user_id, seq)
+      values (p_schedule, p_user, case when v_state.opened then nextval(v_state.sequence_name::regclass) end)
+      on conflict do nothing
+      returning status, seq, admitted_until into v_entry;
+      v_entered := found;
+      if not found then
+        select status, seq, admitted_until into v_entry from queue_entries
+         where schedule_id = p_schedule and user_id = p_user;
+      end if;
+    elsif v_entry.status in ('left', 'completed') or (v_entry.status = 'admitted' and v_entry.admitted_until <= now()) then
+      update queue_entries
+         set seq = case when v_state.opened then nextval(v_state.sequence_name::regclass) end, status = 'waiting',
+             entered_at = clock_timestamp(), admitted_at = null, admitted_until = null
+       where schedule_id = p_schedule and user_id = p_user
+      returning status, seq, admitted_until into v_entry;
+      v_entered := true;
+    end if;
+    if v_entered then
+      perform outbox_append('queue.entered', p_schedule::text || ':' || p_user::text, jsonb_build_object(
+        'scheduleId', p_schedule, 'userId', p_user, 'preQueue', not v_state.opened,
+        'enteredAt', iso_time(clock_timestamp())));
+    end if;
+    return jsonb_build_object('entered', v_entered,
+      'status', case when v_entry.status = 'admitted' and v_entry.admitted_until <= now() then 'expired' else v_entry.status end,
+      'seq', v_entry.seq, 'admittedThrough', v_state.admitted_through,
+      'admittedUntil', iso_time(v_entry.admitted_until));
+  end $$`,
+)

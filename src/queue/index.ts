@@ -4,6 +4,7 @@ import { type AdmissionLoop, createAdmissionLoop } from './admission-loop.ts'
 import { queueAdminRoutes } from './queue-admin-routes.ts'
 import { queueRoutes } from './queue-routes.ts'
 import type { QueueSettings } from './queue-sql.ts'
+import { QueueWatch, queueWatchTask } from './queue-watch.ts'
 
 export { prepareQueue } from './queue-sql.ts'
 
@@ -11,6 +12,8 @@ export { prepareQueue } from './queue-sql.ts'
 export interface QueueModule extends Module {
   /** Set once installed: tests and operators can run a round at once. */
   readonly admission: AdmissionLoop
+  /** This instance's watermarks and revocations (the guard refuses revoked queue tokens from it). */
+  readonly watch: QueueWatch
 }
 
 export function queueSettingsFrom(config: Config): QueueSettings {
@@ -21,23 +24,31 @@ export function queueSettingsFrom(config: Config): QueueSettings {
   }
 }
 
-export function queueModule(): QueueModule {
+export function queueModule(tokenTtlSeconds: number): QueueModule {
   let admission: AdmissionLoop | undefined
+  const watch = new QueueWatch(tokenTtlSeconds * 1000)
   return {
     name: 'queue',
+    watch,
     get admission() {
       if (!admission) throw new Error('the queue module is not installed yet')
       return admission
     },
-    async install({ http, admin, db, guard, tokens, config, logger }) {
+    async install({ http, admin, db, database, guard, tokens, config, logger }) {
       const settings = queueSettingsFrom(config)
-      await http.register(queueRoutes, { db, guard, tokens, settings })
-      await admin(queueAdminRoutes, { db, settings })
-      const loop = createAdmissionLoop(db, settings, config.QUEUE_TICK_MS, logger)
+      await http.register(queueRoutes, { db, database, guard, tokens, settings, watch })
+      await admin(queueAdminRoutes, { db, database, settings, watch })
+      const loop = createAdmissionLoop(db, settings, config.QUEUE_TICK_MS, logger, watch)
       admission = loop
       return [
+        queueWatchTask(db, watch, logger, { pollMs: LIVE_POLL_MS, tokenTtlSeconds }),
+        // Any workers instance takes part: a round is one database transaction, owned by whoever holds its advisory
+        // lock; it starts at once with the instance and never waits for consumer groups to join.
         { name: 'queue-admission', roles: ['workers'], start: () => loop.start(), stop: () => loop.stop() },
       ]
     },
   }
 }
+
+/** How often an instance reads what other instances changed in the lines. */
+const LIVE_POLL_MS = 100

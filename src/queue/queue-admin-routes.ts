@@ -1,14 +1,21 @@
 import Type from 'typebox'
-import type { Db } from '../platform/db.ts'
+import type { DatabaseHandle, Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { Uuid } from '../platform/schemas.ts'
+import { leaveQueue } from './leave-queue.ts'
 import { estimatedWaitSeconds, queuePosition } from './queue-rules.ts'
 import { type QueueSettings, queueStatus } from './queue-sql.ts'
+import type { QueueWatch } from './queue-watch.ts'
 
 const Params = Type.Object({ scheduleId: Uuid })
 
 /** The organizer's view of a waiting room. */
-export const queueAdminRoutes: Routes<{ db: Db; settings: QueueSettings }> = async (app, deps) => {
+export const queueAdminRoutes: Routes<{
+  db: Db
+  database: DatabaseHandle
+  settings: QueueSettings
+  watch: QueueWatch
+}> = async (app, deps) => {
   app.get(
     '/admin/schedules/:scheduleId/queue',
     {
@@ -44,6 +51,27 @@ export const queueAdminRoutes: Routes<{ db: Db; settings: QueueSettings }> = asy
         estimatedWaitForLastSeconds:
           s.waiting === 0 ? 0 : estimatedWaitSeconds(lastPlace, deps.settings.ratePerSecond),
       }
+    },
+  )
+
+  app.delete(
+    '/admin/schedules/:scheduleId/queue/:userId',
+    {
+      schema: {
+        summary:
+          'Remove a fan from the waiting room: their admission and live holds end at once, on every instance',
+        params: Type.Object({ scheduleId: Uuid, userId: Uuid }),
+        response: {
+          204: Type.Null(),
+          ...errorResponses('ADMIN_KEY_INVALID', 'QUEUE_ENTRY_NOT_FOUND'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { scheduleId, userId } = request.params
+      const { left, seq } = await leaveQueue(deps.database, { scheduleId, userId, reason: 'kicked' })
+      if (left) deps.watch.revoke(scheduleId, userId, seq)
+      reply.status(204)
     },
   )
 }

@@ -1,13 +1,11 @@
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { TokenService } from '../auth/tokens.ts'
-import type { Db } from '../platform/db.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Uuid } from '../platform/schemas.ts'
 import { enterQueue } from './enter-queue.ts'
 import { leaveQueue } from './leave-queue.ts'
-import { estimatedWaitSeconds, queuePosition } from './queue-rules.ts'
-import { type QueueSettings, readEntry } from './queue-sql.ts'
+import { type PlaceDeps, placeOf, readPlace } from './read-place.ts'
 
 const Ticket = Type.Object(
   {
@@ -15,6 +13,11 @@ const Ticket = Type.Object(
     preQueue: Type.Boolean({ description: 'Joined before the sale opened: the place is drawn at opening' }),
     position: Type.Union([Type.Integer(), Type.Null()]),
     estimatedWaitSeconds: Type.Union([Type.Integer(), Type.Null()]),
+    ticket: Type.Optional(
+      Type.String({
+        description: 'Your signed place: send it as X-Queue-Ticket when you read your place again',
+      }),
+    ),
     token: Type.Optional(Type.String({ description: 'Send as X-Queue-Token to hold and pay' })),
     admittedUntil: Type.Optional(DateTime),
   },
@@ -22,39 +25,12 @@ const Ticket = Type.Object(
 )
 const Params = Type.Object({ scheduleId: Uuid })
 
-export const queueRoutes: Routes<{
-  db: Db
-  guard: Guard
-  tokens: TokenService
-  settings: QueueSettings
-}> = async (app, deps) => {
+export const queueRoutes: Routes<PlaceDeps & { database: DatabaseHandle; guard: Guard }> = async (
+  app,
+  deps,
+) => {
   app.addSchema(Ticket)
   const secured = { tags: ['queue'], security: [{ bearer: [] }] }
-
-  async function ticket(scheduleId: string, userId: string) {
-    const entry = await readEntry(deps.db, scheduleId, userId)
-    const waitingPlace =
-      entry.status === 'waiting' && entry.seq !== null
-        ? queuePosition(entry.seq, entry.admittedThrough)
-        : null
-    return {
-      status: entry.status,
-      preQueue: entry.status === 'waiting' && entry.seq === null,
-      position: entry.status === 'admitted' ? 0 : waitingPlace,
-      estimatedWaitSeconds:
-        entry.status === 'admitted'
-          ? 0
-          : waitingPlace === null
-            ? null
-            : estimatedWaitSeconds(waitingPlace, deps.settings.ratePerSecond),
-      ...(entry.status === 'admitted' && entry.admittedUntil
-        ? {
-            token: deps.tokens.signQueue({ userId, scheduleId, expiresAt: entry.admittedUntil }),
-            admittedUntil: entry.admittedUntil.toISOString(),
-          }
-        : {}),
-    }
-  }
 
   app.post(
     '/schedules/:scheduleId/queue',
@@ -72,9 +48,10 @@ export const queueRoutes: Routes<{
     },
     async (request, reply) => {
       const userId = deps.guard.user(request)
-      const { entered } = await enterQueue(deps.db, request.params.scheduleId, userId)
-      reply.status(entered ? 201 : 200)
-      return ticket(request.params.scheduleId, userId)
+      const { scheduleId } = request.params
+      const entry = await enterQueue(deps.database, scheduleId, userId)
+      reply.status(entry.entered ? 201 : 200)
+      return placeOf(deps, scheduleId, userId, entry)
     },
   )
 
@@ -84,14 +61,18 @@ export const queueRoutes: Routes<{
       schema: {
         ...secured,
         summary: 'Your place, estimated wait, and the queue token once admitted',
+        description:
+          'Send the ticket of your last answer as X-Queue-Ticket: while you wait, your place is then read from memory.',
         params: Params,
+        headers: Type.Object({ 'x-queue-ticket': Type.Optional(Type.String({ maxLength: 2000 })) }),
         response: {
           200: Type.Ref('QueueTicket'),
           ...errorResponses('UNAUTHENTICATED', 'QUEUE_ENTRY_NOT_FOUND'),
         },
       },
     },
-    async (request) => ticket(request.params.scheduleId, deps.guard.user(request)),
+    async (request) =>
+      readPlace(deps, request.params.scheduleId, deps.guard.user(request), request.headers['x-queue-ticket']),
   )
 
   app.delete(
@@ -99,15 +80,16 @@ export const queueRoutes: Routes<{
     {
       schema: {
         ...secured,
-        summary: 'Leave the waiting room (frees your admission slot)',
+        summary: 'Leave the waiting room: your admission slot and any seats you hold go back',
         params: Params,
         response: { 204: Type.Null(), ...errorResponses('UNAUTHENTICATED', 'QUEUE_ENTRY_NOT_FOUND') },
       },
     },
     async (request, reply) => {
       const userId = deps.guard.user(request)
-      await readEntry(deps.db, request.params.scheduleId, userId)
-      await leaveQueue(deps.db, request.params.scheduleId, userId)
+      const { scheduleId } = request.params
+      const { left, seq } = await leaveQueue(deps.database, { scheduleId, userId, reason: 'left' })
+      if (left) deps.watch.revoke(scheduleId, userId, seq)
       reply.status(204)
     },
   )

@@ -44,17 +44,6 @@ export async function readEntry(db: Db, scheduleId: string, userId: string): Pro
   return { status, seq: row.seq, admittedThrough: row.admitted_through, admittedUntil: row.admitted_until }
 }
 
-/** Frees the buyer's admission slot in the payment's transaction. */
-export async function completeQueueEntry(tx: Db, scheduleId: string, userId: string): Promise<void> {
-  await tx
-    .updateTable('queue_entries')
-    .set({ status: 'completed' })
-    .where('schedule_id', '=', scheduleId)
-    .where('user_id', '=', userId)
-    .where('status', '=', 'admitted')
-    .execute()
-}
-
 export async function queueStatus(db: Db, scheduleId: string) {
   const state = await db
     .selectFrom('queue_state')

@@ -109,17 +109,33 @@ for (const kind of databaseKinds) {
       assert.equal((await holdSeat(api, fan, scheduleId, seatIds[2]!, token)).status, 201)
     })
 
-    test('the cap counts holds across schedules, and a paid seat no longer counts', async () => {
+    test('the cap is per admission: seats paid under it count, and paying the last live hold spends it', async () => {
       const a = await admitted(t, api, 1)
       const fan = a.fans[0]!
       await charge(api, fan, 100_000)
       const b = await createSchedule(api, t.adminKey, { seats: 3 })
       const [bToken] = await admitFans(t, api, b.scheduleId, [fan])
-      const paid = await holdSeat(api, fan, a.scheduleId, a.seatIds[0]!, a.tokens[0]!)
+      const first = await holdSeat(api, fan, a.scheduleId, a.seatIds[0]!, a.tokens[0]!)
+      assert.equal(first.status, 201)
+      // another schedule's admission has a cap of its own
       assert.equal((await holdSeat(api, fan, b.scheduleId, b.seatIds[0]!, bToken!)).status, 201)
-      assertError(await holdSeat(api, fan, b.scheduleId, b.seatIds[1]!, bToken!), 409, 'HOLD_LIMIT_REACHED')
-      assert.equal((await pay(api, fan, paid.body.id, a.tokens[0]!)).status, 201)
-      assert.equal((await holdSeat(api, fan, b.scheduleId, b.seatIds[1]!, bToken!)).status, 201)
+      const second = await holdSeat(api, fan, a.scheduleId, a.seatIds[1]!, a.tokens[0]!)
+      assert.equal(second.status, 201)
+      assert.equal((await pay(api, fan, first.body.id, a.tokens[0]!)).status, 201)
+      // one paid and one live: the admission's two seats are taken
+      assertError(
+        await holdSeat(api, fan, a.scheduleId, a.seatIds[2]!, a.tokens[0]!),
+        409,
+        'HOLD_LIMIT_REACHED',
+      )
+      assert.equal((await pay(api, fan, second.body.id, a.tokens[0]!)).status, 201)
+      // nothing left to pay for: the admission is spent, its token ends
+      assertError(
+        await holdSeat(api, fan, a.scheduleId, a.seatIds[2]!, a.tokens[0]!),
+        401,
+        'QUEUE_TOKEN_REVOKED',
+      )
+      assert.equal(await seatStatus(api, a.scheduleId, a.seatIds[2]!), 'available')
     })
 
     test('cancelling a hold answers 204, frees the seat for others, and cannot be repeated', async () => {

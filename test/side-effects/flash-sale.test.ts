@@ -77,6 +77,7 @@ for (const target of targets()) {
         points: POINTS,
         secret: app.secret,
         scheduleId: show.scheduleId,
+        admit: false,
       })
       // Queue tokens come from the waiting room, not from the seed.
       const fans: Buyer[] = seeded.map((f) => ({ id: f.id, token: f.token, queueToken: '' }))

@@ -55,6 +55,7 @@ for (const target of targets()) {
         points: 1_000_000,
         secret: app.secret,
         scheduleId: show.scheduleId,
+        admit: false,
       })
       const [ann, ben, cho] = seeded.map((f) => ({ id: f.id, token: f.token, queueToken: '' })) as [
         Buyer,

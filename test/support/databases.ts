@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach } from 'node:test'
 import pg from 'pg'
-import { type DatabaseHandle, migrate, openPglite, openPostgres } from '../../src/platform/db.ts'
+import { prepareDatabase } from '../../src/database.ts'
+import { type DatabaseHandle, openPglite, openPostgres } from '../../src/platform/db.ts'
 
 export type DatabaseKind = 'pglite' | 'postgres'
 
@@ -31,7 +32,7 @@ export async function createTestDatabase(
 ): Promise<DatabaseHandle & { url?: string }> {
   if (kind === 'pglite') {
     const handle = await openPglite(undefined)
-    await migrate(handle.db)
+    await prepareDatabase(handle.db)
     return handle
   }
   const dbName = `t_${name
@@ -42,7 +43,7 @@ export async function createTestDatabase(
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
   const handle = openPostgres(url.toString(), poolSize)
-  await migrate(handle.db)
+  await prepareDatabase(handle.db)
   const failuresBefore = failures
   return {
     ...handle,

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { createTokenService } from '../../src/auth/tokens.ts'
 import type { Db } from '../../src/platform/db.ts'
@@ -10,11 +11,20 @@ export interface SeededFan {
 
 /**
  * Inserts `count` users with `points` each straight into the database (sign-up's scrypt would dominate a
- * thousand-fan race) and signs their access and admitted-queue tokens with the app's secret.
+ * thousand-fan race), each already admitted to the schedule's waiting room (an admitted entry with its place), and
+ * signs their access and queue tokens with the app's secret.
  */
 export async function seedAdmittedFans(
   db: Db,
-  options: { count: number; points: number; secret: string; scheduleId: string; queueTtlSeconds?: number },
+  options: {
+    count: number
+    points: number
+    secret: string
+    scheduleId: string
+    queueTtlSeconds?: number
+    /** false: users with points only, who will go through the real waiting room themselves. */
+    admit?: boolean
+  },
 ): Promise<SeededFan[]> {
   const tokens = createTokenService(options.secret, 3600)
   const expiresAt = new Date(Date.now() + (options.queueTtlSeconds ?? 600) * 1000)
@@ -55,9 +65,26 @@ export async function seedAdmittedFans(
         .execute()
     }
   }
+  const seqs = new Map<string, number>()
+  for (let i = 0; options.admit !== false && i < fans.length; i += 1000) {
+    const chunk = fans.slice(i, i + 1000)
+    const admitted = await sql<{ user_id: string; seq: number }>`
+      insert into queue_entries (schedule_id, user_id, seq, status, admitted_at, admitted_until)
+      select ${options.scheduleId}::uuid, u.id, nextval(s.sequence_name::regclass), 'admitted', now(), ${expiresAt}
+        from unnest(${chunk.map((f) => f.id)}::uuid[]) with ordinality as u(id, n)
+        join queue_state s on s.schedule_id = ${options.scheduleId}
+       order by u.n
+      returning user_id, seq`.execute(db)
+    for (const r of admitted.rows) seqs.set(r.user_id, Number(r.seq))
+  }
   return fans.map((f) => ({
     id: f.id,
     token: tokens.signAccess(f.id),
-    queueToken: tokens.signQueue({ userId: f.id, scheduleId: options.scheduleId, expiresAt }),
+    queueToken: tokens.signQueue({
+      userId: f.id,
+      scheduleId: options.scheduleId,
+      expiresAt,
+      seq: seqs.get(f.id),
+    }),
   }))
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { type App, buildApp } from '../../src/app.ts'
+import { parseEvent } from '../../src/events/envelope.ts'
+import type { EventType } from '../../src/events/event-types.ts'
 import { loadConfig } from '../../src/platform/config.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createTestDatabase, type DatabaseKind } from './databases.ts'
@@ -38,7 +40,21 @@ export async function startTestApp(
   const app = await buildApp({ config, database, logger: createLogger(config.LOG_LEVEL) })
   await app.start()
   const url = await app.http.listen({ port: 0, host: '127.0.0.1' })
-  return { app, url, adminKey, kind, close: () => app.close() }
+  return {
+    app,
+    url,
+    adminKey,
+    kind,
+    async close() {
+      // Every event still in the outbox (all of them where no relay runs) is a valid envelope of its type, whether a
+      // use case built it in TypeScript or a routine in SQL.
+      try {
+        await assertOutboxValid(app)
+      } finally {
+        await app.close()
+      }
+    },
+  }
 }
 
 /** Puts fans through the waiting room: they enter in the given order, admission runs, each gets its queue token. */
@@ -64,4 +80,16 @@ export async function admitFans(
   }
   if (tokens.length < fans.length) throw new Error(`only ${tokens.length}/${fans.length} fans admitted`)
   return tokens
+}
+
+async function assertOutboxValid(app: App): Promise<void> {
+  const rows = await app.database.db.selectFrom('outbox').select(['topic', 'event']).execute()
+  for (const row of rows) {
+    const value = typeof row.event === 'string' ? row.event : JSON.stringify(row.event)
+    try {
+      parseEvent(value, row.topic as EventType)
+    } catch (error) {
+      throw new Error(`an invalid ${row.topic} event in the outbox: ${(error as Error).message}\n${value}`)
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../../platform/db.ts'
-import type { CloudEvent } from '../envelope.ts'
+import { type Routine, routine } from '../../platform/routines.ts'
+import { type CloudEvent, EVENT_SOURCE, SCHEMA_VERSION } from '../envelope.ts'
 import type { EventType } from '../event-types.ts'
 
 /** Appends events to the outbox inside the caller's transaction: they commit, or vanish, with the change. */
@@ -12,3 +13,26 @@ export async function appendToOutbox(tx: Db, events: readonly CloudEvent<EventTy
     )
     .execute()
 }
+
+/**
+ * The same append for routines that record their events in SQL: `cloud_event` builds the envelope buildEvent builds
+ * (the consumers validate each payload against its TypeBox schema when they read it, and the tests validate every
+ * event the routines write), `outbox_append` inserts it.
+ */
+export const outboxRoutines: readonly Routine[] = [
+  routine(
+    'cloud_event',
+    `create or replace function cloud_event(p_id uuid, p_type text, p_subject text, p_data jsonb)
+     returns jsonb language sql volatile as $$
+      select jsonb_build_object('specversion', '1.0', 'id', p_id, 'source', '${EVENT_SOURCE}', 'type', p_type,
+        'subject', p_subject, 'time', iso_time(clock_timestamp()), 'datacontenttype', 'application/json',
+        'dataschemaversion', ${SCHEMA_VERSION}, 'data', p_data) $$`,
+  ),
+  routine(
+    'outbox_append',
+    `create or replace function outbox_append(p_type text, p_subject text, p_data jsonb)
+     returns void language sql volatile as $$
+      insert into outbox (id, topic, key, event)
+      select e.id, p_type, p_subject, cloud_event(e.id, p_type, p_subject, p_data) from (select uuid_v7() as id) e $$`,
+  ),
+]

@@ -3,6 +3,7 @@ import * as bookingCore from './0001-booking-core.ts'
 import * as eventBackbone from './0002-event-backbone.ts'
 import * as sideEffects from './0003-side-effects.ts'
 import * as coalescedNotify from './0004-coalesced-outbox-notify.ts'
+import * as hotPaths from './0005-hot-paths.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '0002-event-backbone': eventBackbone,
   '0003-side-effects': sideEffects,
   '0004-coalesced-outbox-notify': coalescedNotify,
+  '0005-hot-paths': hotPaths,
 }
 
 export const migrationProvider: MigrationProvider = {

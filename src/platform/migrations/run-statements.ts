@@ -22,3 +22,8 @@ export function splitStatements(script: string): string[] {
 export async function runStatements(db: Kysely<any>, script: string): Promise<void> {
   for (const statement of splitStatements(script)) await sql.raw(statement).execute(db)
 }
+
+/** Runs statements one at a time (PGlite's query path takes one per call); new migrations list their statements. */
+export async function runEach(db: Kysely<any>, statements: readonly string[]): Promise<void> {
+  for (const statement of statements) await sql.raw(statement).execute(db)
+}

@@ -1,0 +1,138 @@
+import { sql } from 'kysely'
+import type { Task } from '../module.ts'
+import { createBackgroundLoop } from '../platform/background-loop.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
+import type { Logger } from '../platform/logger.ts'
+import { listen } from '../platform/pg-listen.ts'
+
+/** The NOTIFY channel of seats released before their deadline (a cancelled hold). */
+export const SEAT_RELEASED = 'seat_released'
+
+export type SeatState = 'available' | 'held' | 'sold'
+
+export interface SeatChange {
+  id: string
+  scheduleId: string
+  status: SeatState
+  /** ms since the epoch; set for held seats. */
+  heldUntil: number | undefined
+}
+
+/**
+ * This instance's picture of the seats, so the crowd's losing attempts in a flash sale are answered without a
+ * database round trip. It only ever says "taken", never "free": every win is decided by the database. A held seat
+ * reads taken until its own deadline and not a moment longer; a sold one until it changes. It learns from this
+ * instance's own holds and payments at once, and from every other instance's changes (expiry included) through
+ * the seat revision the poller follows; a hold cancelled before its deadline also arrives by NOTIFY.
+ */
+export class SeatBoard {
+  readonly #until = new Map<string, number>()
+  readonly #enabled: boolean
+  readonly #maxEntries: number
+
+  constructor(options: { enabled: boolean; maxEntries?: number }) {
+    this.#enabled = options.enabled
+    this.#maxEntries = options.maxEntries ?? 500_000
+  }
+
+  isTaken(seatId: string, now = Date.now()): boolean {
+    const until = this.#until.get(seatId)
+    if (until === undefined) return false
+    if (until > now) return true
+    this.#until.delete(seatId)
+    return false
+  }
+
+  recordHeld(_scheduleId: string, seatId: string, heldUntilMs: number): void {
+    this.#set(seatId, heldUntilMs)
+  }
+
+  recordSold(_scheduleId: string, seatId: string): void {
+    this.#set(seatId, Number.POSITIVE_INFINITY)
+  }
+
+  forget(seatId: string): void {
+    this.#until.delete(seatId)
+  }
+
+  /** Changes read from the database, newest state of each seat last. */
+  apply(changes: readonly SeatChange[], now = Date.now()): void {
+    for (const c of changes) {
+      if (c.status === 'sold') this.recordSold(c.scheduleId, c.id)
+      else if (c.status === 'held' && c.heldUntil !== undefined && c.heldUntil > now)
+        this.recordHeld(c.scheduleId, c.id, c.heldUntil)
+      else this.forget(c.id)
+    }
+  }
+
+  #set(seatId: string, until: number): void {
+    if (!this.#enabled) return
+    if (this.#until.size >= this.#maxEntries) this.#until.clear()
+    this.#until.set(seatId, until)
+  }
+}
+
+/**
+ * Keeps a board current: reads the seats changed since the last revision it saw (a few hundred revisions back, for
+ * writers whose transaction committed after a later one), and forgets seats released early at their NOTIFY.
+ */
+export function seatBoardTask(
+  database: DatabaseHandle,
+  board: SeatBoard,
+  logger: Logger,
+  pollMs: number,
+): Task {
+  const db = database.db
+  let last: number | undefined
+  let unlisten: (() => Promise<void>) | undefined
+  const loop = createBackgroundLoop({
+    name: 'seat-board',
+    logger,
+    idleMs: pollMs,
+    async run() {
+      if (last === undefined) {
+        const top = await sql<{
+          rev: number
+        }>`select coalesce(max(rev), 0)::bigint as rev from seats`.execute(db)
+        last = Number(top.rows[0]?.rev ?? 0)
+        return false
+      }
+      const rows = await sql<{
+        id: string
+        schedule_id: string
+        status: SeatState
+        held_until: Date | null
+        rev: number
+      }>`select id, schedule_id, status, held_until, rev from seats
+          where rev > ${Math.max(0, last - REV_LOOKBACK)} order by rev limit ${POLL_LIMIT}`.execute(db)
+      board.apply(
+        rows.rows.map((r) => ({
+          id: r.id,
+          scheduleId: r.schedule_id,
+          status: r.status,
+          heldUntil: r.held_until?.getTime(),
+        })),
+      )
+      const top = rows.rows.at(-1)?.rev
+      if (top !== undefined && Number(top) > last) last = Number(top)
+      return rows.rows.length === POLL_LIMIT
+    },
+  })
+  return {
+    name: 'seat-board',
+    async start() {
+      unlisten = await listen(database, SEAT_RELEASED, (seatId) => {
+        if (seatId) board.forget(seatId)
+      })
+      loop.start()
+    },
+    async stop() {
+      await loop.stop()
+      await unlisten?.()
+    },
+  }
+}
+
+/** Revisions read again on every poll: a transaction that took its revision before a later one may commit after it. */
+const REV_LOOKBACK = 256
+const POLL_LIMIT = 5_000

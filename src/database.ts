@@ -1,0 +1,28 @@
+import { cancelHoldRoutine } from './booking/cancel-hold.ts'
+import { expireHoldsRoutine } from './booking/expire-holds.ts'
+import { holdSeatRoutine } from './booking/hold-seat.ts'
+import { outboxRoutines } from './events/outbox/append.ts'
+import { couponDiscountRoutine, payReservationRoutine } from './payment/pay-reservation.ts'
+import { type Db, migrate } from './platform/db.ts'
+import { baseRoutines, installRoutines, type Routine } from './platform/routines.ts'
+import { enterQueueRoutine } from './queue/enter-queue.ts'
+import { leaveQueueRoutine } from './queue/leave-queue.ts'
+
+/** Every server-side routine, helpers first; each slice keeps the text of its own. */
+export const routines: readonly Routine[] = [
+  ...baseRoutines,
+  ...outboxRoutines,
+  enterQueueRoutine,
+  leaveQueueRoutine,
+  holdSeatRoutine,
+  cancelHoldRoutine,
+  expireHoldsRoutine,
+  couponDiscountRoutine,
+  payReservationRoutine,
+]
+
+/** Brings a database to what this version of the service needs: versioned migrations, then the routines. */
+export async function prepareDatabase(db: Db): Promise<void> {
+  await migrate(db)
+  await installRoutines(db, routines)
+}

@@ -1,0 +1,122 @@
+import { sql } from 'kysely'
+import type { Task } from '../module.ts'
+import { createBackgroundLoop } from '../platform/background-loop.ts'
+import type { Db } from '../platform/db.ts'
+import type { Logger } from '../platform/logger.ts'
+
+export interface Watermark {
+  opened: boolean
+  /** The highest place in line admitted so far. */
+  admittedThrough: number
+}
+
+/**
+ * This instance's view of every waiting room: how far each line has been admitted (so a fan's place, carried in
+ * their signed entry ticket, is read without a database round trip) and which admissions were spent or given
+ * back (so their queue tokens are refused at once). Kept current by this instance's own rounds and by polling
+ * what other instances did; the database stays the arbiter inside every hold and payment.
+ */
+export class QueueWatch {
+  readonly #watermarks = new Map<string, Watermark>()
+  /** `schedule:user:seq` → when the revoked token expires anyway (ms). */
+  readonly #revoked = new Map<string, number>()
+  readonly #listeners = new Set<(scheduleId: string, watermark: Watermark) => void>()
+  readonly #tokenTtlMs: number
+
+  constructor(tokenTtlMs: number) {
+    this.#tokenTtlMs = tokenTtlMs
+  }
+
+  watermark(scheduleId: string): Watermark | undefined {
+    return this.#watermarks.get(scheduleId)
+  }
+
+  /** Records a line's progress; listeners hear of every advance. */
+  advance(scheduleId: string, watermark: Watermark): void {
+    const known = this.#watermarks.get(scheduleId)
+    if (known && known.admittedThrough >= watermark.admittedThrough && known.opened === watermark.opened)
+      return
+    const next = {
+      opened: watermark.opened || (known?.opened ?? false),
+      admittedThrough: Math.max(watermark.admittedThrough, known?.admittedThrough ?? 0),
+    }
+    this.#watermarks.set(scheduleId, next)
+    for (const listener of this.#listeners) listener(scheduleId, next)
+  }
+
+  /** Calls `listener` on every advance of any line; returns the function that stops it. */
+  onAdvance(listener: (scheduleId: string, watermark: Watermark) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  isRevoked(scheduleId: string, userId: string, seq: number | null | undefined): boolean {
+    if (seq === null || seq === undefined) return false
+    return this.#revoked.has(`${scheduleId}:${userId}:${seq}`)
+  }
+
+  revoke(scheduleId: string, userId: string, seq: number | null | undefined, now = Date.now()): void {
+    if (seq === null || seq === undefined) return
+    this.#revoked.set(`${scheduleId}:${userId}:${seq}`, now + this.#tokenTtlMs)
+  }
+
+  /** Forgets revocations of tokens that have expired by themselves anyway. */
+  prune(now = Date.now()): void {
+    for (const [key, until] of this.#revoked) if (until <= now) this.#revoked.delete(key)
+  }
+}
+
+/** Keeps a QueueWatch current from the database: watermarks of every line, and revocations since the last read. */
+export function queueWatchTask(
+  db: Db,
+  watch: QueueWatch,
+  logger: Logger,
+  options: { pollMs: number; tokenTtlSeconds: number },
+): Task {
+  const tokenTtlSeconds = options.tokenTtlSeconds
+  let lastRevocation: number | undefined
+  let rounds = 0
+  const loop = createBackgroundLoop({
+    name: 'queue-watch',
+    logger,
+    idleMs: options.pollMs,
+    async run() {
+      const states = await db
+        .selectFrom('queue_state')
+        .select(['schedule_id', 'opened', 'admitted_through'])
+        .execute()
+      for (const s of states)
+        watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
+      // A starting instance reads the revocations of tokens still alive; then everything since the last it saw.
+      const revoked = await db
+        .selectFrom('queue_revocations')
+        .select(['seq', 'schedule_id', 'user_id', 'entry_seq'])
+        .$if(lastRevocation === undefined, (q) =>
+          q.where('revoked_at', '>', sql<Date>`now() - make_interval(secs => ${tokenTtlSeconds})`),
+        )
+        .$if(lastRevocation !== undefined, (q) =>
+          q.where('seq', '>', Math.max(0, (lastRevocation ?? 0) - REVOCATION_LOOKBACK)),
+        )
+        .orderBy('seq')
+        .limit(POLL_LIMIT)
+        .execute()
+      if (lastRevocation === undefined) {
+        const top = await sql<{
+          seq: number
+        }>`select coalesce(max(seq), 0)::bigint as seq from queue_revocations`.execute(db)
+        lastRevocation = Number(top.rows[0]?.seq ?? 0)
+      }
+      for (const r of revoked) {
+        watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
+        lastRevocation = Math.max(lastRevocation, Number(r.seq))
+      }
+      if (++rounds % 100 === 0) watch.prune()
+      return revoked.length === POLL_LIMIT
+    },
+  })
+  return { name: 'queue-watch', start: () => loop.start(), stop: () => loop.stop() }
+}
+
+/** Revocations read again each poll, for writers whose transaction committed after a later one. */
+const REVOCATION_LOOKBACK = 256
+const POLL_LIMIT = 5_000
