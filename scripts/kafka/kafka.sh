@@ -13,7 +13,8 @@
 #
 # Env: KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120), KAFKA_STOP_TIMEOUT (30),
 #      KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
-#      KAFKA_STATE_DIR (<repo>/.kafka), JAVA (java), MVN (mvn).
+#      KAFKA_STATE_DIR (<repo>/.kafka), JAVA (java), MVN (mvn),
+#      KAFKA_NODE (<repo>/node_modules/.bin/node, runs the readiness probe probe.ts).
 # Progress goes to stderr; only the KAFKA_BROKERS=... line (up/brokers) goes to stdout.
 set -euo pipefail
 
@@ -25,9 +26,9 @@ LIB_ROOT="$STATE_DIR/lib"
 LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
 CLUSTER_DIR="$STATE_DIR/cluster"
 LAYOUT_FILE="$CLUSTER_DIR/layout"
-CHECK_DIR="$STATE_DIR/tools/check-$KAFKA_VERSION"
 JAVA="${JAVA:-java}"
 MVN="${MVN:-mvn}"
+NODE_BIN="${KAFKA_NODE:-$REPO_ROOT/node_modules/.bin/node}"
 HOST=127.0.0.1
 BROKER_PORT_BASE=19091      # node N -> 19091+N  (19092, 19093, 19094)
 CONTROLLER_PORT_BASE=19191  # node N -> 19191+N  (19192, 19193, 19194)
@@ -40,7 +41,7 @@ STORAGE_CLASS=kafka.tools.StorageTool
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { printf '[kafka] ERROR: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 broker_port() { echo $((BROKER_PORT_BASE + $1)); }
 controller_port() { echo $((CONTROLLER_PORT_BASE + $1)); }
@@ -89,189 +90,18 @@ resolve() {
   log "resolved $(wc -l <"$LIB_DIR/.resolved") jars"
 }
 
-# ------------------------------------------------------------- health checker
+# ------------------------------------------------------------ readiness probe
 
-write_check_source() {
-  cat <<'JAVA'
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.*;
-import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.admin.*;
-import org.apache.kafka.common.KafkaFuture;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.TopicPartitionInfo;
-
-/** Readiness probe for kafka.sh. Last stdout line: "RESULT ok|dead <ids>|timeout <ids>|isr-timeout <n>". */
-public final class KafkaDevCheck {
-  record Spec(int id, String addr, long pid) {
-    static Spec parse(String s) { String[] p = s.split("@"); return new Spec(Integer.parseInt(p[0]), p[1], Long.parseLong(p[2])); }
-  }
-  static String lastError = "";
-
-  public static void main(String[] a) throws Exception {
-    // cluster <timeoutMs> <id@host:port@pid>...   every node answers and lists every node as a live broker
-    // node <timeoutMs> <isrWait> <id@host:port@pid>  that node answers, is a live broker, and (isrWait) is in every ISR it belongs to
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(a[1]));
-    int rc = a[0].equals("cluster")
-        ? cluster(deadline, Arrays.stream(a, 2, a.length).map(Spec::parse).toList())
-        : node(deadline, Boolean.parseBoolean(a[2]), Spec.parse(a[3]));
-    System.out.flush();
-    System.exit(rc);
-  }
-
-  static boolean alive(long pid) {
-    try {
-      String st = Files.readString(Path.of("/proc/" + pid + "/stat"));
-      char state = st.substring(st.lastIndexOf(')') + 2).charAt(0);
-      return state != 'Z' && state != 'X';
-    } catch (Exception e) { return false; }
-  }
-
-  static Admin admin(String bootstrap) {
-    Properties p = new Properties();
-    p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    p.put(AdminClientConfig.CLIENT_ID_CONFIG, "kafka-dev-check");
-    p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
-    p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
-    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MS_CONFIG, "1000");
-    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS_CONFIG, "2000");
-    p.put(AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, "100");
-    p.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
-    p.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, "100");
-    p.put(AdminClientConfig.RETRY_BACKOFF_MAX_MS_CONFIG, "500");
-    return Admin.create(p);
-  }
-
-  static Set<Integer> ids(Collection<Node> nodes) {
-    Set<Integer> s = new TreeSet<>();
-    for (Node n : nodes) s.add(n.id());
-    return s;
-  }
-
-  static int cluster(long deadline, List<Spec> specs) throws InterruptedException {
-    Set<Integer> expected = new TreeSet<>();
-    for (Spec s : specs) expected.add(s.id());
-    Set<Integer> pending = new TreeSet<>(expected);
-    while (true) {
-      List<Integer> dead = new ArrayList<>();
-      for (Spec s : specs) if (!alive(s.pid())) dead.add(s.id());
-      if (!dead.isEmpty()) { System.out.println("RESULT dead " + join(dead)); return 3; }
-      // probe all pending nodes in parallel, each through a fresh client bootstrapped on that node only
-      Map<Spec, Admin> admins = new LinkedHashMap<>();
-      Map<Spec, KafkaFuture<Collection<Node>>> futures = new LinkedHashMap<>();
-      for (Spec s : specs) {
-        if (!pending.contains(s.id())) continue;
-        Admin ad = admin(s.addr());
-        admins.put(s, ad);
-        futures.put(s, ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes());
-      }
-      for (var e : futures.entrySet()) {
-        try {
-          Set<Integer> seen = ids(e.getValue().get(4, TimeUnit.SECONDS));
-          if (seen.containsAll(expected)) pending.remove(e.getKey().id());
-          else lastError = "node " + e.getKey().id() + " sees live brokers " + seen + ", want " + expected;
-        } catch (Exception ex) {
-          lastError = "node " + e.getKey().id() + ": " + rootMessage(ex);
-        }
-      }
-      for (Admin ad : admins.values()) ad.close(Duration.ofMillis(500));
-      if (pending.isEmpty()) { System.out.println("RESULT ok"); return 0; }
-      if (System.nanoTime() > deadline) {
-        System.out.println("last error: " + lastError);
-        System.out.println("RESULT timeout " + join(pending));
-        return 2;
-      }
-      Thread.sleep(300);
-    }
-  }
-
-  static int node(long deadline, boolean isrWait, Spec s) throws InterruptedException {
-    boolean serving = false;
-    while (!serving) {
-      if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
-      Admin ad = admin(s.addr());
-      try {
-        Set<Integer> seen = ids(ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes().get(4, TimeUnit.SECONDS));
-        serving = seen.contains(s.id());
-        if (!serving) lastError = "node " + s.id() + " not yet a live broker (live: " + seen + ")";
-      } catch (Exception ex) {
-        lastError = "node " + s.id() + ": " + rootMessage(ex);
-      } finally {
-        ad.close(Duration.ofMillis(500));
-      }
-      if (serving) break;
-      if (System.nanoTime() > deadline) {
-        System.out.println("last error: " + lastError);
-        System.out.println("RESULT timeout " + s.id());
-        return 2;
-      }
-      Thread.sleep(300);
-    }
-    if (!isrWait) { System.out.println("RESULT ok"); return 0; }
-    try (Admin ad = admin(s.addr())) {
-      List<String> lagging = List.of();
-      while (true) {
-        if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
-        try {
-          Set<String> names = ad.listTopics(new ListTopicsOptions().listInternal(true)).names().get(4, TimeUnit.SECONDS);
-          Map<String, TopicDescription> topics = names.isEmpty() ? Map.of()
-              : ad.describeTopics(names).allTopicNames().get(6, TimeUnit.SECONDS);
-          List<String> now = new ArrayList<>();
-          for (TopicDescription t : topics.values())
-            for (TopicPartitionInfo p : t.partitions())
-              if (ids(p.replicas()).contains(s.id()) && !ids(p.isr()).contains(s.id())) now.add(t.name() + "-" + p.partition());
-          lagging = now;
-          if (lagging.isEmpty()) { System.out.println("RESULT ok"); return 0; }
-        } catch (Exception ex) {
-          lastError = rootMessage(ex);
-        }
-        if (System.nanoTime() > deadline) {
-          System.out.println("node " + s.id() + " serves but is not back in the ISR of " + lagging.size()
-              + " partition(s): " + lagging.subList(0, Math.min(10, lagging.size())) + " " + lastError);
-          System.out.println("RESULT isr-timeout " + lagging.size());
-          return 4;
-        }
-        Thread.sleep(300);
-      }
-    }
-  }
-
-  static String join(Collection<Integer> c) {
-    StringBuilder b = new StringBuilder();
-    for (Integer i : c) b.append(b.length() == 0 ? "" : " ").append(i);
-    return b.toString();
-  }
-
-  static String rootMessage(Throwable t) {
-    while (t.getCause() != null && t.getCause() != t) t = t.getCause();
-    return t.getClass().getSimpleName() + ": " + t.getMessage();
-  }
-}
-JAVA
+# probe.ts asks the nodes for metadata with the project's own Kafka client, on the project's Node (npm ci installs it).
+ensure_probe() {
+  command -v "$NODE_BIN" >/dev/null \
+    || die "the readiness probe runs on the project's Node, $NODE_BIN is missing: run 'npm ci' first (or set KAFKA_NODE)"
 }
 
-ensure_check() {
-  local src_hash
-  src_hash="$(write_check_source | sha256sum | cut -d' ' -f1)"
-  if [[ -f "$CHECK_DIR/KafkaDevCheck.class" && "$(cat "$CHECK_DIR/.hash" 2>/dev/null)" == "$src_hash" ]]; then
-    return 0
-  fi
-  command -v javac >/dev/null || die "javac (JDK 17+) is needed to build the small readiness probe"
-  rm -rf "$CHECK_DIR"; mkdir -p "$CHECK_DIR"
-  write_check_source >"$CHECK_DIR/KafkaDevCheck.java"
-  javac -nowarn -encoding UTF-8 -d "$CHECK_DIR" -cp "$LIB_DIR/*" "$CHECK_DIR/KafkaDevCheck.java" >"$CHECK_DIR/javac.log" 2>&1 \
-    || { cat "$CHECK_DIR/javac.log" >&2; die "could not compile the readiness probe"; }
-  echo "$src_hash" >"$CHECK_DIR/.hash"
-}
-
-# Runs the probe; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
+# Runs probe.ts; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
 run_check() {
   local rc=0 out
-  out="$("$JAVA" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-        -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" \
-        -cp "$CHECK_DIR:$LIB_DIR/*" KafkaDevCheck "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
+  out="$("$NODE_BIN" "$SCRIPT_DIR/probe.ts" "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
   CHECK_OUTPUT="$out"
   CHECK_RESULT="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n1 || true)"
   return "$rc"
@@ -380,7 +210,7 @@ logger.authorizer.name = kafka.authorizer.logger
 logger.authorizer.level = WARN
 EOF
   cat >"$CLUSTER_DIR/log4j2-tools.properties" <<'EOF'
-# CLI tools / readiness probe: only errors, to stderr.
+# CLI tools and the storage formatter: only errors, to stderr.
 status = error
 name = kafka-dev-tools
 appender.err.type = Console
@@ -571,7 +401,7 @@ cmd_up() {
   for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
   printf 'brokers=%s\nversion=%s\n' "$n" "$KAFKA_VERSION" >"$LAYOUT_FILE"
   format_nodes "$n"
-  ensure_check
+  ensure_probe
   local to_start=()
   for ((id = 1; id <= n; id++)); do node_pid "$id" >/dev/null || to_start+=("$id"); done
   for id in "${to_start[@]}"; do check_ports_free "$id"; done
@@ -654,7 +484,7 @@ cmd_start_broker() {
   lock
   resolve
   [[ -f "$(node_dir "$id")/data/meta.properties" ]] || die "node $id is not formatted; run 'kafka.sh up'"
-  ensure_check
+  ensure_probe
   local t0=$SECONDS
   if node_pid "$id" >/dev/null; then
     log "node $id already running; checking it serves"
