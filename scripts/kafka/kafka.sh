@@ -12,10 +12,11 @@
 #   kafka.sh tool <main.Class> [args...]          run a Kafka CLI class from the resolved classpath
 #   kafka.sh compose-env                          print docker-compose's broker settings (scripts/kafka/broker.env)
 #
-# Env: KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120), KAFKA_STOP_TIMEOUT (30),
-#      KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
-#      KAFKA_STATE_DIR (<repo>/.kafka), JAVA (java), MVN (mvn),
-#      KAFKA_NODE (<repo>/node_modules/.bin/node, runs the readiness probe probe.ts).
+# Env: KAFKA_PORT_BASE (19091: node N serves on base+N, its controller on base+100+N), KAFKA_STATE_DIR
+#      (<repo>/.kafka), KAFKA_LIB_DIR (<state dir>/lib), KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120),
+#      KAFKA_STOP_TIMEOUT (30), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
+#      JAVA (java), MVN (mvn), KAFKA_NODE (<repo>/node_modules/.bin/node, runs probe.ts).
+# Once a cluster exists in the state dir, its port base is the one it was created with.
 # Progress goes to stderr; only the KAFKA_BROKERS=... line (up/brokers) goes to stdout.
 set -euo pipefail
 
@@ -23,7 +24,7 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd -P)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}"
-LIB_ROOT="$STATE_DIR/lib"
+LIB_ROOT="${KAFKA_LIB_DIR:-$STATE_DIR/lib}"
 LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
 CLUSTER_DIR="$STATE_DIR/cluster"
 LAYOUT_FILE="$CLUSTER_DIR/layout"
@@ -34,8 +35,9 @@ JAVA="${JAVA:-java}"
 MVN="${MVN:-mvn}"
 NODE_BIN="${KAFKA_NODE:-$REPO_ROOT/node_modules/.bin/node}"
 HOST=127.0.0.1
-BROKER_PORT_BASE=19091      # node N -> 19091+N  (19092, 19093, 19094)
-CONTROLLER_PORT_BASE=19191  # node N -> 19191+N  (19192, 19193, 19194)
+DEFAULT_PORT_BASE=19091
+ENV_PORT_BASE="${KAFKA_PORT_BASE:-}"
+PORT_BASE="${ENV_PORT_BASE:-$DEFAULT_PORT_BASE}"   # node N: broker PORT_BASE+N, controller PORT_BASE+100+N
 UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-120}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
@@ -45,10 +47,15 @@ STORAGE_CLASS=kafka.tools.StorageTool
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { printf '[kafka] ERROR: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
-broker_port() { echo $((BROKER_PORT_BASE + $1)); }
-controller_port() { echo $((CONTROLLER_PORT_BASE + $1)); }
+broker_port() { echo $((PORT_BASE + $1)); }
+controller_port() { echo $((PORT_BASE + 100 + $1)); }
+
+check_port_base() {
+  [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 + 103 <= 65535)) \
+    || die "KAFKA_PORT_BASE must be a number from 1024 to 65432 (got '$1')"
+}
 node_dir() { echo "$CLUSTER_DIR/node-$1"; }
 
 lock() {
@@ -73,6 +80,10 @@ resolve() {
   lib_complete "$LIB_DIR" && return 0
   command -v "$MVN" >/dev/null || die "mvn not found (needed once to fetch Kafka $KAFKA_VERSION jars)"
   mkdir -p "$LIB_ROOT"
+  # Clusters in other state dirs may share this lib dir (KAFKA_LIB_DIR): one resolution at a time.
+  exec 8>"$LIB_ROOT/.lock"
+  flock -w 600 8 || die "another kafka.sh holds $LIB_ROOT/.lock"
+  lib_complete "$LIB_DIR" && { exec 8>&-; return 0; }
   local tmp="$LIB_ROOT/.tmp-$KAFKA_VERSION-$$" mlog="$LIB_ROOT/resolve-$KAFKA_VERSION.log" core log4j_v
   rm -rf "$tmp"; mkdir -p "$tmp"
   log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION with Maven -> ${LIB_DIR#"$REPO_ROOT"/}"
@@ -92,6 +103,7 @@ resolve() {
   rm -rf "$LIB_DIR"; mv "$tmp" "$LIB_DIR"
   lib_complete "$LIB_DIR" || die "resolved jars incomplete in $LIB_DIR"
   log "resolved $(wc -l <"$LIB_DIR/.resolved") jars"
+  exec 8>&-
 }
 
 # ------------------------------------------------------------ readiness probe
@@ -139,12 +151,34 @@ port_open() { (: <"/dev/tcp/$HOST/$1") 2>/dev/null; }
 check_ports_free() {
   local p
   for p in "$(broker_port "$1")" "$(controller_port "$1")"; do
-    ! port_open "$p" || die "port $HOST:$p (node $1) is already in use by another process"
+    port_open "$p" || continue
+    if [[ -z "$ENV_PORT_BASE" ]]; then
+      die "port $HOST:$p (node $1) is already in use by another process (another cluster? set KAFKA_PORT_BASE)"
+    fi
+    die "port $HOST:$p (node $1) is already in use by another process"
   done
 }
 
 layout_brokers() { sed -n 's/^brokers=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
 layout_version() { sed -n 's/^version=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
+# A layout from before KAFKA_PORT_BASE existed has no ports= line: it ran on the default ports.
+layout_ports() {
+  [[ -f "$LAYOUT_FILE" ]] || return 0
+  local p
+  p="$(sed -n 's/^ports=//p' "$LAYOUT_FILE" 2>/dev/null || true)"
+  echo "${p:-$DEFAULT_PORT_BASE}"
+}
+
+# Every command but 'up' talks to the cluster the state dir holds, on the ports it was created with.
+use_layout_ports() {
+  local p
+  p="$(layout_ports)"
+  [[ -n "$p" ]] || return 0
+  if [[ -n "$ENV_PORT_BASE" && "$ENV_PORT_BASE" != "$p" ]]; then
+    die "the cluster in $STATE_DIR runs on KAFKA_PORT_BASE=$p, not $ENV_PORT_BASE (a different cluster needs its own KAFKA_STATE_DIR)"
+  fi
+  PORT_BASE="$p"
+}
 
 brokers_line() {
   local n="$1" i list=""
@@ -336,27 +370,29 @@ cmd_up() {
   [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout must be seconds"
   lock
   local t0=$SECONDS
-  resolve
-  local cur_n cur_v
-  cur_n="$(layout_brokers)"; cur_v="$(layout_version)"
-  if [[ -n "$cur_n" && ( "$cur_n" != "$n" || "$cur_v" != "$KAFKA_VERSION" ) ]]; then
+  local cur_n cur_v cur_p
+  cur_n="$(layout_brokers)"; cur_v="$(layout_version)"; cur_p="$(layout_ports)"
+  # Without KAFKA_PORT_BASE, an existing cluster keeps its ports; with it, a different base is a new layout.
+  [[ -n "$ENV_PORT_BASE" || -z "$cur_p" ]] || PORT_BASE="$cur_p"
+  if [[ -n "$cur_n" && ( "$cur_n" != "$n" || "$cur_v" != "$KAFKA_VERSION" || "$cur_p" != "$PORT_BASE" ) ]]; then
     if any_running; then
-      die "a $cur_n-node cluster (Kafka $cur_v) is running; run 'kafka.sh down' first"
+      die "a $cur_n-node cluster (Kafka $cur_v, port base $cur_p) is running; run 'kafka.sh down' first"
     fi
-    log "cluster layout changes ($cur_n node(s), Kafka $cur_v -> $n node(s), Kafka $KAFKA_VERSION): wiping old data"
+    log "cluster layout changes ($cur_n node(s), Kafka $cur_v, port base $cur_p -> $n node(s), Kafka $KAFKA_VERSION," \
+      "port base $PORT_BASE): wiping old data"
     rm -rf "$CLUSTER_DIR"
   elif [[ -z "$cur_n" && -d "$CLUSTER_DIR" ]] && ! any_running; then
     rm -rf "$CLUSTER_DIR"   # leftovers without a layout file (interrupted first run)
   fi
-  mkdir -p "$CLUSTER_DIR"
-  local id started=()
-  for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
-  printf 'brokers=%s\nversion=%s\n' "$n" "$KAFKA_VERSION" >"$LAYOUT_FILE"
-  format_nodes "$n"
-  ensure_probe
-  local to_start=()
+  local id started=() to_start=()
   for ((id = 1; id <= n; id++)); do node_pid "$id" >/dev/null || to_start+=("$id"); done
   for id in "${to_start[@]}"; do check_ports_free "$id"; done
+  ensure_probe
+  resolve
+  mkdir -p "$CLUSTER_DIR"
+  for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
+  printf 'brokers=%s\nversion=%s\nports=%s\n' "$n" "$KAFKA_VERSION" "$PORT_BASE" >"$LAYOUT_FILE"
+  format_nodes "$n"
   for id in "${to_start[@]}"; do start_node "$id"; started+=("$id"); done
   if ((${#started[@]})); then
     log "started node(s) ${started[*]}; waiting up to ${timeout}s for $n broker(s) to register"
@@ -415,6 +451,7 @@ cmd_stop_broker() {
   shift || usage
   while (($#)); do case "$1" in --kill) sig=KILL; shift ;; *) usage ;; esac; done
   require_node "$id"
+  use_layout_ports
   lock
   if ! node_pid "$id" >/dev/null; then log "node $id is not running"; return 0; fi
   stop_nodes "$sig" "$id"
@@ -433,6 +470,7 @@ cmd_start_broker() {
     esac
   done
   require_node "$id"
+  use_layout_ports
   lock
   resolve
   [[ -f "$(node_dir "$id")/data/meta.properties" ]] || die "node $id is not formatted; run 'kafka.sh up'"
@@ -459,7 +497,8 @@ cmd_status() {
   local n id pid rc=0
   n="$(layout_brokers)"
   if [[ -z "$n" ]]; then log "no cluster (run 'kafka.sh up')"; return 3; fi
-  echo "cluster: $n node(s), Kafka $(layout_version), data ${CLUSTER_DIR#"$REPO_ROOT"/}" >&2
+  use_layout_ports
+  echo "cluster: $n node(s), Kafka $(layout_version), port base $PORT_BASE, data ${CLUSTER_DIR#"$REPO_ROOT"/}" >&2
   for ((id = 1; id <= n; id++)); do
     if pid="$(node_pid "$id")"; then
       echo "node $id: running (pid $pid) broker $HOST:$(broker_port "$id") controller $HOST:$(controller_port "$id")" >&2
@@ -473,6 +512,7 @@ cmd_status() {
 cmd_brokers() {
   local n
   n="$(layout_brokers)"
+  use_layout_ports
   brokers_line "${n:-3}"
 }
 
@@ -486,6 +526,7 @@ cmd_tool() {
 main() {
   local cmd="${1:-}"
   shift || true
+  [[ -z "$ENV_PORT_BASE" ]] || check_port_base "$ENV_PORT_BASE"
   case "$cmd" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
