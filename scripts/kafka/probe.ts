@@ -1,4 +1,6 @@
-// Readiness probe for kafka.sh, asking the cluster what any client sees: Metadata through @platformatic/kafka's Admin.
+// Readiness probe for kafka.sh, asking the cluster what any client sees: a Metadata request through @platformatic/kafka.
+// (Its Admin.metadata() leaves internal topics out, and a restarted node must be back in the ISR of __consumer_offsets
+// too, so the probe sends the request itself on the library's Connection.)
 //
 //   probe.ts cluster <timeoutMs> <id@host:port@pid>...
 //     every node answers, lists every node given as a live broker, and every partition it knows has a live leader
@@ -10,7 +12,7 @@
 //   RESULT ok (exit 0) | RESULT timeout <ids> (2) | RESULT dead <ids> (3) | RESULT isr-timeout <n> (4)
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin, type ClusterMetadata } from '@platformatic/kafka'
+import { Connection, metadataV12 } from '@platformatic/kafka'
 
 interface NodeSpec {
   id: number
@@ -49,35 +51,48 @@ function rootMessage(error: unknown): string {
   return e?.message ?? String(error)
 }
 
-/** Metadata of every topic (internal ones included) as the given node alone sees it: a fresh client per question. */
-async function metadataFrom(node: NodeSpec, withTopics: boolean): Promise<ClusterMetadata> {
-  const admin = new Admin({
-    clientId: 'kafka-dev-probe',
-    bootstrapBrokers: [{ host: node.host, port: node.port }],
-    connectTimeout: 1000,
-    requestTimeout: 3000,
-    timeout: 3000,
-    retries: 0,
-    metadataMaxAge: 0,
-  })
+interface Metadata {
+  /** The live brokers (registered and not fenced). */
+  brokers: Set<number>
+  partitions: { name: string; leader: number; replicas: number[]; isr: number[] }[]
+}
+
+/** What the given node alone knows: live brokers and, withTopics, every partition (internal topics included). */
+async function metadataFrom(node: NodeSpec, withTopics: boolean): Promise<Metadata> {
+  const connection = new Connection('kafka-dev-probe', { connectTimeout: 1000, requestTimeout: 3000 })
   try {
-    const topics = withTopics ? await admin.listTopics({ includeInternals: true }) : []
-    return await admin.metadata({ topics, forceUpdate: true })
+    await connection.connect(node.host, node.port)
+    const response = await metadataV12.api
+      .async(connection, withTopics ? null : [], false, false)
+      .catch(usePartial)
+    return {
+      brokers: new Set(response.brokers.map((b) => b.nodeId)),
+      partitions: response.topics.flatMap((t) =>
+        t.partitions.map((p) => ({
+          name: `${t.name}-${p.partitionIndex}`,
+          leader: p.leaderId,
+          replicas: p.replicaNodes,
+          isr: p.isrNodes,
+        })),
+      ),
+    }
   } finally {
-    await Promise.race([admin.close().catch(() => {}), sleep(500)])
+    await Promise.race([connection.close().catch(() => {}), sleep(500)])
   }
 }
 
-/** The partitions without a live leader, as "topic-partition" names. */
-function leaderless(metadata: ClusterMetadata): string[] {
-  const out: string[] = []
-  for (const [name, topic] of metadata.topics) {
-    topic.partitions.forEach((p, i) => {
-      if (p.leader < 0 || !metadata.brokers.has(p.leader)) out.push(`${name}-${i}`)
-    })
-  }
-  return out
+/**
+ * A partition without a leader, or a topic being created or deleted, comes with an error code; the library then
+ * rejects with the parsed response attached, which still says what the probe asks (as Java's describeTopics would).
+ */
+function usePartial(error: unknown): metadataV12.MetadataResponse {
+  const response = (error as { response?: metadataV12.MetadataResponse }).response
+  if (!response?.brokers) throw error
+  return response
 }
+
+/** The partitions without a live leader. */
+const leaderless = (m: Metadata) => m.partitions.filter((p) => !m.brokers.has(p.leader)).map((p) => p.name)
 
 async function cluster(deadline: number, nodes: NodeSpec[]): Promise<number> {
   const expected = nodes.map((n) => n.id)
@@ -95,7 +110,7 @@ async function cluster(deadline: number, nodes: NodeSpec[]): Promise<number> {
             const missing = expected.filter((id) => !metadata.brokers.has(id))
             const noLeader = leaderless(metadata)
             if (missing.length > 0)
-              lastError = `node ${n.id} sees live brokers [${[...metadata.brokers.keys()]}], want [${expected}]`
+              lastError = `node ${n.id} sees live brokers [${[...metadata.brokers]}], want [${expected}]`
             else if (noLeader.length > 0)
               lastError = `node ${n.id}: ${noLeader.length} partition(s) without a leader: ${noLeader.slice(0, 10)}`
             else pending.delete(n.id)
@@ -119,15 +134,13 @@ async function node(deadline: number, isrWait: boolean, n: NodeSpec): Promise<nu
     try {
       const metadata = await metadataFrom(n, serving && isrWait)
       if (!metadata.brokers.has(n.id)) {
-        lastError = `node ${n.id} not yet a live broker (live: [${[...metadata.brokers.keys()]}])`
+        lastError = `node ${n.id} not yet a live broker (live: [${[...metadata.brokers]}])`
       } else if (!isrWait) {
         return verdict(0, 'ok')
       } else if (serving) {
-        lagging = []
-        for (const [name, topic] of metadata.topics)
-          topic.partitions.forEach((p, i) => {
-            if (p.replicas.includes(n.id) && !p.isr.includes(n.id)) lagging.push(`${name}-${i}`)
-          })
+        lagging = metadata.partitions
+          .filter((p) => p.replicas.includes(n.id) && !p.isr.includes(n.id))
+          .map((p) => p.name)
         if (lagging.length === 0) return verdict(0, 'ok')
       } else {
         serving = true
