@@ -55,6 +55,13 @@ controller_port() { echo $((PORT_BASE + 100 + $1)); }
 check_port_base() {
   [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 + 103 <= 65535)) \
     || die "KAFKA_PORT_BASE must be a number from 1024 to 65432 (got '$1')"
+  # A client dialing a stopped broker on a port of the ephemeral range can be handed that very port as its own
+  # source port and connect to itself (TCP simultaneous open): it then waits on itself instead of failing over.
+  local lo hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  if (($1 + 103 >= lo && $1 + 1 <= hi)); then
+    die "KAFKA_PORT_BASE=$1 puts broker ports in the ephemeral range $lo-$hi, where clients can connect to themselves; pick a base below $((lo - 103))"
+  fi
 }
 node_dir() { echo "$CLUSTER_DIR/node-$1"; }
 
