@@ -27,10 +27,14 @@ interface FileState {
   failures: string[]
   cancelled: string[]
   diagnostics: string[]
+  /** What the tests printed to stdout (figures, for one): shown under the file, the first STDOUT_SHOWN lines. */
+  stdout: string[]
+  /** stdout and stderr together, shown (the last OUTPUT_TAIL lines) when the file failed. */
   output: string[]
 }
 
 const OUTPUT_TAIL = 40
+const STDOUT_SHOWN = 20
 
 /**
  * Turns node:test's event stream into one line per finished file (`[3/33] test/api/holds.test.ts  ✔ 23  ✖ 0  ↷ 0
@@ -102,10 +106,13 @@ export class Progress {
         f.diagnostics.push(event.data.message)
         break
       case 'test:stdout':
-      case 'test:stderr':
-        f.output.push(...event.data.message.split('\n').filter(Boolean))
+      case 'test:stderr': {
+        const lines = event.data.message.split('\n').filter(Boolean)
+        if (event.type === 'test:stdout') f.stdout.push(...lines)
+        f.output.push(...lines)
         if (f.output.length > OUTPUT_TAIL * 4) f.output.splice(0, f.output.length - OUTPUT_TAIL)
         break
+      }
       case 'test:summary':
         // counts.failed exists at run time, though @types/node does not declare it.
         f.counts = { failed: 0, ...event.data.counts }
@@ -165,7 +172,13 @@ export class Progress {
       `[${String(this.done).padStart(String(this.count).length)}/${this.count}] ${name.padEnd(this.width)}  ` +
       `${this.paint('32', `✔ ${pad(passed)}`)}  ${this.paint(failed ? '31' : '0', `✖ ${pad(failed)}`)}  ` +
       `${this.paint(skipped ? '33' : '0', `↷ ${pad(skipped)}`)}  ${seconds.toFixed(1).padStart(5)} s`
-    const lines = [line, ...f.diagnostics.map((d) => `      ℹ ${d}`), ...f.failures.map((x) => indent(x, 6))]
+    const lines = [line, ...f.diagnostics.map((d) => `      ℹ ${d}`)]
+    if (f.failures.length === 0) {
+      lines.push(...f.stdout.slice(0, STDOUT_SHOWN).map((l) => `      ${l}`))
+      if (f.stdout.length > STDOUT_SHOWN)
+        lines.push(`      (${f.stdout.length - STDOUT_SHOWN} more lines in the report)`)
+    }
+    lines.push(...f.failures.map((x) => indent(x, 6)))
     if (f.cancelled.length > 0) lines.push(`      ${f.cancelled.length} cancelled: ${f.cancelled.join('; ')}`)
     if (f.failures.length > 0 && f.output.length > 0)
       lines.push(
@@ -215,6 +228,7 @@ function emptyFile(): FileState {
     failures: [],
     cancelled: [],
     diagnostics: [],
+    stdout: [],
     output: [],
   }
 }
