@@ -127,6 +127,11 @@ run_check() {
   out="$("$NODE_BIN" "$SCRIPT_DIR/probe.ts" "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
   CHECK_OUTPUT="$out"
   CHECK_RESULT="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n1 || true)"
+  # No verdict: the probe itself failed (no npm ci, a broken install), whatever the nodes do.
+  if [[ -z "$CHECK_RESULT" ]]; then
+    tail -n 5 "$CLUSTER_DIR/check.log" >&2
+    die "the readiness probe (scripts/kafka/probe.ts on $NODE_BIN) failed with exit $rc; nodes are left running ('kafka.sh down' stops them)"
+  fi
   return "$rc"
 }
 
