@@ -16,7 +16,7 @@
 #      (<repo>/.kafka), KAFKA_LIB_DIR (<state dir>/lib), KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120),
 #      KAFKA_STOP_TIMEOUT (30), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
 #      JAVA (java), MVN (mvn), KAFKA_NODE (<repo>/node_modules/.bin/node, runs probe.ts).
-# Once a cluster exists in the state dir, its port base is the one it was created with.
+# Once a cluster exists in the state dir, its port base and lib dir are the ones it was created with.
 # Progress goes to stderr; only the KAFKA_BROKERS=... line (up/brokers) goes to stdout.
 set -euo pipefail
 
@@ -24,10 +24,12 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd -P)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}"
-LIB_ROOT="${KAFKA_LIB_DIR:-$STATE_DIR/lib}"
-LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
 CLUSTER_DIR="$STATE_DIR/cluster"
 LAYOUT_FILE="$CLUSTER_DIR/layout"
+# A cluster keeps the jars it was set up with (recorded in its layout) unless KAFKA_LIB_DIR says otherwise.
+LIB_ROOT="${KAFKA_LIB_DIR:-$(sed -n 's/^lib=//p' "$LAYOUT_FILE" 2>/dev/null || true)}"
+LIB_ROOT="${LIB_ROOT:-$STATE_DIR/lib}"
+LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
 TEMPLATE="$SCRIPT_DIR/broker.properties.tmpl"
 BROKER_LOG4J="$SCRIPT_DIR/log4j2-broker.properties"
 TOOLS_LOG4J="$SCRIPT_DIR/log4j2-tools.properties"
@@ -403,7 +405,7 @@ cmd_up() {
   resolve
   mkdir -p "$CLUSTER_DIR"
   for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
-  printf 'brokers=%s\nversion=%s\nports=%s\n' "$n" "$KAFKA_VERSION" "$PORT_BASE" >"$LAYOUT_FILE"
+  printf 'brokers=%s\nversion=%s\nports=%s\nlib=%s\n' "$n" "$KAFKA_VERSION" "$PORT_BASE" "$LIB_ROOT" >"$LAYOUT_FILE"
   format_nodes "$n"
   for id in "${to_start[@]}"; do start_node "$id"; started+=("$id"); done
   if ((${#started[@]})); then
