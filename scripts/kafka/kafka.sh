@@ -10,10 +10,13 @@
 #   kafka.sh brokers                              print KAFKA_BROKERS=... for the current layout
 #   kafka.sh resolve                              only fetch the jars (Maven) into .kafka/lib/<version>/
 #   kafka.sh tool <main.Class> [args...]          run a Kafka CLI class from the resolved classpath
+#   kafka.sh compose-env                          print docker-compose's broker settings (scripts/kafka/broker.env)
 #
-# Env: KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120), KAFKA_STOP_TIMEOUT (30),
-#      KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
-#      KAFKA_STATE_DIR (<repo>/.kafka), JAVA (java), MVN (mvn).
+# Env: KAFKA_PORT_BASE (19091: node N serves on base+N, its controller on base+100+N), KAFKA_STATE_DIR
+#      (<repo>/.kafka), KAFKA_LIB_DIR (<state dir>/lib), KAFKA_VERSION (4.1.1), KAFKA_UP_TIMEOUT (120),
+#      KAFKA_STOP_TIMEOUT (30), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_JVM_OPTS (extra JVM flags),
+#      JAVA (java), MVN (mvn), KAFKA_NODE (<repo>/node_modules/.bin/node, runs probe.ts).
+# Once a cluster exists in the state dir, its port base and lib dir are the ones it was created with.
 # Progress goes to stderr; only the KAFKA_BROKERS=... line (up/brokers) goes to stdout.
 set -euo pipefail
 
@@ -21,16 +24,22 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd -P)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.kafka}"
-LIB_ROOT="$STATE_DIR/lib"
-LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
 CLUSTER_DIR="$STATE_DIR/cluster"
 LAYOUT_FILE="$CLUSTER_DIR/layout"
-CHECK_DIR="$STATE_DIR/tools/check-$KAFKA_VERSION"
+# A cluster keeps the jars it was set up with (recorded in its layout) unless KAFKA_LIB_DIR says otherwise.
+LIB_ROOT="${KAFKA_LIB_DIR:-$(sed -n 's/^lib=//p' "$LAYOUT_FILE" 2>/dev/null || true)}"
+LIB_ROOT="${LIB_ROOT:-$STATE_DIR/lib}"
+LIB_DIR="$LIB_ROOT/$KAFKA_VERSION"
+TEMPLATE="$SCRIPT_DIR/broker.properties.tmpl"
+BROKER_LOG4J="$SCRIPT_DIR/log4j2-broker.properties"
+TOOLS_LOG4J="$SCRIPT_DIR/log4j2-tools.properties"
 JAVA="${JAVA:-java}"
 MVN="${MVN:-mvn}"
+NODE_BIN="${KAFKA_NODE:-$REPO_ROOT/node_modules/.bin/node}"
 HOST=127.0.0.1
-BROKER_PORT_BASE=19091      # node N -> 19091+N  (19092, 19093, 19094)
-CONTROLLER_PORT_BASE=19191  # node N -> 19191+N  (19192, 19193, 19194)
+DEFAULT_PORT_BASE=19091
+ENV_PORT_BASE="${KAFKA_PORT_BASE:-}"
+PORT_BASE="${ENV_PORT_BASE:-$DEFAULT_PORT_BASE}"   # node N: broker PORT_BASE+N, controller PORT_BASE+100+N
 UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-120}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
@@ -40,10 +49,22 @@ STORAGE_CLASS=kafka.tools.StorageTool
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { printf '[kafka] ERROR: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
-broker_port() { echo $((BROKER_PORT_BASE + $1)); }
-controller_port() { echo $((CONTROLLER_PORT_BASE + $1)); }
+broker_port() { echo $((PORT_BASE + $1)); }
+controller_port() { echo $((PORT_BASE + 100 + $1)); }
+
+check_port_base() {
+  [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 + 103 <= 65535)) \
+    || die "KAFKA_PORT_BASE must be a number from 1024 to 65432 (got '$1')"
+  # A client dialing a stopped broker on a port of the ephemeral range can be handed that very port as its own
+  # source port and connect to itself (TCP simultaneous open): it then waits on itself instead of failing over.
+  local lo hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  if (($1 + 103 >= lo && $1 + 1 <= hi)); then
+    die "KAFKA_PORT_BASE=$1 puts broker ports in the ephemeral range $lo-$hi, where clients can connect to themselves; pick a base below $((lo - 103))"
+  fi
+}
 node_dir() { echo "$CLUSTER_DIR/node-$1"; }
 
 lock() {
@@ -68,6 +89,10 @@ resolve() {
   lib_complete "$LIB_DIR" && return 0
   command -v "$MVN" >/dev/null || die "mvn not found (needed once to fetch Kafka $KAFKA_VERSION jars)"
   mkdir -p "$LIB_ROOT"
+  # Clusters in other state dirs may share this lib dir (KAFKA_LIB_DIR): one resolution at a time.
+  exec 8>"$LIB_ROOT/.lock"
+  flock -w 600 8 || die "another kafka.sh holds $LIB_ROOT/.lock"
+  lib_complete "$LIB_DIR" && { exec 8>&-; return 0; }
   local tmp="$LIB_ROOT/.tmp-$KAFKA_VERSION-$$" mlog="$LIB_ROOT/resolve-$KAFKA_VERSION.log" core log4j_v
   rm -rf "$tmp"; mkdir -p "$tmp"
   log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION with Maven -> ${LIB_DIR#"$REPO_ROOT"/}"
@@ -87,193 +112,28 @@ resolve() {
   rm -rf "$LIB_DIR"; mv "$tmp" "$LIB_DIR"
   lib_complete "$LIB_DIR" || die "resolved jars incomplete in $LIB_DIR"
   log "resolved $(wc -l <"$LIB_DIR/.resolved") jars"
+  exec 8>&-
 }
 
-# ------------------------------------------------------------- health checker
+# ------------------------------------------------------------ readiness probe
 
-write_check_source() {
-  cat <<'JAVA'
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.*;
-import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.admin.*;
-import org.apache.kafka.common.KafkaFuture;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.TopicPartitionInfo;
-
-/** Readiness probe for kafka.sh. Last stdout line: "RESULT ok|dead <ids>|timeout <ids>|isr-timeout <n>". */
-public final class KafkaDevCheck {
-  record Spec(int id, String addr, long pid) {
-    static Spec parse(String s) { String[] p = s.split("@"); return new Spec(Integer.parseInt(p[0]), p[1], Long.parseLong(p[2])); }
-  }
-  static String lastError = "";
-
-  public static void main(String[] a) throws Exception {
-    // cluster <timeoutMs> <id@host:port@pid>...   every node answers and lists every node as a live broker
-    // node <timeoutMs> <isrWait> <id@host:port@pid>  that node answers, is a live broker, and (isrWait) is in every ISR it belongs to
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(a[1]));
-    int rc = a[0].equals("cluster")
-        ? cluster(deadline, Arrays.stream(a, 2, a.length).map(Spec::parse).toList())
-        : node(deadline, Boolean.parseBoolean(a[2]), Spec.parse(a[3]));
-    System.out.flush();
-    System.exit(rc);
-  }
-
-  static boolean alive(long pid) {
-    try {
-      String st = Files.readString(Path.of("/proc/" + pid + "/stat"));
-      char state = st.substring(st.lastIndexOf(')') + 2).charAt(0);
-      return state != 'Z' && state != 'X';
-    } catch (Exception e) { return false; }
-  }
-
-  static Admin admin(String bootstrap) {
-    Properties p = new Properties();
-    p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    p.put(AdminClientConfig.CLIENT_ID_CONFIG, "kafka-dev-check");
-    p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
-    p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
-    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MS_CONFIG, "1000");
-    p.put(AdminClientConfig.SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS_CONFIG, "2000");
-    p.put(AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, "100");
-    p.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
-    p.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, "100");
-    p.put(AdminClientConfig.RETRY_BACKOFF_MAX_MS_CONFIG, "500");
-    return Admin.create(p);
-  }
-
-  static Set<Integer> ids(Collection<Node> nodes) {
-    Set<Integer> s = new TreeSet<>();
-    for (Node n : nodes) s.add(n.id());
-    return s;
-  }
-
-  static int cluster(long deadline, List<Spec> specs) throws InterruptedException {
-    Set<Integer> expected = new TreeSet<>();
-    for (Spec s : specs) expected.add(s.id());
-    Set<Integer> pending = new TreeSet<>(expected);
-    while (true) {
-      List<Integer> dead = new ArrayList<>();
-      for (Spec s : specs) if (!alive(s.pid())) dead.add(s.id());
-      if (!dead.isEmpty()) { System.out.println("RESULT dead " + join(dead)); return 3; }
-      // probe all pending nodes in parallel, each through a fresh client bootstrapped on that node only
-      Map<Spec, Admin> admins = new LinkedHashMap<>();
-      Map<Spec, KafkaFuture<Collection<Node>>> futures = new LinkedHashMap<>();
-      for (Spec s : specs) {
-        if (!pending.contains(s.id())) continue;
-        Admin ad = admin(s.addr());
-        admins.put(s, ad);
-        futures.put(s, ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes());
-      }
-      for (var e : futures.entrySet()) {
-        try {
-          Set<Integer> seen = ids(e.getValue().get(4, TimeUnit.SECONDS));
-          if (seen.containsAll(expected)) pending.remove(e.getKey().id());
-          else lastError = "node " + e.getKey().id() + " sees live brokers " + seen + ", want " + expected;
-        } catch (Exception ex) {
-          lastError = "node " + e.getKey().id() + ": " + rootMessage(ex);
-        }
-      }
-      for (Admin ad : admins.values()) ad.close(Duration.ofMillis(500));
-      if (pending.isEmpty()) { System.out.println("RESULT ok"); return 0; }
-      if (System.nanoTime() > deadline) {
-        System.out.println("last error: " + lastError);
-        System.out.println("RESULT timeout " + join(pending));
-        return 2;
-      }
-      Thread.sleep(300);
-    }
-  }
-
-  static int node(long deadline, boolean isrWait, Spec s) throws InterruptedException {
-    boolean serving = false;
-    while (!serving) {
-      if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
-      Admin ad = admin(s.addr());
-      try {
-        Set<Integer> seen = ids(ad.describeCluster(new DescribeClusterOptions().timeoutMs(3000)).nodes().get(4, TimeUnit.SECONDS));
-        serving = seen.contains(s.id());
-        if (!serving) lastError = "node " + s.id() + " not yet a live broker (live: " + seen + ")";
-      } catch (Exception ex) {
-        lastError = "node " + s.id() + ": " + rootMessage(ex);
-      } finally {
-        ad.close(Duration.ofMillis(500));
-      }
-      if (serving) break;
-      if (System.nanoTime() > deadline) {
-        System.out.println("last error: " + lastError);
-        System.out.println("RESULT timeout " + s.id());
-        return 2;
-      }
-      Thread.sleep(300);
-    }
-    if (!isrWait) { System.out.println("RESULT ok"); return 0; }
-    try (Admin ad = admin(s.addr())) {
-      List<String> lagging = List.of();
-      while (true) {
-        if (!alive(s.pid())) { System.out.println("RESULT dead " + s.id()); return 3; }
-        try {
-          Set<String> names = ad.listTopics(new ListTopicsOptions().listInternal(true)).names().get(4, TimeUnit.SECONDS);
-          Map<String, TopicDescription> topics = names.isEmpty() ? Map.of()
-              : ad.describeTopics(names).allTopicNames().get(6, TimeUnit.SECONDS);
-          List<String> now = new ArrayList<>();
-          for (TopicDescription t : topics.values())
-            for (TopicPartitionInfo p : t.partitions())
-              if (ids(p.replicas()).contains(s.id()) && !ids(p.isr()).contains(s.id())) now.add(t.name() + "-" + p.partition());
-          lagging = now;
-          if (lagging.isEmpty()) { System.out.println("RESULT ok"); return 0; }
-        } catch (Exception ex) {
-          lastError = rootMessage(ex);
-        }
-        if (System.nanoTime() > deadline) {
-          System.out.println("node " + s.id() + " serves but is not back in the ISR of " + lagging.size()
-              + " partition(s): " + lagging.subList(0, Math.min(10, lagging.size())) + " " + lastError);
-          System.out.println("RESULT isr-timeout " + lagging.size());
-          return 4;
-        }
-        Thread.sleep(300);
-      }
-    }
-  }
-
-  static String join(Collection<Integer> c) {
-    StringBuilder b = new StringBuilder();
-    for (Integer i : c) b.append(b.length() == 0 ? "" : " ").append(i);
-    return b.toString();
-  }
-
-  static String rootMessage(Throwable t) {
-    while (t.getCause() != null && t.getCause() != t) t = t.getCause();
-    return t.getClass().getSimpleName() + ": " + t.getMessage();
-  }
-}
-JAVA
+# probe.ts asks the nodes for metadata with the project's own Kafka client, on the project's Node (npm ci installs it).
+ensure_probe() {
+  command -v "$NODE_BIN" >/dev/null \
+    || die "the readiness probe runs on the project's Node, $NODE_BIN is missing: run 'npm ci' first (or set KAFKA_NODE)"
 }
 
-ensure_check() {
-  local src_hash
-  src_hash="$(write_check_source | sha256sum | cut -d' ' -f1)"
-  if [[ -f "$CHECK_DIR/KafkaDevCheck.class" && "$(cat "$CHECK_DIR/.hash" 2>/dev/null)" == "$src_hash" ]]; then
-    return 0
-  fi
-  command -v javac >/dev/null || die "javac (JDK 17+) is needed to build the small readiness probe"
-  rm -rf "$CHECK_DIR"; mkdir -p "$CHECK_DIR"
-  write_check_source >"$CHECK_DIR/KafkaDevCheck.java"
-  javac -nowarn -encoding UTF-8 -d "$CHECK_DIR" -cp "$LIB_DIR/*" "$CHECK_DIR/KafkaDevCheck.java" >"$CHECK_DIR/javac.log" 2>&1 \
-    || { cat "$CHECK_DIR/javac.log" >&2; die "could not compile the readiness probe"; }
-  echo "$src_hash" >"$CHECK_DIR/.hash"
-}
-
-# Runs the probe; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
+# Runs probe.ts; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
 run_check() {
   local rc=0 out
-  out="$("$JAVA" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-        -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" \
-        -cp "$CHECK_DIR:$LIB_DIR/*" KafkaDevCheck "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
+  out="$("$NODE_BIN" "$SCRIPT_DIR/probe.ts" "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
   CHECK_OUTPUT="$out"
   CHECK_RESULT="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n1 || true)"
+  # No verdict: the probe itself failed (no npm ci, a broken install), whatever the nodes do.
+  if [[ -z "$CHECK_RESULT" ]]; then
+    tail -n 5 "$CLUSTER_DIR/check.log" >&2
+    die "the readiness probe (scripts/kafka/probe.ts on $NODE_BIN) failed with exit $rc; nodes are left running ('kafka.sh down' stops them)"
+  fi
   return "$rc"
 }
 
@@ -305,12 +165,34 @@ port_open() { (: <"/dev/tcp/$HOST/$1") 2>/dev/null; }
 check_ports_free() {
   local p
   for p in "$(broker_port "$1")" "$(controller_port "$1")"; do
-    ! port_open "$p" || die "port $HOST:$p (node $1) is already in use by another process"
+    port_open "$p" || continue
+    if [[ -z "$ENV_PORT_BASE" ]]; then
+      die "port $HOST:$p (node $1) is already in use by another process (another cluster? set KAFKA_PORT_BASE)"
+    fi
+    die "port $HOST:$p (node $1) is already in use by another process"
   done
 }
 
 layout_brokers() { sed -n 's/^brokers=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
 layout_version() { sed -n 's/^version=//p' "$LAYOUT_FILE" 2>/dev/null || true; }
+# A layout from before KAFKA_PORT_BASE existed has no ports= line: it ran on the default ports.
+layout_ports() {
+  [[ -f "$LAYOUT_FILE" ]] || return 0
+  local p
+  p="$(sed -n 's/^ports=//p' "$LAYOUT_FILE" 2>/dev/null || true)"
+  echo "${p:-$DEFAULT_PORT_BASE}"
+}
+
+# Every command but 'up' talks to the cluster the state dir holds, on the ports it was created with.
+use_layout_ports() {
+  local p
+  p="$(layout_ports)"
+  [[ -n "$p" ]] || return 0
+  if [[ -n "$ENV_PORT_BASE" && "$ENV_PORT_BASE" != "$p" ]]; then
+    die "the cluster in $STATE_DIR runs on KAFKA_PORT_BASE=$p, not $ENV_PORT_BASE (a different cluster needs its own KAFKA_STATE_DIR)"
+  fi
+  PORT_BASE="$p"
+}
 
 brokers_line() {
   local n="$1" i list=""
@@ -340,111 +222,60 @@ show_node_logs() {
 
 # ------------------------------------------------------------------ configs
 
-write_log4j_configs() {
-  mkdir -p "$CLUSTER_DIR"
-  cat >"$CLUSTER_DIR/log4j2-broker.properties" <<'EOF'
-# Broker logging: everything to <node>/logs/server.log (rolled), state changes to state-change.log.
-status = warn
-name = kafka-dev-broker
-appender.server.type = RollingFile
-appender.server.name = server
-appender.server.fileName = ${sys:kafka.logs.dir}/server.log
-appender.server.filePattern = ${sys:kafka.logs.dir}/server.log.%i
-appender.server.layout.type = PatternLayout
-appender.server.layout.pattern = [%d] %p %m (%c)%n
-appender.server.policies.type = Policies
-appender.server.policies.size.type = SizeBasedTriggeringPolicy
-appender.server.policies.size.size = 20MB
-appender.server.strategy.type = DefaultRolloverStrategy
-appender.server.strategy.max = 3
-appender.state.type = RollingFile
-appender.state.name = state
-appender.state.fileName = ${sys:kafka.logs.dir}/state-change.log
-appender.state.filePattern = ${sys:kafka.logs.dir}/state-change.log.%i
-appender.state.layout.type = PatternLayout
-appender.state.layout.pattern = [%d] %p %m (%c)%n
-appender.state.policies.type = Policies
-appender.state.policies.size.type = SizeBasedTriggeringPolicy
-appender.state.policies.size.size = 20MB
-appender.state.strategy.type = DefaultRolloverStrategy
-appender.state.strategy.max = 2
-rootLogger.level = INFO
-rootLogger.appenderRef.server.ref = server
-logger.state.name = state.change.logger
-logger.state.level = INFO
-logger.state.additivity = false
-logger.state.appenderRef.state.ref = state
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = WARN
-EOF
-  cat >"$CLUSTER_DIR/log4j2-tools.properties" <<'EOF'
-# CLI tools / readiness probe: only errors, to stderr.
-status = error
-name = kafka-dev-tools
-appender.err.type = Console
-appender.err.name = err
-appender.err.target = SYSTEM_ERR
-appender.err.layout.type = PatternLayout
-appender.err.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = ERROR
-rootLogger.appenderRef.err.ref = err
-EOF
+# Prints broker.properties.tmpl with each ${NAME} outside comments replaced by the value of a NAME=value argument
+# (a name without one is an error), so the template is the only place that lists broker settings.
+render_broker_template() {
+  local -A vals=()
+  local kv line out name re='^([^$]*)\$\{([A-Z_]+)\}(.*)$'
+  for kv in "$@"; do vals["${kv%%=*}"]="${kv#*=}"; done
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    out=""
+    while [[ "$line" != \#* && "$line" =~ $re ]]; do
+      out+="${BASH_REMATCH[1]}"; name="${BASH_REMATCH[2]}"; line="${BASH_REMATCH[3]}"
+      [[ -v "vals[$name]" ]] || die "${TEMPLATE#"$REPO_ROOT"/}: no value for \${$name}"
+      out+="${vals[$name]}"
+    done
+    printf '%s\n' "$out$line"
+  done <"$TEMPLATE"
 }
 
+drop_template_header() { sed '1,/^[^#]/{/^#/d}'; }   # it speaks of the template, not of what was rendered
+
 write_node_config() {
-  local id="$1" n="$2" d voters="" i rf min_isr
+  local id="$1" n="$2" d voters="" i rf min_isr listeners
   d="$(node_dir "$id")"
   mkdir -p "$d/data" "$d/logs"
   for ((i = 1; i <= n; i++)); do voters+="${voters:+,}$i@$HOST:$(controller_port "$i")"; done
   if ((n >= 3)); then rf=3; min_isr=2; else rf=1; min_isr=1; fi
-  cat >"$d/server.properties.tmp" <<EOF
-# Generated by scripts/kafka/kafka.sh ($n-node KRaft cluster, Kafka $KAFKA_VERSION) - do not edit.
-process.roles=broker,controller
-node.id=$id
-controller.quorum.voters=$voters
-listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
-advertised.listeners=PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-log.dirs=$d/data
-
-# topic defaults
-default.replication.factor=$rf
-min.insync.replicas=$min_isr
-offsets.topic.replication.factor=$rf
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=$rf
-transaction.state.log.min.isr=$min_isr
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=$rf
-share.coordinator.state.topic.min.isr=$min_isr
-share.coordinator.state.topic.num.partitions=10
-auto.create.topics.enable=false
-num.partitions=1
-unclean.leader.election.enable=false
-
-# fast tests / failure detection
-group.initial.rebalance.delay.ms=0
-replica.lag.time.max.ms=10000
-broker.heartbeat.interval.ms=1000
-broker.session.timeout.ms=6000
-
-# small footprint for a 2-core shared machine
-num.network.threads=2
-num.io.threads=2
-num.replica.fetchers=1
-background.threads=2
-num.recovery.threads.per.data.dir=1
-log.cleaner.threads=1
-log.cleaner.dedupe.buffer.size=16777216
-queued.max.requests=200
-log.retention.hours=24
-log.segment.bytes=104857600
-EOF
+  listeners="PLAINTEXT://$HOST:$(broker_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")"
+  {
+    echo "# Generated by scripts/kafka/kafka.sh from broker.properties.tmpl ($n-node KRaft cluster, Kafka $KAFKA_VERSION) - do not edit."
+    render_broker_template NODE_ID="$id" VOTERS="$voters" LISTENERS="$listeners" ADVERTISED_LISTENERS="$listeners" \
+      PROTOCOL_MAP=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT LOG_DIRS="$d/data" RF="$rf" MIN_ISR="$min_isr" |
+      drop_template_header
+  } >"$d/server.properties.tmp"
   mv "$d/server.properties.tmp" "$d/server.properties"
+}
+
+# The settings of docker-compose.yml's three brokers as the apache/kafka image reads them (KAFKA_<PROPERTY>, dots as
+# '_', '_' as '__', '-' as '___'). Settings whose value is per node are left to each service's own environment.
+cmd_compose_env() {
+  (($# == 0)) || usage
+  local per_node='<per-node>' line key value env
+  echo "# Generated from scripts/kafka/broker.properties.tmpl by \`bash scripts/kafka/kafka.sh compose-env >scripts/kafka/broker.env\`:"
+  echo "# do not edit. The broker settings of docker-compose.yml's kafka-1..3; node id and listeners are set per service."
+  render_broker_template NODE_ID="$per_node" LISTENERS="$per_node" ADVERTISED_LISTENERS="$per_node" \
+      VOTERS=1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093 \
+      PROTOCOL_MAP=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT \
+      LOG_DIRS=/var/lib/kafka/data RF=3 MIN_ISR=2 |
+    drop_template_header |
+    while IFS= read -r line; do
+      if [[ -z "$line" || "$line" == \#* ]]; then echo "$line"; continue; fi
+      key="${line%%=*}"; value="${line#*=}"
+      [[ "$value" == "$per_node" ]] && continue
+      env="${key//_/__}"; env="${env//-/___}"; env="${env//./_}"
+      echo "KAFKA_${env^^}=$value"
+    done
 }
 
 format_nodes() {
@@ -463,7 +294,7 @@ format_nodes() {
     d="$(node_dir "$id")"
     [[ -f "$d/data/meta.properties" ]] && continue
     "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-      -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" -cp "$LIB_DIR/*" \
+      -Dlog4j2.configurationFile="$TOOLS_LOG4J" -cp "$LIB_DIR/*" \
       "$STORAGE_CLASS" format --cluster-id "$cid" --config "$d/server.properties" --ignore-formatted \
       >"$d/logs/format.log" 2>&1 &
     fmt_jobs+=("$id:$!")
@@ -490,7 +321,7 @@ start_node() {
   jvm=($HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
        -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
        "-Xlog:gc*:file=$d/logs/gc.log:time,tags:filecount=2,filesize=5M"
-       -Dkafka.logs.dir="$d/logs" -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-broker.properties"
+       -Dkafka.logs.dir="$d/logs" -Dlog4j2.configurationFile="$BROKER_LOG4J"
        ${KAFKA_JVM_OPTS:-})
   # setsid: own session, so Ctrl-C / process-group kills of the caller do not hit the brokers.
   # The wrapper writes its own pid and then execs the JVM, so the pid file holds the JVM's pid.
@@ -553,28 +384,29 @@ cmd_up() {
   [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout must be seconds"
   lock
   local t0=$SECONDS
-  resolve
-  local cur_n cur_v
-  cur_n="$(layout_brokers)"; cur_v="$(layout_version)"
-  if [[ -n "$cur_n" && ( "$cur_n" != "$n" || "$cur_v" != "$KAFKA_VERSION" ) ]]; then
+  local cur_n cur_v cur_p
+  cur_n="$(layout_brokers)"; cur_v="$(layout_version)"; cur_p="$(layout_ports)"
+  # Without KAFKA_PORT_BASE, an existing cluster keeps its ports; with it, a different base is a new layout.
+  [[ -n "$ENV_PORT_BASE" || -z "$cur_p" ]] || PORT_BASE="$cur_p"
+  if [[ -n "$cur_n" && ( "$cur_n" != "$n" || "$cur_v" != "$KAFKA_VERSION" || "$cur_p" != "$PORT_BASE" ) ]]; then
     if any_running; then
-      die "a $cur_n-node cluster (Kafka $cur_v) is running; run 'kafka.sh down' first"
+      die "a $cur_n-node cluster (Kafka $cur_v, port base $cur_p) is running; run 'kafka.sh down' first"
     fi
-    log "cluster layout changes ($cur_n node(s), Kafka $cur_v -> $n node(s), Kafka $KAFKA_VERSION): wiping old data"
+    log "cluster layout changes ($cur_n node(s), Kafka $cur_v, port base $cur_p -> $n node(s), Kafka $KAFKA_VERSION," \
+      "port base $PORT_BASE): wiping old data"
     rm -rf "$CLUSTER_DIR"
   elif [[ -z "$cur_n" && -d "$CLUSTER_DIR" ]] && ! any_running; then
     rm -rf "$CLUSTER_DIR"   # leftovers without a layout file (interrupted first run)
   fi
-  mkdir -p "$CLUSTER_DIR"
-  write_log4j_configs
-  local id started=()
-  for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
-  printf 'brokers=%s\nversion=%s\n' "$n" "$KAFKA_VERSION" >"$LAYOUT_FILE"
-  format_nodes "$n"
-  ensure_check
-  local to_start=()
+  local id started=() to_start=()
   for ((id = 1; id <= n; id++)); do node_pid "$id" >/dev/null || to_start+=("$id"); done
   for id in "${to_start[@]}"; do check_ports_free "$id"; done
+  ensure_probe
+  resolve
+  mkdir -p "$CLUSTER_DIR"
+  for ((id = 1; id <= n; id++)); do write_node_config "$id" "$n"; done
+  printf 'brokers=%s\nversion=%s\nports=%s\nlib=%s\n' "$n" "$KAFKA_VERSION" "$PORT_BASE" "$LIB_ROOT" >"$LAYOUT_FILE"
+  format_nodes "$n"
   for id in "${to_start[@]}"; do start_node "$id"; started+=("$id"); done
   if ((${#started[@]})); then
     log "started node(s) ${started[*]}; waiting up to ${timeout}s for $n broker(s) to register"
@@ -633,6 +465,7 @@ cmd_stop_broker() {
   shift || usage
   while (($#)); do case "$1" in --kill) sig=KILL; shift ;; *) usage ;; esac; done
   require_node "$id"
+  use_layout_ports
   lock
   if ! node_pid "$id" >/dev/null; then log "node $id is not running"; return 0; fi
   stop_nodes "$sig" "$id"
@@ -651,10 +484,11 @@ cmd_start_broker() {
     esac
   done
   require_node "$id"
+  use_layout_ports
   lock
   resolve
   [[ -f "$(node_dir "$id")/data/meta.properties" ]] || die "node $id is not formatted; run 'kafka.sh up'"
-  ensure_check
+  ensure_probe
   local t0=$SECONDS
   if node_pid "$id" >/dev/null; then
     log "node $id already running; checking it serves"
@@ -677,7 +511,8 @@ cmd_status() {
   local n id pid rc=0
   n="$(layout_brokers)"
   if [[ -z "$n" ]]; then log "no cluster (run 'kafka.sh up')"; return 3; fi
-  echo "cluster: $n node(s), Kafka $(layout_version), data ${CLUSTER_DIR#"$REPO_ROOT"/}" >&2
+  use_layout_ports
+  echo "cluster: $n node(s), Kafka $(layout_version), port base $PORT_BASE, data ${CLUSTER_DIR#"$REPO_ROOT"/}" >&2
   for ((id = 1; id <= n; id++)); do
     if pid="$(node_pid "$id")"; then
       echo "node $id: running (pid $pid) broker $HOST:$(broker_port "$id") controller $HOST:$(controller_port "$id")" >&2
@@ -691,21 +526,21 @@ cmd_status() {
 cmd_brokers() {
   local n
   n="$(layout_brokers)"
+  use_layout_ports
   brokers_line "${n:-3}"
 }
 
 cmd_tool() {
   (($#)) || usage
   resolve
-  mkdir -p "$CLUSTER_DIR"
-  [[ -f "$CLUSTER_DIR/log4j2-tools.properties" ]] || write_log4j_configs
   exec "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dlog4j2.configurationFile="$CLUSTER_DIR/log4j2-tools.properties" -cp "$LIB_DIR/*" "$@"
+    -Dlog4j2.configurationFile="$TOOLS_LOG4J" -cp "$LIB_DIR/*" "$@"
 }
 
 main() {
   local cmd="${1:-}"
   shift || true
+  [[ -z "$ENV_PORT_BASE" ]] || check_port_base "$ENV_PORT_BASE"
   case "$cmd" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
@@ -715,6 +550,7 @@ main() {
     brokers) cmd_brokers "$@" ;;
     resolve) lock; resolve ;;
     tool) cmd_tool "$@" ;;
+    compose-env) cmd_compose_env "$@" ;;
     -h|--help|help) usage 0 ;;
     *) usage ;;
   esac
