@@ -6,8 +6,7 @@ import { dirname, join, relative } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { run } from 'node:test'
 import { spec } from 'node:test/reporters'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { ensureSnapshot } from './test-runner/pglite-snapshot.ts'
+import { fileURLToPath } from 'node:url'
 import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } from './test-runner/preflight.ts'
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
@@ -152,11 +151,6 @@ async function main(): Promise<number> {
     }
     // The suites fail, rather than skip, when the Kafka they were promised is missing.
     if (cluster || p.given) process.env.TEST_KAFKA_REQUIRED = '1'
-    if (process.env.TEST_PGLITE_SNAPSHOT !== 'off')
-      process.env.TEST_PGLITE_SNAPSHOT = await ensureSnapshot(ROOT).catch((error: Error) => {
-        say(`PGlite snapshot unavailable, every PGlite runs initdb: ${error.message}`)
-        return 'off'
-      })
     progress = new Progress(p.files, ROOT)
     totals = await runFiles(p, progress, abort.signal)
   } catch (error) {
@@ -221,7 +215,6 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   const stream = run({
     files: p.files.map((f) => join(ROOT, f)),
     concurrency,
-    execArgv: ['--import', pathToFileURL(join(ROOT, 'scripts/test-runner/pglite-snapshot.ts')).href],
     timeout: TEST_TIMEOUT_MS,
     signal,
     ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),

@@ -48,13 +48,18 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
 }
 
 /**
- * PGlite in process; `dataDir` undefined keeps it in memory. PGlite is one connection: Kysely's PGlite adapter says
- * so (`supportsMultipleConnections: false`) and Kysely hands it out to one caller at a time.
+ * PGlite in process; `dataDir` undefined keeps it in memory (`loadDataDir`: starting from a dump of another one).
+ * PGlite is one connection: Kysely's PGlite adapter says so (`supportsMultipleConnections: false`) and Kysely hands
+ * it out to one caller at a time.
  */
-export async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
+export async function openPglite(
+  dataDir: string | undefined,
+  options: { loadDataDir?: Blob } = {},
+): Promise<DatabaseHandle> {
   if (dataDir) mkdirSync(dataDir, { recursive: true })
   const pglite = await PGlite.create({
     ...(dataDir ? { dataDir } : {}),
+    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
     parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
   })
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })

@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { afterEach } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { prepareDatabase } from '../../src/database.ts'
+import { prepareDatabase, routines } from '../../src/database.ts'
 import { type DatabaseHandle, openPglite, openPostgres } from '../../src/platform/db.ts'
 
 export type DatabaseKind = 'pglite' | 'postgres'
@@ -31,9 +34,8 @@ export async function createTestDatabase(
   poolSize = 20,
 ): Promise<DatabaseHandle & { url?: string }> {
   if (kind === 'pglite') {
-    const handle = await openPglite(undefined)
-    await prepareDatabase(handle.db)
-    return handle
+    const snapshot = await preparedPgliteSnapshot()
+    return openPglite(undefined, { loadDataDir: new Blob([snapshot]) })
   }
   const dbName = `t_${name
     .replace(/[^a-z0-9]/gi, '_')
@@ -69,3 +71,41 @@ export async function adminQuery(text: string): Promise<void> {
     await client.end()
   }
 }
+
+/**
+ * A dump of a PGlite database prepared for this version of the schema (migrations and routines), made once and
+ * cached on disk by the hash of their sources, so each test's PGlite starts from it in about a second instead of
+ * running initdb and every migration (TEST_PGLITE_SNAPSHOT=off always prepares afresh).
+ */
+async function preparedPgliteSnapshot(): Promise<Uint8Array> {
+  cachedSnapshot ??= (async () => {
+    const hash = createHash('sha256')
+    const root = fileURLToPath(new URL('../../', import.meta.url))
+    const pgliteVersion = JSON.parse(
+      readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8'),
+    ).version
+    hash.update(pgliteVersion)
+    const migrationsDir = join(root, 'src/platform/migrations')
+    for (const file of readdirSync(migrationsDir).sort()) hash.update(readFileSync(join(migrationsDir, file)))
+    for (const r of routines) hash.update(r.sql)
+    const path = join(
+      root,
+      'node_modules/.cache/flash-sale-tests',
+      `pglite-prepared-${hash.digest('hex').slice(0, 16)}.tar`,
+    )
+    if (process.env.TEST_PGLITE_SNAPSHOT !== 'off' && existsSync(path))
+      return new Uint8Array(readFileSync(path))
+    const fresh = await openPglite(undefined)
+    await prepareDatabase(fresh.db)
+    const dump = new Uint8Array(await (await fresh.pglite!.dumpDataDir('none')).arrayBuffer())
+    await fresh.close()
+    mkdirSync(dirname(path), { recursive: true })
+    const partial = `${path}.${process.pid}`
+    writeFileSync(partial, dump)
+    renameSync(partial, path)
+    return dump
+  })()
+  return cachedSnapshot
+}
+
+let cachedSnapshot: Promise<Uint8Array> | undefined
