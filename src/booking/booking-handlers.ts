@@ -1,4 +1,5 @@
-import type { TransactionHandler } from '../events/index.ts'
+import type { CloudEvent, TransactionHandler } from '../events/index.ts'
+import type { Tx } from '../platform/db.ts'
 import { expireHolds } from './expire-holds.ts'
 
 /** The database clock is still before the hold's deadline (another machine's clock ran ahead): try again shortly. */
@@ -18,10 +19,17 @@ export function holdExpirationHandler(): TransactionHandler<'reservation.held'> 
     // every pending hold sleeps on its own timer, so thousands can wait without holding up each other
     keyConcurrency: 100_000,
     deliverAt: (event) => new Date(event.data.expiresAt),
-    async handle(event, { tx }) {
-      const outcome = (await expireHolds(tx, [event.data.reservationId])).get(event.data.reservationId)
-      // A clock behind ours (another machine's) makes it early: fail so the runtime tries again shortly.
-      if (outcome === 'not-due') throw new HoldNotDueError()
-    },
+    handle: (event, { tx }) => expire(tx, [event]),
+    // the holds due in the same moment end in one statement
+    handleBatch: (events, { tx }) => expire(tx, events),
   }
+}
+
+async function expire(tx: Tx, events: readonly CloudEvent<'reservation.held'>[]): Promise<void> {
+  const outcomes = await expireHolds(
+    tx,
+    events.map((e) => e.data.reservationId),
+  )
+  // A clock behind ours (another machine's) makes it early: fail so the runtime tries again shortly.
+  if ([...outcomes.values()].includes('not-due')) throw new HoldNotDueError()
 }

@@ -12,7 +12,10 @@ export interface EventBackbone {
   readonly transport: EventTransport
   readonly runtime: ConsumerRuntime
   readonly relay: OutboxRelay
-  /** Declares topics, then starts the relay and consumers for the roles this instance runs. */
+  /**
+   * Declares topics, starts the relay, and starts the consumers for the roles this instance runs without waiting
+   * for their groups to join (`runtime.joined` says when): nothing else of the instance waits for a rebalance.
+   */
   start(roles: { relay: boolean; workers: boolean }): Promise<void>
   /** Stops the relay, drains consumers (committing what finished), closes the transport. */
   stop(): Promise<void>
@@ -30,6 +33,7 @@ export async function createTransport(
   return createKafkaTransport({
     brokers: [...config.kafkaBrokers],
     clientId: config.KAFKA_CLIENT_ID,
+    groupInstanceId: config.INSTANCE_ID,
     logger: logger.child({ transport: 'kafka' }),
   })
 }
@@ -81,7 +85,7 @@ export function createEventBackbone(options: {
       const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
       await transport.ensureTopics(topicCatalog(durability, config.retryDelaysMs.length))
       if (roles.relay) await relay.start()
-      if (roles.workers) await runtime.start()
+      if (roles.workers) void runtime.start()
       running = roles
     },
     async stop() {

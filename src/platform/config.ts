@@ -46,6 +46,13 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     KAFKA_CLIENT_ID: Type.String({ minLength: 1, default: 'ticketing' }),
+    INSTANCE_ID: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9._-]{1,100}$',
+        description:
+          'a stable name of this instance (for example the pod name): Kafka static membership, so a restarted instance takes its partitions back at once',
+      }),
+    ),
     RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 2000 }),
     DATA_PLATFORM_URL: Type.Optional(
       Type.String({ pattern: '^https?://', description: 'reservation sync target' }),

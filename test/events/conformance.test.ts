@@ -58,12 +58,19 @@ for (const target of transportTargets()) {
       const inFlight = new Set<string>()
       let overlapSameKey = 0
       let maxParallel = 0
+      // Keys in flight together are handled concurrently, or together in one transaction (a batch).
+      const keysByTransaction = new WeakMap<object, Set<string>>()
+      let maxKeysInOneTransaction = 0
       const handler = effectHandler('order', { delayMs: 2 })
       const inner = handler.handle
       handler.handle = async (event, context) => {
         if (inFlight.has(event.subject)) overlapSameKey++
         inFlight.add(event.subject)
         maxParallel = Math.max(maxParallel, inFlight.size)
+        const together = keysByTransaction.get(context.tx) ?? new Set<string>()
+        together.add(event.subject)
+        keysByTransaction.set(context.tx, together)
+        maxKeysInOneTransaction = Math.max(maxKeysInOneTransaction, together.size)
         try {
           await inner(event, context)
         } finally {
@@ -89,7 +96,10 @@ for (const target of transportTargets()) {
       )
       assert.deepEqual(orderProblems(rows), [])
       assert.equal(overlapSameKey, 0, 'two records of one key ran at the same time')
-      assert.ok(maxParallel > 1, `keys never ran in parallel (max ${maxParallel})`)
+      assert.ok(
+        maxParallel > 1 || maxKeysInOneTransaction > 1,
+        `keys never ran in parallel (max ${maxParallel} at once, ${maxKeysInOneTransaction} in one transaction)`,
+      )
       assert.ok(new Set(keys.map((k) => partitionFor(k, PARTITIONS))).size > 1, 'keys spread over partitions')
       assert.equal(await outboxCount(rig.db), 0)
     })

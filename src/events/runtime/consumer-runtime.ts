@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
 import type { Registry } from 'prom-client'
 import { backoffMs } from '../../platform/backoff.ts'
 import type { Db } from '../../platform/db.ts'
@@ -8,8 +9,9 @@ import { type CloudEvent, parseEvent } from '../envelope.ts'
 import type { EventType } from '../event-types.ts'
 import { consumedTopics, DEFAULT_RETRY_DELAYS_MS } from '../topics.ts'
 import type { ConsumerHandle, EventTransport, TransportRecord } from '../transport/port.ts'
+import { Batcher, BatchFailed } from './batcher.ts'
 import { insertDeadLetter } from './dead-letter-store.ts'
-import type { EventHandler } from './handler.ts'
+import type { EventHandler, ExternalHandler, TransactionHandler } from './handler.ts'
 import {
   deadLetterRecord,
   firstFailure,
@@ -42,6 +44,9 @@ export class ConsumerRuntime {
   readonly #handlers: EventHandler<any>[] = []
   readonly #consumers: ConsumerHandle[] = []
   readonly #metrics: RuntimeMetrics
+  readonly #batchers = new Map<EventHandler<any>, Batcher<Delivery, Outcome>>()
+  #joined: Promise<void> = Promise.resolve()
+  #stopping: AbortController | undefined
 
   constructor(options: RuntimeOptions) {
     this.#options = {
@@ -63,19 +68,47 @@ export class ConsumerRuntime {
     return this.#handlers.map((h) => ({ group: h.group, topics: consumedTopics(h.topic, stages) }))
   }
 
-  async start(): Promise<void> {
-    for (const handler of this.#handlers) {
-      const consumer = await this.#options.transport.consume({
-        group: handler.group,
-        topics: consumedTopics(handler.topic, this.#options.retryDelaysMs.length),
-        keyConcurrency: handler.keyConcurrency ?? 16,
-        handle: (record, signal) => this.#process(handler, record, signal),
-      })
-      this.#consumers.push(consumer)
-    }
+  /**
+   * Joins every group at once (on Kafka each join waits for a rebalance); resolves when all have joined. A group
+   * that cannot join yet (the cluster is away) keeps trying until it does or the runtime stops.
+   */
+  start(): Promise<void> {
+    this.#stopping = new AbortController()
+    const signal = this.#stopping.signal
+    this.#joined = Promise.all(
+      this.#handlers.map(async (handler) => {
+        for (let attempt = 0; !signal.aborted; attempt++) {
+          try {
+            const consumer = await this.#options.transport.consume({
+              group: handler.group,
+              topics: consumedTopics(handler.topic, this.#options.retryDelaysMs.length),
+              keyConcurrency: handler.keyConcurrency ?? DEFAULT_KEY_CONCURRENCY,
+              handle: (record, signal) => this.#process(handler, record, signal),
+            })
+            if (signal.aborted) await consumer.close()
+            else this.#consumers.push(consumer)
+            return
+          } catch (error) {
+            this.#options.logger.error(
+              { err: error, group: handler.group, attempt },
+              'consumer group did not start',
+            )
+            await sleep(backoffMs(attempt, 500, 10_000), undefined, { signal }).catch(() => {})
+          }
+        }
+      }),
+    ).then(() => {})
+    return this.#joined
+  }
+
+  /** Resolves once every group has joined (or the runtime stopped). */
+  get joined(): Promise<void> {
+    return this.#joined
   }
 
   async stop(): Promise<void> {
+    this.#stopping?.abort()
+    await this.#joined
     await Promise.all(this.#consumers.splice(0).map((c) => c.close()))
   }
 
@@ -100,7 +133,35 @@ export class ConsumerRuntime {
 
     let attempt = previousAttempts(record)
     let lastError: unknown
-    for (let i = 0; i < this.#options.immediateAttempts; i++) {
+    let tries = 0
+    // First with the other events in flight, in one transaction. A failed batch of several says nothing of this
+    // event: it is then tried alone, and no attempt of its own is counted.
+    {
+      const started = performance.now()
+      try {
+        const outcome = await this.#batcher(handler).submit({ event, record, attempt: attempt + 1, signal })
+        this.#metrics.done(labels, outcome, performance.now() - started, event.time)
+        return
+      } catch (error) {
+        signal.throwIfAborted()
+        if (!(error instanceof BatchFailed && error.size > 1)) {
+          attempt++
+          tries++
+          lastError = error instanceof BatchFailed ? error.cause : error
+          this.#logFailure(handler, event, attempt, lastError)
+        }
+      }
+    }
+    for (; tries < this.#options.immediateAttempts && (tries === 0 || isRetryable(lastError)); tries++) {
+      if (tries > 0) {
+        await sleep(
+          backoffMs(tries - 1, this.#options.immediateBackoffMs, Number.MAX_SAFE_INTEGER),
+          undefined,
+          {
+            signal,
+          },
+        )
+      }
       attempt++
       signal.throwIfAborted()
       const started = performance.now()
@@ -111,16 +172,7 @@ export class ConsumerRuntime {
       } catch (error) {
         signal.throwIfAborted()
         lastError = error
-        this.#options.logger.warn(
-          { err: error, group: handler.group, eventId: event.id, attempt },
-          'event handler failed',
-        )
-        if (!isRetryable(error)) break
-        if (i + 1 < this.#options.immediateAttempts) {
-          await sleep(backoffMs(i, this.#options.immediateBackoffMs, Number.MAX_SAFE_INTEGER), undefined, {
-            signal,
-          })
-        }
+        this.#logFailure(handler, event, attempt, error)
       }
     }
 
@@ -140,6 +192,104 @@ export class ConsumerRuntime {
       return
     }
     await this.#deadLetter(handler, record, lastError, attempt, event)
+  }
+
+  #logFailure(handler: EventHandler<any>, event: CloudEvent, attempt: number, error: unknown): void {
+    this.#options.logger.warn(
+      { err: error, group: handler.group, eventId: event.id, attempt },
+      'event handler failed',
+    )
+  }
+
+  #batcher(handler: EventHandler<any>): Batcher<Delivery, Outcome> {
+    let batcher = this.#batchers.get(handler)
+    if (!batcher) {
+      batcher =
+        handler.mode === 'external'
+          ? new Batcher((items) => this.#runExternalBatch(handler, items), MAX_BATCH)
+          : new Batcher((items) => this.#runTransactionBatch(handler, items), MAX_BATCH)
+      this.#batchers.set(handler, batcher)
+    }
+    return batcher
+  }
+
+  /** One transaction: the batch's new event ids recorded, and their effects; a replayed id has none. */
+  async #runTransactionBatch(
+    handler: TransactionHandler<any>,
+    items: readonly Delivery[],
+  ): Promise<PromiseSettledResult<Outcome>[]> {
+    return this.#options.db.transaction().execute(async (tx) => {
+      const ids = [...new Set(items.map((i) => i.event.id))]
+      const inserted = await sql<{ event_id: string }>`
+        insert into processed_events (group_id, event_id) select ${handler.group}, unnest(${ids}::text[])
+        on conflict do nothing returning event_id`.execute(tx)
+      const fresh = new Set(inserted.rows.map((r) => r.event_id))
+      const outcomes = items.map((i): Outcome => {
+        if (!fresh.has(i.event.id)) return 'duplicate'
+        fresh.delete(i.event.id)
+        return 'done'
+      })
+      const todo = items.filter((_, k) => outcomes[k] === 'done')
+      if (todo.length > 0) {
+        if (handler.handleBatch) {
+          await handler.handleBatch(
+            todo.map((i) => i.event),
+            { tx, signal: todo[0]!.signal },
+          )
+        } else {
+          for (const i of todo) {
+            await handler.handle(i.event, {
+              tx,
+              eventId: i.event.id,
+              attempt: i.attempt,
+              record: i.record,
+              signal: i.signal,
+            })
+          }
+        }
+      }
+      return outcomes.map((value) => ({ status: 'fulfilled', value }) as const)
+    })
+  }
+
+  /** The batch's seen ids in one read, each partner call on its own, the successful ids in one write. */
+  async #runExternalBatch(
+    handler: ExternalHandler<any>,
+    items: readonly Delivery[],
+  ): Promise<PromiseSettledResult<Outcome>[]> {
+    const db = this.#options.db
+    const ids = [...new Set(items.map((i) => i.event.id))]
+    const seen = new Set(
+      (
+        await db
+          .selectFrom('processed_events')
+          .select('event_id')
+          .where('group_id', '=', handler.group)
+          .where('event_id', 'in', ids)
+          .execute()
+      ).map((r) => r.event_id),
+    )
+    const results = await Promise.allSettled(
+      items.map(async (i): Promise<Outcome> => {
+        if (seen.has(i.event.id)) return 'duplicate'
+        await handler.handle(i.event, {
+          db,
+          eventId: i.event.id,
+          attempt: i.attempt,
+          record: i.record,
+          signal: i.signal,
+        })
+        return 'done'
+      }),
+    )
+    const done = [
+      ...new Set(items.filter((_, k) => results[k]!.status === 'fulfilled').map((i) => i.event.id)),
+    ]
+    if (done.length > 0) {
+      await sql`insert into processed_events (group_id, event_id) select ${handler.group}, unnest(${done}::text[])
+        on conflict do nothing`.execute(db)
+    }
+    return results
   }
 
   async #runOnce(
@@ -221,6 +371,20 @@ export class ConsumerRuntime {
     )
   }
 }
+
+interface Delivery {
+  event: CloudEvent
+  record: TransportRecord
+  attempt: number
+  signal: AbortSignal
+}
+
+type Outcome = 'done' | 'duplicate'
+
+/** Keys in flight per partition unless the handler says otherwise: the ceiling on a batch from one partition. */
+const DEFAULT_KEY_CONCURRENCY = 256
+/** Events per transaction at most. */
+const MAX_BATCH = 500
 
 async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
   // Timers can fire a millisecond early against Date.now(): sleep again until the time has really come.

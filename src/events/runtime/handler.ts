@@ -28,16 +28,33 @@ interface HandlerBase<T extends EventType> {
   readonly topic: T
   /** Hold the event until this time (delayed work such as hold expiration). */
   deliverAt?(event: CloudEvent<T>): Date | undefined
-  /** Distinct keys in flight per partition; delayed handlers need many (sleeping records are cheap). */
+  /**
+   * Distinct keys in flight per partition (records of one key always run one at a time, in order). The events in
+   * flight are handled together, a batch per transaction, so more keys in flight mean larger batches; delayed
+   * handlers need many (sleeping records are cheap).
+   */
   keyConcurrency?: number
   /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
   onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
 }
 
-/** Effects in the database, exactly once with the event id (the default). */
+/** What a batch is handled with: one transaction for all its events and their ids. */
+export interface BatchContext {
+  readonly tx: Tx
+  readonly signal: AbortSignal
+}
+
+/**
+ * Effects in the database, exactly once with the event id (the default). The runtime hands the events in flight
+ * to one transaction at a time, recording their ids in it: `handleBatch` when given (set-based SQL for the whole
+ * batch), else `handle` for each in turn. A batch that fails is tried again one event at a time, so one bad event
+ * holds up none of the others.
+ */
 export interface TransactionHandler<T extends EventType = EventType> extends HandlerBase<T> {
   readonly mode?: 'transaction'
   handle(event: CloudEvent<T>, context: TransactionContext): Promise<void>
+  /** The same effects as `handle` on each event, in order, for events of different keys. */
+  handleBatch?(events: readonly CloudEvent<T>[], context: BatchContext): Promise<void>
 }
 
 /** A call to a partner that deduplicates by `eventId`. */

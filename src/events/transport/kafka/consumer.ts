@@ -26,6 +26,11 @@ export interface KafkaConsumerOptions {
   rebalanceTimeoutMs?: number | undefined
   /** Records buffered or running per consumer before fetching pauses. */
   maxBuffered?: number | undefined
+  /**
+   * Static membership (KIP-345): a member restarted with the same id takes its partitions back at once, without a
+   * rebalance and without waiting for the session of the member that died.
+   */
+  groupInstanceId?: string | undefined
 }
 
 export type StringConsumer = Consumer<string, string, string, string>
@@ -64,6 +69,7 @@ export async function startConsumer(
     clientId: options.clientId,
     bootstrapBrokers: options.brokers,
     groupId: spec.group,
+    ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
     deserializers: stringDeserializers,
     autocommit: false,
     sessionTimeout,
