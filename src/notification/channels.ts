@@ -2,7 +2,9 @@ import type { Config } from '../platform/config.ts'
 import { postJson } from '../platform/partner-http.ts'
 import type { NotificationMessage } from './messages.ts'
 
-export type ChannelName = 'webhook' | 'slack' | 'discord' | 'telegram'
+/** Every channel a user can have a preference for (the in-app inbox is always on). */
+export const channelNames = ['webhook', 'slack', 'discord', 'telegram', 'alimtalk', 'fcm', 'sms'] as const
+export type ChannelName = (typeof channelNames)[number]
 
 export interface OutboundNotification extends NotificationMessage {
   notificationId: string

@@ -3,6 +3,7 @@ import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, Uuid } from '../platform/schemas.ts'
+import { channelNames } from './channels.ts'
 import { readInbox, readPreferences } from './notifications-sql.ts'
 import { setPreferences } from './set-preferences.ts'
 
@@ -11,6 +12,9 @@ const Channel = Type.Union([
   Type.Literal('slack'),
   Type.Literal('discord'),
   Type.Literal('telegram'),
+  Type.Literal('alimtalk'),
+  Type.Literal('fcm'),
+  Type.Literal('sms'),
 ])
 const Preference = Type.Object(
   {
@@ -107,7 +111,7 @@ export const notificationRoutes: Routes<{ db: Db; guard: Guard }> = async (app, 
         summary: 'Set channel preferences (for example a Telegram chat id, or turning Slack off)',
         params,
         body: Type.Object(
-          { preferences: Type.Array(Preference, { maxItems: 4 }) },
+          { preferences: Type.Array(Preference, { maxItems: channelNames.length }) },
           { additionalProperties: false },
         ),
         response: {

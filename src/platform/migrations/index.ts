@@ -3,6 +3,8 @@ import * as bookingCore from './0001-booking-core.ts'
 import * as eventBackbone from './0002-event-backbone.ts'
 import * as sideEffects from './0003-side-effects.ts'
 import * as coalescedNotify from './0004-coalesced-outbox-notify.ts'
+import * as organizerWebhooks from './0020-organizer-webhooks.ts'
+import * as koreanChannels from './0021-korean-channels.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +12,8 @@ export const migrations: Record<string, Migration> = {
   '0002-event-backbone': eventBackbone,
   '0003-side-effects': sideEffects,
   '0004-coalesced-outbox-notify': coalescedNotify,
+  '0020-organizer-webhooks': organizerWebhooks,
+  '0021-korean-channels': koreanChannels,
 }
 
 export const migrationProvider: MigrationProvider = {
