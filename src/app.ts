@@ -21,6 +21,7 @@ import type { AdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
 import { walletModule } from './wallet/index.ts'
+import { webhooksModule } from './webhooks/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -98,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     rankingModule,
     notificationModule,
     dataPlatformModule,
+    webhooksModule,
   ]
   const tasks: Task[] = []
   for (const module of modules) tasks.push(...((await module.install(ctx)) ?? []))
