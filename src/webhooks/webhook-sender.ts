@@ -40,7 +40,24 @@ export async function sendWebhook(
 
   const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)])
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest
-  return new Promise<SendResult>((resolve) => {
+  return new Promise<SendResult>((settle) => {
+    let settled = false
+    const resolve = (r: SendResult) => {
+      if (settled) return
+      settled = true
+      settle(r)
+    }
+    const failed = (error: Error) => {
+      const timedOut = signal.aborted && !options.signal.aborted
+      resolve(
+        done({
+          status: null,
+          error: timedOut ? `timed out after ${options.timeoutMs} ms` : error.message,
+          retryAfter: undefined,
+          refused: error instanceof WebhookUrlRefused,
+        }),
+      )
+    }
     const req = request(
       url,
       {
@@ -62,7 +79,9 @@ export async function sendWebhook(
           if (size < 1024) chunks.push(chunk)
           size += chunk.length
         })
-        res.on('error', () => {})
+        // An abort mid-body ends in 'error' or 'close' without 'end': the attempt still settles.
+        res.on('error', failed)
+        res.on('close', () => failed(new Error('the connection closed before the answer ended')))
         res.on('end', () => {
           const status = res.statusCode ?? 0
           const ok = status >= 200 && status < 300
@@ -79,17 +98,7 @@ export async function sendWebhook(
         })
       },
     )
-    req.on('error', (error: Error) => {
-      const timedOut = signal.aborted && !options.signal.aborted
-      resolve(
-        done({
-          status: null,
-          error: timedOut ? `timed out after ${options.timeoutMs} ms` : error.message,
-          retryAfter: undefined,
-          refused: error instanceof WebhookUrlRefused,
-        }),
-      )
-    })
+    req.on('error', failed)
     req.end(body)
   })
 }
