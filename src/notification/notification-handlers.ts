@@ -182,8 +182,13 @@ export function notificationDelivery(
           signal,
         )
       } catch (error) {
-        if (error instanceof TargetGoneError && d.target) await forgetTarget(db, d.channel, d.target)
         await recordAttempt(db, d.id, 'pending', (error as Error).message)
+        if (error instanceof TargetGoneError && d.target) {
+          // An uninstalled app: nothing to retry or replay. The target is forgotten; no dead letter is needed.
+          await forgetTarget(db, d.channel, d.target)
+          await recordAttempt(db, d.id, 'failed', (error as Error).message)
+          return
+        }
         throw error
       }
       await recordAttempt(db, d.id, 'sent', null)
