@@ -17,12 +17,12 @@ export async function postNhn(
     headers: { 'x-secret-key': secretKey, 'content-type': 'application/json;charset=UTF-8' },
   })) as NhnAnswer | undefined
   const header = answer?.header
-  if (!header || header.isSuccessful !== true) {
+  if (header?.isSuccessful !== true) {
     throw new NonRetryableError(
       `${call.partner} refused the message: ${header?.resultCode ?? '?'} ${header?.resultMessage ?? 'no result header'}`,
     )
   }
-  const results = answer.message?.sendResults ?? answer.body?.data?.sendResultList ?? []
+  const results = answer?.message?.sendResults ?? answer?.body?.data?.sendResultList ?? []
   const refused = results.find((r) => r.resultCode !== 0)
   if (refused) {
     throw new NonRetryableError(

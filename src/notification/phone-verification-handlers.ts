@@ -21,7 +21,7 @@ export function phoneVerificationSender(
         .where('id', '=', event.data.verificationId)
         .where('status', '=', 'pending')
         .executeTakeFirst()
-      if (!v || !v.code || !v.live || v.send_status === 'sent') return
+      if (!v?.code || !v.live || v.send_status === 'sent') return
       if (!sms) throw new NonRetryableError('the SMS channel is not configured')
       try {
         await sms.sendCode(v.phone_number, v.code, ttlSeconds, eventId, signal)

@@ -89,7 +89,7 @@ export async function confirmPhoneCode(db: Db, userId: string, code: string, rul
       .limit(1)
       .forUpdate()
       .executeTakeFirst()
-    if (!v || !v.code) return { error: 'PHONE_VERIFICATION_NOT_FOUND' as const }
+    if (!v?.code) return { error: 'PHONE_VERIFICATION_NOT_FOUND' as const }
     if (v.expired) return { error: 'PHONE_CODE_EXPIRED' as const }
     const given = Buffer.from(code)
     const right = given.length === v.code.length && timingSafeEqual(given, Buffer.from(v.code))
