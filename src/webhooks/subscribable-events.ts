@@ -1,12 +1,16 @@
 import { type EventType, eventTypes } from '../events/index.ts'
 
 /**
- * Event types that are plumbing between slices, never offered to organizers: a notification's per-channel delivery,
- * a phone verification code (its code stays in the database either way).
+ * Event types never offered to organizers: plumbing between slices (a notification's per-channel delivery, a phone
+ * verification code request), and the raw requests of a flash sale, one per fan (queue.entered, and
+ * coupon.issue-requested, whose outcome is coupon.issued or coupon.rejected): a webhook per fan entering the waiting
+ * room would flood the organizer's endpoint, and each type costs a consumer group.
  */
 const internal: ReadonlySet<string> = new Set<EventType>([
   'notification.requested',
   'phone.verification-requested',
+  'queue.entered',
+  'coupon.issue-requested',
 ])
 
 /** The business events an organizer can subscribe an endpoint to: every catalog type not marked internal above. */

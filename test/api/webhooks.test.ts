@@ -64,7 +64,12 @@ for (const kind of databaseKinds) {
       for (const t of ['reservation.held', 'reservation.confirmed', 'coupon.issued', 'queue.admitted']) {
         assert.ok(types.body.eventTypes.includes(t), t)
       }
-      for (const t of ['notification.requested', 'phone.verification-requested']) {
+      for (const t of [
+        'notification.requested',
+        'phone.verification-requested',
+        'queue.entered',
+        'coupon.issue-requested',
+      ]) {
         assert.ok(!types.body.eventTypes.includes(t), t)
         assertError(await register({ url: PUBLIC_URL, eventTypes: [t] }), 400, 'VALIDATION_FAILED')
       }
