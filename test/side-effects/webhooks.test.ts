@@ -100,14 +100,22 @@ for (const target of targets()) {
       assert.equal(held.status, 201)
       setTimeout(() => void flaky.setMode('ok'), 1500)
 
-      // A: every event once, signed, as {type, timestamp, data}; webhook-id is the event id.
+      // A: every event once, signed, as {type, timestamp, data}; webhook-id is the event id. On a shared Kafka
+      // cluster other apps' events can reach this app's groups too: only this test's entities count.
+      const reservations = new Set([...bought, held.body.id])
+      const ours = (r: ReceivedRequest) =>
+        reservations.has(r.body?.data?.reservationId) || [c.id, d.id].includes(r.body?.data?.endpointId)
       const aPayloads = await waitFor(
         'A received every reservation event and the two endpoint-disabled events',
         () => {
-          const ids = new Set(good.requests.map((r) => r.headers['webhook-id']))
-          return ids.size === FANS * 2 + 1 + 2 && good.requests
+          const mine = good.requests.filter(ours)
+          const ids = new Set(mine.map((r) => r.headers['webhook-id']))
+          return ids.size === FANS * 2 + 1 + 2 && mine
         },
-        { timeoutMs: 60_000, describe: () => good.requests.map((r) => [r.body?.type, r.body?.data?.reason]) },
+        {
+          timeoutMs: 60_000,
+          describe: () => good.requests.map((r) => [r.body?.type, r.body?.data?.reason, ours(r)]),
+        },
       )
       const byType = new Map<string, any[]>()
       for (const r of aPayloads) {
@@ -117,7 +125,7 @@ for (const target of targets()) {
         assert.deepEqual(Object.keys(payload).sort(), ['data', 'timestamp', 'type'])
         byType.set(payload.type, [...(byType.get(payload.type) ?? []), payload])
       }
-      assert.equal(good.requests.length, FANS * 2 + 3, 'no duplicates for a healthy endpoint')
+      assert.equal(aPayloads.length, FANS * 2 + 3, 'no duplicates for a healthy endpoint')
       assert.deepEqual(
         new Set(byType.get('reservation.confirmed')!.map((p) => p.data.reservationId)),
         bought,
@@ -143,7 +151,7 @@ for (const target of targets()) {
         const log = await deliveriesOf(app, b.id)
         return log.length === FANS && log.every((x) => x.status === 'succeeded') && log
       })
-      assert.equal(flaky.records.size, FANS)
+      assert.equal(flaky.recordsWhere(ours).length, FANS)
       assert.ok(
         bLog.some((x) => x.attempts > 1),
         'some deliveries needed retries',
@@ -163,7 +171,7 @@ for (const target of targets()) {
       const cEndpoint = await endpointOf(app, c.id)
       assert.equal(cEndpoint.enabled, false)
       assert.equal(cEndpoint.disabledReason, 'gone')
-      assert.equal(gone.requests.length, 1, 'nothing is sent after the 410')
+      assert.equal(gone.requests.filter(ours).length, 1, 'nothing is sent after the 410')
       const cLog = await deliveriesOf(app, c.id)
       assert.equal(cLog.filter((x) => x.status === 'failed' && x.lastStatusCode === 410).length, 1)
 
@@ -214,7 +222,10 @@ for (const target of targets()) {
       })
       assert.equal(enabled.body.enabled, true)
       assert.equal(enabled.body.failingSince, null)
-      await waitFor('D caught up after being enabled', () => new Set(down.records.keys()).size === FANS)
+      await waitFor(
+        'D caught up after being enabled',
+        () => new Set(down.recordsWhere(ours).map((r) => r.headers['webhook-id'])).size === FANS,
+      )
       for (const r of down.requests) verified(r, d.secret)
 
       // Manual redelivery, after a rotation: same webhook-id and payload, signed with both secrets.
@@ -223,15 +234,15 @@ for (const target of targets()) {
       })
       assert.equal(rotated.status, 200)
       const first = (await deliveriesOf(app, a.id)).find((x) => x.eventType === 'reservation.confirmed')!
-      const before = good.requests.length
+      const before = good.requests.filter(ours).length
       const again = await app.api.post(`/admin/webhooks/endpoints/${a.id}/deliveries/${first.id}/redeliver`, {
         headers: adminHeaders(app.adminKey),
       })
       assert.equal(again.status, 202)
-      const resent = await waitFor(
-        'the redelivery arrived',
-        () => good.requests.length > before && good.requests.at(-1),
-      )
+      const resent = await waitFor('the redelivery arrived', () => {
+        const mine = good.requests.filter(ours)
+        return mine.length > before && mine.at(-1)
+      })
       assert.equal(resent.headers['webhook-id'], first.eventId)
       assert.equal(String(resent.headers['webhook-signature']).split(' ').length, 2, 'both secrets sign')
       assert.deepEqual(verified(resent, rotated.body.secret), verified(resent, a.secret))
