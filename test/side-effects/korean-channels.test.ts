@@ -4,7 +4,7 @@
 // notifications go out as KakaoTalk AlimTalk templates, SMS/LMS texts and FCM HTTP v1 pushes with an OAuth2 token
 // from a service-account key. Runs on both transports.
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -37,6 +37,7 @@ for (const target of targets()) {
       google.trust(key.publicKey)
       const keyFile = join(tmpdir(), `fcm-key-${process.pid}-${target.kind}.json`)
       writeFileSync(keyFile, key.json, { mode: 0o600 })
+      t.after(() => rmSync(keyFile, { force: true }))
 
       const app = await startApp(target, 'korean_channels', {
         ALIMTALK_API_URL: nhn.url(''),
