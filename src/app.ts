@@ -20,7 +20,9 @@ import { createMetrics, type Metrics } from './platform/metrics.ts'
 import type { AdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
+import { retentionModule } from './retention/index.ts'
 import { walletModule } from './wallet/index.ts'
+import { webhooksModule } from './webhooks/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -100,6 +102,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     rankingModule,
     notificationModule,
     dataPlatformModule,
+    webhooksModule,
+    retentionModule,
   ]
   const tasks: Task[] = []
   for (const module of modules) tasks.push(...((await module.install(ctx)) ?? []))

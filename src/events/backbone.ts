@@ -7,6 +7,7 @@ import { ConsumerRuntime } from './runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from './topics.ts'
 import { createLocalTransport } from './transport/local/transport.ts'
 import type { EventTransport } from './transport/port.ts'
+import { prefixed } from './transport/prefixed.ts'
 
 export interface EventBackbone {
   readonly transport: EventTransport
@@ -30,12 +31,13 @@ export async function createTransport(
   if (config.kafkaBrokers.length === 0)
     return createLocalTransport(database, { logger: logger.child({ transport: 'local' }) })
   const { createKafkaTransport } = await import('./transport/kafka/transport.ts')
-  return createKafkaTransport({
+  const kafka = createKafkaTransport({
     brokers: [...config.kafkaBrokers],
     clientId: config.KAFKA_CLIENT_ID,
     groupInstanceId: config.INSTANCE_ID,
     logger: logger.child({ transport: 'kafka' }),
   })
+  return config.KAFKA_TOPIC_PREFIX ? prefixed(kafka, config.KAFKA_TOPIC_PREFIX) : kafka
 }
 
 export function createEventBackbone(options: {

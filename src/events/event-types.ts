@@ -66,6 +66,20 @@ export const eventTypes = {
   'queue.admitted': {
     data: Type.Object({ scheduleId: Id, userId: Id, seq: Type.Integer(), admittedUntil: Time }),
   },
+  // Organizer webhooks: an endpoint was turned off by the service (410 Gone, or failing for too long).
+  'webhook.endpoint-disabled': {
+    data: Type.Object({
+      endpointId: Id,
+      url: Type.String(),
+      reason: Type.Union([Type.Literal('gone'), Type.Literal('failing')]),
+      failingSince: Type.Union([Time, Type.Null()]),
+      disabledAt: Time,
+    }),
+  },
+  // A fan asked for a phone verification code; the SMS channel sends it (the code itself stays in the database).
+  'phone.verification-requested': {
+    data: Type.Object({ verificationId: Id, userId: Id }),
+  },
 } as const satisfies Record<string, { data: TSchema }>
 
 export type EventType = keyof typeof eventTypes

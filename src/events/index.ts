@@ -7,6 +7,7 @@ export { NonRetryableError } from '../platform/errors.ts'
 export type { CloudEvent } from './envelope.ts'
 export { buildEvent } from './envelope.ts'
 export type { EventData, EventType } from './event-types.ts'
+export { eventTypes } from './event-types.ts'
 export { appendToOutbox } from './outbox/append.ts'
 export type {
   EventHandler,

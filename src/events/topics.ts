@@ -37,6 +37,8 @@ const partitions: Record<EventType, number> = {
   'notification.requested': 6,
   'queue.entered': 6,
   'queue.admitted': 6,
+  'webhook.endpoint-disabled': 3,
+  'phone.verification-requested': 6,
 }
 
 /** Every topic the service uses: each event type, its `stages` retry topics and its dead letters. */
@@ -71,6 +73,8 @@ export const topicKeys: Record<EventType, string> = {
   'notification.requested': 'notification id : channel',
   'queue.entered': 'schedule id : user id',
   'queue.admitted': 'schedule id : user id',
+  'webhook.endpoint-disabled': 'webhook endpoint id',
+  'phone.verification-requested': 'user id',
 }
 
 /** Partitions per event type, for operators (the README's topic table). */

@@ -9,11 +9,12 @@ import {
   type TransactionHandler,
 } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
-import type { ChannelName, NotificationChannel } from './channels.ts'
+import { type ChannelName, type NotificationChannel, TargetGoneError } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
 import {
   couponName,
   deliveryTargets,
+  forgetTarget,
   recordAttempt,
   reservationFacts,
   scheduleFacts,
@@ -108,7 +109,7 @@ export function notificationComposer<T extends EventType>(
         .returning('id')
         .executeTakeFirst()
       if (!inserted) return
-      const targets = await deliveryTargets(tx, userId, channels)
+      const targets = await deliveryTargets(tx, userId, channels, f.kind)
       if (targets.length === 0) return
       const deliveries = targets.map((t) => ({
         id: uuidv7(),
@@ -182,6 +183,12 @@ export function notificationDelivery(
         )
       } catch (error) {
         await recordAttempt(db, d.id, 'pending', (error as Error).message)
+        if (error instanceof TargetGoneError && d.target) {
+          // An uninstalled app: nothing to retry or replay. The target is forgotten; no dead letter is needed.
+          await forgetTarget(db, d.channel, d.target)
+          await recordAttempt(db, d.id, 'failed', (error as Error).message)
+          return
+        }
         throw error
       }
       await recordAttempt(db, d.id, 'sent', null)

@@ -3,7 +3,8 @@ import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, Uuid } from '../platform/schemas.ts'
-import { readInbox, readPreferences } from './notifications-sql.ts'
+import { channelNames, type NotificationChannel } from './channels.ts'
+import { channelStatus, readInbox, readPreferences } from './notifications-sql.ts'
 import { setPreferences } from './set-preferences.ts'
 
 const Channel = Type.Union([
@@ -11,6 +12,9 @@ const Channel = Type.Union([
   Type.Literal('slack'),
   Type.Literal('discord'),
   Type.Literal('telegram'),
+  Type.Literal('alimtalk'),
+  Type.Literal('fcm'),
+  Type.Literal('sms'),
 ])
 const Preference = Type.Object(
   {
@@ -41,7 +45,11 @@ const Notification = Type.Object(
   { $id: 'Notification' },
 )
 
-export const notificationRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) => {
+export const notificationRoutes: Routes<{
+  db: Db
+  guard: Guard
+  channels: readonly NotificationChannel[]
+}> = async (app, deps) => {
   app.addSchema(Notification)
   const secured = { tags: ['notifications'], security: [{ bearer: [] }] }
   const params = Type.Object({ userId: Uuid })
@@ -86,16 +94,28 @@ export const notificationRoutes: Routes<{ db: Db; guard: Guard }> = async (app, 
       schema: {
         ...secured,
         summary: 'Your channel preferences (channels without a row use the deployment defaults)',
+        description:
+          'channels lists what this deployment offers: whether each is on for you (SMS is opt-in, the others on ' +
+          'by default) and whether it can reach you (a verified phone for AlimTalk and SMS, a push token for FCM, a ' +
+          'chat id for Telegram).',
         params,
         response: {
-          200: Type.Object({ preferences: Type.Array(Preference) }),
+          200: Type.Object({
+            preferences: Type.Array(Preference),
+            channels: Type.Array(
+              Type.Object({ channel: Channel, enabled: Type.Boolean(), reachable: Type.Boolean() }),
+            ),
+          }),
           ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
         },
       },
     },
     async (request) => {
       const userId = deps.guard.self(request, request.params.userId)
-      return { preferences: await readPreferences(deps.db, userId) }
+      return {
+        preferences: await readPreferences(deps.db, userId),
+        channels: await channelStatus(deps.db, userId, deps.channels),
+      }
     },
   )
 
@@ -107,7 +127,7 @@ export const notificationRoutes: Routes<{ db: Db; guard: Guard }> = async (app, 
         summary: 'Set channel preferences (for example a Telegram chat id, or turning Slack off)',
         params,
         body: Type.Object(
-          { preferences: Type.Array(Preference, { maxItems: 4 }) },
+          { preferences: Type.Array(Preference, { maxItems: channelNames.length }) },
           { additionalProperties: false },
         ),
         response: {

@@ -26,22 +26,84 @@ export async function couponName(db: Db, couponId: string) {
   return (await db.selectFrom('coupons').select('name').where('id', '=', couponId).executeTakeFirst())?.name
 }
 
-/** Where a user's notification goes besides the inbox: their enabled channels with a target. */
-export async function deliveryTargets(db: Db, userId: string, channels: readonly NotificationChannel[]) {
+/**
+ * Where a user's notification of `kind` goes besides the inbox: each channel that carries the kind and that the user
+ * has on (its default when they set nothing), with its target: the deployment's URL, their Telegram chat, their
+ * verified phone number, or one target per registered device.
+ */
+export async function deliveryTargets(
+  db: Db,
+  userId: string,
+  channels: readonly NotificationChannel[],
+  kind: string,
+) {
   const prefs = await db
     .selectFrom('notification_preferences')
     .selectAll()
     .where('user_id', '=', userId)
     .execute()
-  const out: { channel: ChannelName; target: string }[] = []
-  for (const channel of channels) {
+  const wanted = channels.filter((channel) => {
     const pref = prefs.find((p) => p.channel === channel.name)
-    if (pref && !pref.enabled) continue
+    return (pref ? pref.enabled : channel.enabledByDefault) && (channel.supports?.(kind) ?? true)
+  })
+  const needs = (audience: string) => wanted.some((c) => c.audience === audience)
+  const phone = needs('phone')
+    ? (
+        await db
+          .selectFrom('user_phones')
+          .select('phone_number')
+          .where('user_id', '=', userId)
+          .executeTakeFirst()
+      )?.phone_number
+    : undefined
+  const devices = needs('device')
+    ? (await db.selectFrom('push_tokens').select('token').where('user_id', '=', userId).execute()).map(
+        (d) => d.token,
+      )
+    : []
+  const out: { channel: ChannelName; target: string }[] = []
+  for (const channel of wanted) {
     // URLs come only from the deployment's config; a user can only name their own Telegram chat.
-    const target = channel.name === 'telegram' ? pref?.target : channel.defaultTarget
-    if (target) out.push({ channel: channel.name, target })
+    const targets = {
+      deployment: [channel.defaultTarget],
+      chat: [prefs.find((p) => p.channel === channel.name)?.target],
+      phone: [phone],
+      device: devices,
+    }[channel.audience]
+    for (const target of targets) if (target) out.push({ channel: channel.name, target })
   }
   return out
+}
+
+/** A target the partner says is gone for good: an FCM device token is deleted, so nothing is sent to it again. */
+export async function forgetTarget(db: Db, channel: string, target: string): Promise<void> {
+  if (channel === 'fcm') await db.deleteFrom('push_tokens').where('token', '=', target).execute()
+}
+
+/** What the fan app shows per channel: configured here, on for this user, and whether it can reach them. */
+export async function channelStatus(db: Db, userId: string, channels: readonly NotificationChannel[]) {
+  const [prefs, phone, devices] = await Promise.all([
+    readPreferences(db, userId),
+    db.selectFrom('user_phones').select('user_id').where('user_id', '=', userId).executeTakeFirst(),
+    db
+      .selectFrom('push_tokens')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow(),
+  ])
+  // A deployment channel without its URL is not offered at all.
+  return channels
+    .filter((c) => c.audience !== 'deployment' || c.defaultTarget)
+    .map((c) => {
+      const pref = prefs.find((p) => p.channel === c.name)
+      const reachable = {
+        deployment: true,
+        chat: Boolean(pref?.target),
+        phone: phone !== undefined,
+        device: devices.n > 0,
+      }[c.audience]
+      return { channel: c.name, enabled: pref ? pref.enabled : c.enabledByDefault, reachable }
+    })
 }
 
 /** Records one delivery attempt's outcome; a delivery that was sent stays sent. */

@@ -46,6 +46,13 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     KAFKA_CLIENT_ID: Type.String({ minLength: 1, default: 'ticketing' }),
+    KAFKA_TOPIC_PREFIX: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$',
+        description:
+          'topics and consumer groups live under this prefix (<prefix>.reservation.held), so environments can share a cluster',
+      }),
+    ),
     INSTANCE_ID: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9._-]{1,100}$',
@@ -87,6 +94,65 @@ export const ConfigSchema = Type.Object(
       default: '1000,10000,60000',
       description: 'delays of the retry topics (at most three stages), comma-separated ms',
     }),
+
+    // --- Organizer webhooks, Korean notification channels (KakaoTalk AlimTalk, FCM, SMS) and retention ---
+    WEBHOOKS_ALLOW_PRIVATE: Type.Union([Type.Literal('true'), Type.Literal('false')], {
+      default: 'false',
+      description: 'allow http and loopback/private webhook URLs (tests and closed networks only)',
+    }),
+    WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 15_000 }),
+    WEBHOOK_CONCURRENCY: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 32,
+      description: 'per instance',
+    }),
+    WEBHOOK_ENDPOINT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+    WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+    WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 10, default: 5000 }),
+    WEBHOOK_RETRY_MAX_DELAY_MS: Type.Integer({ minimum: 10, default: 21_600_000 }),
+    WEBHOOK_RETRY_FOR_SECONDS: Type.Integer({ minimum: 1, default: 259_200, description: 'then failed' }),
+    WEBHOOK_DISABLE_AFTER_SECONDS: Type.Integer({
+      minimum: 1,
+      default: 259_200,
+      description: 'an endpoint failing this long without a success is disabled',
+    }),
+    WEBHOOK_SECRET_GRACE_SECONDS: Type.Integer({ minimum: 0, default: 86_400 }),
+    ALIMTALK_API_URL: Type.String({ pattern: '^https?://', default: 'https://api-alimtalk.cloud.toast.com' }),
+    ALIMTALK_APP_KEY: Type.Optional(Type.String({ minLength: 1 })),
+    ALIMTALK_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
+    ALIMTALK_SENDER_KEY: Type.Optional(Type.String({ minLength: 1 })),
+    ALIMTALK_TEMPLATES: Type.Optional(
+      Type.String({
+        pattern: '^[a-z-]+=[A-Za-z0-9_-]+(,[a-z-]+=[A-Za-z0-9_-]+)*$',
+        description: 'kind=CODE,…',
+      }),
+    ),
+    FCM_SERVICE_ACCOUNT: Type.Optional(
+      Type.String({ minLength: 2, description: 'service-account key JSON, or the path of its file' }),
+    ),
+    FCM_API_URL: Type.String({ pattern: '^https?://', default: 'https://fcm.googleapis.com' }),
+    FCM_TOKEN_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+    SMS_API_URL: Type.String({ pattern: '^https?://', default: 'https://api-sms.cloud.toast.com' }),
+    SMS_APP_KEY: Type.Optional(Type.String({ minLength: 1 })),
+    SMS_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
+    SMS_SENDER_NUMBER: Type.Optional(Type.String({ pattern: '^[0-9]{4,13}$' })),
+    PHONE_CODE_TTL_SECONDS: Type.Integer({ minimum: 10, maximum: 3600, default: 180 }),
+    PHONE_CODE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+    PHONE_CODE_MAX_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+    RETENTION_INTERVAL_MS: Type.Integer({ minimum: 50, default: 60_000 }),
+    RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+    RETENTION_PROCESSED_EVENTS_SECONDS: Type.Integer({ minimum: 1, default: 1_209_600 }),
+    RETENTION_DEAD_LETTERS_REPLAYED_SECONDS: Type.Integer({ minimum: 1, default: 604_800 }),
+    RETENTION_DEAD_LETTERS_SECONDS: Type.Integer({ minimum: 1, default: 2_592_000 }),
+    RETENTION_NOTIFICATIONS_SECONDS: Type.Integer({ minimum: 1, default: 7_776_000 }),
+    RETENTION_IDEMPOTENCY_KEYS_SECONDS: Type.Integer({ minimum: 1, default: 86_400 }),
+    RETENTION_WEBHOOK_DELIVERIES_SECONDS: Type.Integer({ minimum: 1, default: 2_592_000 }),
+    RETENTION_PHONE_VERIFICATIONS_SECONDS: Type.Integer({ minimum: 1, default: 86_400 }),
+    RETENTION_EVENT_LOG_SECONDS: Type.Optional(
+      Type.Integer({ minimum: 1, description: "embedded log; default: each topic's retention" }),
+    ),
+    RETENTION_OUTBOX_ALERT_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
   },
   { additionalProperties: false },
 )

@@ -87,6 +87,57 @@ export const errorCatalog = {
     retryable: false,
     message: 'The hold expired before payment; the seat is released.',
   },
+  // Organizer webhooks, phone verification and push tokens (issue #10).
+  WEBHOOK_URL_NOT_ALLOWED: {
+    status: 400,
+    retryable: false,
+    message:
+      'Webhook URLs must be https and reach a public address (no loopback, private or link-local hosts).',
+  },
+  WEBHOOK_HOST_UNRESOLVABLE: {
+    status: 400,
+    retryable: false,
+    message: "The webhook URL's host name does not resolve.",
+  },
+  WEBHOOK_ENDPOINT_NOT_FOUND: { status: 404, retryable: false, message: 'No such webhook endpoint.' },
+  WEBHOOK_DELIVERY_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No such delivery for this webhook endpoint.',
+  },
+  WEBHOOK_NOTICE_NOT_FOUND: { status: 404, retryable: false, message: 'No such webhook notice.' },
+  WEBHOOK_ENDPOINT_DISABLED: {
+    status: 409,
+    retryable: false,
+    message: 'This webhook endpoint is disabled; enable it first.',
+  },
+  WEBHOOK_ENDPOINT_LIMIT_REACHED: {
+    status: 409,
+    retryable: false,
+    message: 'The maximum number of webhook endpoints is registered.',
+  },
+  PUSH_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'No such push token for this user.' },
+  SMS_NOT_CONFIGURED: {
+    status: 503,
+    retryable: false,
+    message: 'This deployment has no SMS channel, so phone numbers cannot be verified.',
+  },
+  PHONE_VERIFICATION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'No phone verification is pending; ask for a new code.',
+  },
+  PHONE_CODE_INVALID: { status: 422, retryable: false, message: 'The verification code is wrong.' },
+  PHONE_CODE_EXPIRED: {
+    status: 410,
+    retryable: false,
+    message: 'The verification code has expired; ask for a new one.',
+  },
+  PHONE_CODE_ATTEMPTS_EXCEEDED: {
+    status: 429,
+    retryable: false,
+    message: 'Too many wrong codes; ask for a new one.',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
   NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },

@@ -176,7 +176,7 @@ export interface Database {
   }
   notification_preferences: {
     user_id: string
-    channel: 'webhook' | 'slack' | 'discord' | 'telegram'
+    channel: 'webhook' | 'slack' | 'discord' | 'telegram' | 'alimtalk' | 'fcm' | 'sms'
     enabled: boolean
     target: string | null
     updated_at: Timestamp
@@ -201,5 +201,78 @@ export interface Database {
     attempts: Generated<number>
     last_error: string | null
     sent_at: Timestamp | null
+  }
+  // Organizer webhooks (0006)
+  webhook_endpoints: {
+    id: string
+    url: string
+    description: Generated<string>
+    event_types: string[]
+    secret: string
+    previous_secret: string | null
+    previous_secret_expires_at: Timestamp | null
+    enabled: Generated<boolean>
+    disabled_reason: 'gone' | 'failing' | 'organizer' | null
+    disabled_at: Timestamp | null
+    failing_since: Timestamp | null
+    created_at: CreatedAt
+    updated_at: Timestamp
+  }
+  webhook_deliveries: {
+    id: string
+    endpoint_id: string
+    event_id: string
+    event_type: string
+    payload: string
+    status: Generated<'pending' | 'succeeded' | 'failed'>
+    attempts: Generated<number>
+    next_attempt_at: Timestamp
+    retry_window_start: Timestamp
+    last_attempt_at: Timestamp | null
+    last_status_code: number | null
+    last_error: string | null
+    last_duration_ms: number | null
+    delivered_at: Timestamp | null
+    created_at: CreatedAt
+  }
+  webhook_attempts: {
+    delivery_id: string
+    attempt: number
+    attempted_at: Timestamp
+    status_code: number | null
+    duration_ms: number
+    error: string | null
+  }
+  webhook_notices: {
+    id: string
+    endpoint_id: string
+    kind: string
+    message: string
+    created_at: CreatedAt
+    acknowledged_at: Timestamp | null
+  }
+  // Korean notification channels (0007)
+  push_tokens: {
+    id: string
+    user_id: string
+    token: string
+    platform: 'android' | 'ios' | 'web'
+    created_at: CreatedAt
+    registered_at: Timestamp
+  }
+  user_phones: { user_id: string; phone_number: string; verified_at: Timestamp }
+  phone_verifications: {
+    id: string
+    user_id: string
+    phone_number: string
+    code: string | null
+    status: Generated<'pending' | 'verified' | 'superseded' | 'locked'>
+    attempts: Generated<number>
+    send_status: Generated<'queued' | 'sent' | 'failed'>
+    send_error: string | null
+    sent_at: Timestamp | null
+    expires_at: Timestamp
+    created_at: CreatedAt
+    verified_at: Timestamp | null
   }
 }

@@ -4,6 +4,8 @@ import * as eventBackbone from './0002-event-backbone.ts'
 import * as sideEffects from './0003-side-effects.ts'
 import * as coalescedNotify from './0004-coalesced-outbox-notify.ts'
 import * as hotPaths from './0005-hot-paths.ts'
+import * as organizerWebhooks from './0006-organizer-webhooks.ts'
+import * as koreanChannels from './0007-korean-channels.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +14,8 @@ export const migrations: Record<string, Migration> = {
   '0003-side-effects': sideEffects,
   '0004-coalesced-outbox-notify': coalescedNotify,
   '0005-hot-paths': hotPaths,
+  '0006-organizer-webhooks': organizerWebhooks,
+  '0007-korean-channels': koreanChannels,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
 import type { Db } from '../../../src/platform/db.ts'
 import { Api } from '../../support/api-client.ts'
@@ -17,27 +18,55 @@ export interface SideEffectApp extends TestApp {
 
 /**
  * The whole service (API, relay, every consumer group, admission and sweep loops) on a fresh PostgreSQL database,
- * on the target's transport. Background admission ticks every QUEUE_TICK_MS unless the test slows it down.
+ * on the target's transport. Background admission ticks every QUEUE_TICK_MS unless the test slows it down. On Kafka
+ * the app's topics and groups live under a prefix of its own (KAFKA_TOPIC_PREFIX), deleted when it closes, so no
+ * other run on the shared cluster sees its events or holds up its groups.
  */
 export async function startApp(
   target: TransportTarget,
   name: string,
   overrides: Record<string, unknown> = {},
 ): Promise<SideEffectApp> {
+  const prefix = `se-${name}-${randomBytes(4).toString('hex')}`
   const t = await startTestApp(
     'postgres',
     `se_${name}`,
     {
       // Short retry stages: failures reach their end (success or dead letter) within seconds.
       RETRY_DELAYS_MS: '200,400,800',
-      ...(target.kind === 'kafka' ? { KAFKA_BROKERS: target.brokers.join(',') } : {}),
+      ...(target.kind === 'kafka'
+        ? { KAFKA_BROKERS: target.brokers.join(','), KAFKA_TOPIC_PREFIX: prefix }
+        : {}),
       ...overrides,
     },
     { background: true, poolSize: 30 },
   )
   const secret = t.app.config.AUTH_SECRET
   if (!secret) throw new Error('the test app has no AUTH_SECRET')
-  return { ...t, api: new Api(t.url), db: t.app.database.db, secret }
+  const groups = t.app.events.runtime.subscriptions.map((s) => `${prefix}.${s.group}`)
+  return {
+    ...t,
+    api: new Api(t.url),
+    db: t.app.database.db,
+    secret,
+    async close() {
+      await t.close()
+      if (target.kind === 'kafka') await deleteKafkaPrefix(target.brokers, prefix, groups)
+    },
+  }
+}
+
+/** Best effort: a closed app's topics and groups are removed so the shared cluster does not fill up. */
+async function deleteKafkaPrefix(brokers: readonly string[], prefix: string, groups: readonly string[]) {
+  const { Admin } = await import('@platformatic/kafka')
+  const admin = new Admin({ clientId: 'side-effects-cleanup', bootstrapBrokers: [...brokers] })
+  try {
+    await admin.deleteGroups({ groups: [...groups] }).catch(() => {})
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(`${prefix}.`))
+    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
+  } finally {
+    await admin.close().catch(() => {})
+  }
 }
 
 /** The value of a counter of the app's metrics registry for the labels given (0 when never incremented). */

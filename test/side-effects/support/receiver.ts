@@ -19,10 +19,15 @@ export interface ReceivedRequest {
   /** The idempotency key the client sent, if any. */
   key: string | undefined
   body: any
+  /** The body exactly as sent (signatures are over these bytes). */
+  raw: string
   at: number
   /** The mode the request met. */
   mode: ReceiverMode
 }
+
+/** A partner's own answer to a request in mode `ok` (a provider's JSON format, a 410); undefined: the default 200. */
+export type Responder = (request: ReceivedRequest) => { status: number; body?: unknown } | undefined
 
 /**
  * A real HTTP partner on loopback (the data platform, a webhook, Slack, Discord or Telegram) that records what it
@@ -37,18 +42,23 @@ export class Receiver {
   /** Accepted requests whose key had already been recorded (absorbed by the deduplication). */
   readonly duplicates: ReceivedRequest[] = []
   readonly slowMs: number
+  /** Requests being answered right now, and the most there ever were at once. */
+  inFlight = 0
+  maxInFlight = 0
+  readonly #respond: Responder | undefined
   readonly #server: Server
   readonly #port: number
   readonly #timers = new Set<NodeJS.Timeout>()
   #mode: ReceiverMode = 'ok'
 
-  private constructor(server: Server, port: number, slowMs: number) {
+  private constructor(server: Server, port: number, slowMs: number, respond: Responder | undefined) {
     this.#server = server
     this.#port = port
     this.slowMs = slowMs
+    this.#respond = respond
   }
 
-  static async start(options: { slowMs?: number } = {}): Promise<Receiver> {
+  static async start(options: { slowMs?: number; respond?: Responder } = {}): Promise<Receiver> {
     let receiver: Receiver | undefined
     const server = createServer((req, res) => {
       const chunks: Buffer[] = []
@@ -61,7 +71,7 @@ export class Receiver {
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const port = (server.address() as AddressInfo).port
-    receiver = new Receiver(server, port, options.slowMs ?? 1000)
+    receiver = new Receiver(server, port, options.slowMs ?? 1000, options.respond)
     return receiver
   }
 
@@ -122,8 +132,20 @@ export class Receiver {
       // kept as text
     }
     const key = typeof headers['idempotency-key'] === 'string' ? headers['idempotency-key'] : undefined
-    const request: ReceivedRequest = { method, path, headers, key, body, at: Date.now(), mode: this.#mode }
+    const request: ReceivedRequest = {
+      method,
+      path,
+      headers,
+      key,
+      body,
+      raw: text,
+      at: Date.now(),
+      mode: this.#mode,
+    }
     this.requests.push(request)
+    this.inFlight++
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
+    res.on('close', () => this.inFlight--)
     const accept = () => {
       const id = key ?? `no-key-${this.requests.length}`
       if (this.records.has(id)) this.duplicates.push(request)
@@ -136,10 +158,17 @@ export class Receiver {
     }
     switch (request.mode) {
       case 'ok':
-      case 'down': // a request that raced the close
+      case 'down': {
+        // (a request in `down` raced the close)
+        const own = this.#respond?.(request)
+        if (own && (own.status < 200 || own.status > 299)) {
+          answer(own.status, own.body ?? {})
+          return
+        }
         accept()
-        answer(200, { ok: true })
+        answer(own?.status ?? 200, own ? own.body : { ok: true })
         return
+      }
       case 'slow': {
         const timer = setTimeout(() => {
           this.#timers.delete(timer)

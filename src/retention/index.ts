@@ -1,0 +1,100 @@
+import { Counter, Gauge } from 'prom-client'
+import { durabilityFor, topicCatalog } from '../events/topics.ts'
+import type { Module } from '../module.ts'
+import { createBackgroundLoop } from '../platform/background-loop.ts'
+import { outboxLeftovers, pruneBatch, pruneEventLogBatch } from './prune-old-rows.ts'
+import { ageRules } from './retention-rules.ts'
+
+/** Batches per rule and round: a large backlog is worked down over several rounds, never in one long burst. */
+const MAX_BATCHES_PER_RULE = 50
+
+/**
+ * Retention: one background loop (workers role; one instance at a time through the `retention` advisory lock) that
+ * deletes, in small batches, what is old enough in every table of the rules, and the embedded log below every group's
+ * offset; it never deletes unpublished outbox events, only reports them. What it pruned is in the metrics.
+ */
+export const retentionModule: Module = {
+  name: 'retention',
+  async install({ db, config, logger, metrics }) {
+    const log = logger.child({ slice: 'retention' })
+    const pruned = new Counter({
+      name: 'retention_pruned_rows_total',
+      help: 'Rows deleted by retention, per rule',
+      labelNames: ['rule'],
+      registers: [metrics.registry],
+    })
+    const lastRound = new Gauge({
+      name: 'retention_last_round_timestamp_seconds',
+      help: 'When the last complete retention round ended',
+      registers: [metrics.registry],
+    })
+    const stale = new Gauge({
+      name: 'outbox_unpublished_stale_events',
+      help: 'Outbox events older than RETENTION_OUTBOX_ALERT_SECONDS that no relay published (never deleted; alert)',
+      registers: [metrics.registry],
+    })
+    const unknown = new Gauge({
+      name: 'outbox_unknown_topic_events',
+      help: 'Stale outbox events whose topic is not in the topic catalog (the relay cannot publish them)',
+      registers: [metrics.registry],
+    })
+    for (const rule of [...ageRules.map((r) => r.name), 'event_log']) pruned.inc({ rule }, 0)
+
+    const catalog = topicCatalog(durabilityFor(1), config.retryDelaysMs.length)
+    const eventLogRetention = new Map(
+      config.kafkaBrokers.length > 0
+        ? []
+        : catalog.map((t) => [t.name, config.RETENTION_EVENT_LOG_SECONDS ?? t.retentionMs / 1000] as const),
+    )
+    const knownTopics = new Set(catalog.map((t) => t.name))
+
+    async function drain(rule: string, batch: () => Promise<number | null>): Promise<'done' | 'locked'> {
+      for (let i = 0; i < MAX_BATCHES_PER_RULE; i++) {
+        const n = await batch()
+        if (n === null) return 'locked'
+        if (n > 0) pruned.inc({ rule }, n)
+        if (n < config.RETENTION_BATCH_SIZE) return 'done'
+      }
+      return 'done'
+    }
+
+    const loop = createBackgroundLoop({
+      name: 'retention',
+      logger: log,
+      idleMs: config.RETENTION_INTERVAL_MS,
+      async run(signal) {
+        for (const rule of ageRules) {
+          if (signal.aborted) return false
+          if (
+            (await drain(rule.name, () => pruneBatch(db, rule, config, config.RETENTION_BATCH_SIZE))) ===
+            'locked'
+          ) {
+            return false // another instance is pruning this round
+          }
+        }
+        await drain('event_log', () => pruneEventLogBatch(db, eventLogRetention, config.RETENTION_BATCH_SIZE))
+        const leftovers = await outboxLeftovers(db, config.RETENTION_OUTBOX_ALERT_SECONDS, knownTopics)
+        stale.set(leftovers.stale)
+        unknown.set(
+          leftovers.byTopic
+            .filter((t) => leftovers.unknownTopics.includes(t.topic))
+            .reduce((n, t) => n + t.count, 0),
+        )
+        if (leftovers.stale > 0) {
+          log.error(
+            {
+              stale: leftovers.stale,
+              oldestAgeSeconds: Math.round(leftovers.oldestAgeSeconds),
+              byTopic: leftovers.byTopic,
+              unknownTopics: leftovers.unknownTopics,
+            },
+            'outbox events are not being published: is a relay running, and is every topic declared? (retention never deletes them)',
+          )
+        }
+        lastRound.set(Date.now() / 1000)
+        return false
+      },
+    })
+    return [{ name: 'retention', roles: ['workers'], start: () => loop.start(), stop: () => loop.stop() }]
+  },
+}
