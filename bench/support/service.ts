@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/databases.ts'
+import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
 
 export { POSTGRES_ADMIN_URL }
 
@@ -16,7 +16,7 @@ export interface RunningService {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -25,9 +25,12 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Starts `node src/main.ts` as its own process on a fresh PostgreSQL database; stop() kills it and drops the database. */
+/**
+ * Starts `node src/main.ts` as its own process on a fresh PostgreSQL database (on Kafka under a topic prefix of its
+ * own when KAFKA_BROKERS is given); stop() ends it and drops the database.
+ */
 export async function startService(name: string, env: Record<string, string> = {}): Promise<RunningService> {
-  const dbName = `bench_${name}_${randomBytes(4).toString('hex')}`
+  const dbName = `bench_${name.replace(/[^a-z0-9]/gi, '_')}_${randomBytes(4).toString('hex')}`
   await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
@@ -43,6 +46,7 @@ export async function startService(name: string, env: Record<string, string> = {
       AUTH_SECRET: secret,
       SEED_DEMO: 'false',
       LOG_LEVEL: 'warn',
+      ...(env.KAFKA_BROKERS ? { KAFKA_TOPIC_PREFIX: dbName } : {}),
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -99,4 +103,23 @@ export function postgresCpuSeconds(): number {
     }
   }
   return total
+}
+
+/** CPU of the service, of PostgreSQL and of this process (the load generator), between two readings. */
+export function cpuMeter(servicePid: number) {
+  const at = () => ({
+    service: processCpuSeconds(servicePid),
+    postgres: postgresCpuSeconds(),
+    generator: process.cpuUsage(),
+  })
+  const start = at()
+  return () => {
+    const end = at()
+    const gen = process.cpuUsage(start.generator)
+    return {
+      service: Number((end.service - start.service).toFixed(2)),
+      postgres: Number((end.postgres - start.postgres).toFixed(2)),
+      generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
+    }
+  }
 }

@@ -3,14 +3,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { dirname, join } from 'node:path'
 import { afterEach } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { prepareDatabase, routines } from '../../src/database.ts'
 import { type DatabaseHandle, openPglite, openPostgres } from '../../src/platform/db.ts'
+import { adminQuery, POSTGRES_ADMIN_URL } from './postgres-admin.ts'
+
+export { adminQuery, POSTGRES_ADMIN_URL }
 
 export type DatabaseKind = 'pglite' | 'postgres'
-
-/** The real PostgreSQL server of these machines; TEST_PG_URL overrides (a server URL whose database we may create). */
-export const POSTGRES_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 /** Both kinds, unless TEST_DATABASES narrows it (for example `TEST_DATABASES=pglite` on a laptop without Postgres). */
 export const databaseKinds: DatabaseKind[] = (process.env.TEST_DATABASES ?? 'pglite,postgres')
@@ -58,17 +57,6 @@ export async function createTestDatabase(
       }
       await adminQuery(`drop database if exists ${dbName} with (force)`)
     },
-  }
-}
-
-/** Runs one statement as the server's admin user (create and drop databases). */
-export async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL })
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
   }
 }
 

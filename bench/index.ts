@@ -1,0 +1,210 @@
+// `npm run bench [-- <path>…] [--smoke] [--transports=local,kafka]`: the service's hot paths and, in the same run,
+// the machine's limits for the same work (pgbench's payment-shaped and contended transactions, a Fastify hello
+// world). Prints one table (path | transport | service | limit | ratio | p50/p99 | correct) and writes the same as
+// JSON under bench/results/. --smoke runs every path small and fails only on wrong correctness counts, never on a
+// speed. Paths: holds-race, payments (also holds-free), queue (queue-entries, position-reads), events, expiry.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { parseArgs } from 'node:util'
+import { measureEvents } from './paths/events.ts'
+import {
+  expiry,
+  holdsAndPayments,
+  holdsRace,
+  type PathResult,
+  queuePaths,
+  type ServiceOptions,
+} from './paths/service.ts'
+import { helloWorld, pgbench } from './support/limits.ts'
+
+const GROUPS = {
+  'holds-race': ['holds-race'],
+  payments: ['holds-free', 'payments'],
+  queue: ['queue-entries', 'position-reads'],
+  events: ['consumers', 'relay'],
+  expiry: ['expiry-lateness'],
+} as const
+type Group = keyof typeof GROUPS
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    smoke: { type: 'boolean', default: false },
+    transports: { type: 'string' },
+    connections: { type: 'string', default: '200' },
+  },
+})
+
+const groups = new Set<Group>()
+for (const name of positionals.length > 0 ? positionals : Object.keys(GROUPS)) {
+  const group = (Object.keys(GROUPS) as Group[]).find(
+    (g) => g === name || (GROUPS[g] as readonly string[]).includes(name),
+  )
+  if (!group) {
+    console.error(`unknown path "${name}"; paths: ${Object.values(GROUPS).flat().join(', ')}`)
+    process.exit(2)
+  }
+  groups.add(group)
+}
+const transports = (values.transports ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local')).split(
+  ',',
+) as ('local' | 'kafka')[]
+if (transports.includes('kafka') && !process.env.KAFKA_BROKERS) {
+  console.error('--transports=kafka needs KAFKA_BROKERS (start a cluster with scripts/kafka/kafka.sh up)')
+  process.exit(2)
+}
+const smoke = values.smoke
+const began = Date.now()
+const say = (line: string) =>
+  process.stdout.write(`[bench ${((Date.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+const loads: number[] = []
+const sampleLoad = () => loads.push(loadavg()[0]!)
+const loadTimer = setInterval(sampleLoad, 5_000)
+sampleLoad()
+
+// --- limits, measured first so they see the same machine as the paths
+const limitSeconds = smoke ? 3 : 10
+const limits: Record<string, { perSecond: number; p50: number; p99: number; what: string }> = {}
+const needs = new Set([...groups].flatMap((g) => (g === 'holds-race' || g === 'queue' ? ['hello'] : [])))
+if (groups.has('payments') || groups.has('queue')) needs.add('pgbench-payment')
+if (groups.has('holds-race')) needs.add('pgbench-contended')
+if (needs.has('pgbench-payment')) {
+  say(`limit: pgbench payment-shaped transaction, 64 clients, ${limitSeconds} s`)
+  const r = await pgbench('payment.sql', { clients: 64, seconds: limitSeconds })
+  limits['pgbench-payment'] = {
+    perSecond: r.perSecond,
+    ...r.latencyMs,
+    what: 'pgbench payment.sql, 64 clients (tx/s)',
+  }
+}
+if (needs.has('pgbench-contended')) {
+  say(`limit: pgbench contended seat update, 64 clients, ${limitSeconds} s`)
+  const r = await pgbench('contended.sql', { clients: 64, seconds: limitSeconds })
+  limits['pgbench-contended'] = {
+    perSecond: r.perSecond,
+    ...r.latencyMs,
+    what: 'pgbench contended.sql, 64 clients (tx/s)',
+  }
+}
+if (needs.has('hello')) {
+  say(`limit: Fastify hello world, 100 connections, ${limitSeconds} s`)
+  const r = await helloWorld({ connections: 100, durationMs: limitSeconds * 1000 })
+  limits.hello = {
+    perSecond: r.perSecond,
+    ...r.latencyMs,
+    what: 'Fastify hello world, 100 connections (req/s)',
+  }
+}
+
+// --- the service's paths
+const rows: PathResult[] = []
+for (const transport of transports) {
+  const o: ServiceOptions = {
+    smoke,
+    transport,
+    connections: Number(values.connections),
+    say: (l) => say(`${transport}: ${l}`),
+  }
+  if (groups.has('holds-race')) rows.push(await holdsRace(o))
+  if (groups.has('payments')) rows.push(...(await holdsAndPayments(o)))
+  if (groups.has('queue')) rows.push(...(await queuePaths(o)))
+  if (groups.has('expiry')) rows.push(await expiry(o))
+  if (groups.has('events')) {
+    o.say('events: relay a full outbox, consume it, then commit-to-handler latency')
+    const r = await measureEvents(transport, {
+      events: smoke ? 5_000 : 50_000,
+      rate: 500,
+      steadySeconds: smoke ? 3 : 10,
+      relayBatch: 5_000,
+    })
+    const ok = r.relayed === r.events && r.consumed === r.events && r.duplicateEffects === 0
+    const counts = {
+      events: r.events,
+      relayed: r.relayed,
+      consumed: r.consumed,
+      duplicateEffects: r.duplicateEffects,
+    }
+    rows.push(
+      {
+        path: 'relay',
+        transport,
+        service: r.relayEventsPerSecond,
+        unit: 'events/s',
+        latencyMs: { p50: Number.NaN, p99: Number.NaN },
+        limitName: 'goal-events',
+        correct: ok,
+        counts,
+      },
+      {
+        path: 'consumers',
+        transport,
+        service: r.consumeEventsPerSecond,
+        unit: 'events/s',
+        latencyMs: { p50: r.commitToHandlerMs.p50, p99: r.commitToHandlerMs.p99 },
+        limitName: 'goal-events',
+        correct: ok,
+        counts: { ...counts, commitToHandlerMs: r.commitToHandlerMs },
+      },
+    )
+  }
+}
+clearInterval(loadTimer)
+sampleLoad()
+
+// --- report
+limits['goal-events'] = {
+  perSecond: 20_000,
+  p50: Number.NaN,
+  p99: Number.NaN,
+  what: 'goal: 20,000 events/s per group',
+}
+const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : '–')
+const table = rows.map((r) => {
+  const limit = limits[r.limitName]
+  const ratio =
+    limit && Number.isFinite(r.service) ? `${Math.round((r.service / limit.perSecond) * 100)} %` : '–'
+  return {
+    path: r.path,
+    transport: r.transport,
+    service: `${fmt(r.service)} ${r.unit}`,
+    limit: limit ? `${fmt(limit.perSecond)} (${r.limitName})` : r.limitName,
+    ratio,
+    'p50/p99 ms': `${fmt(r.latencyMs.p50)} / ${fmt(r.latencyMs.p99)}`,
+    correct: r.correct ? 'yes' : 'NO',
+  }
+})
+const columns = ['path', 'transport', 'service', 'limit', 'ratio', 'p50/p99 ms', 'correct'] as const
+const widths = columns.map((c) => Math.max(c.length, ...table.map((t) => t[c].length)))
+const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
+const avg = loads.reduce((a, b) => a + b, 0) / loads.length
+const machine = `${cpus().length} cores, load average during the run ${avg.toFixed(2)} (max ${Math.max(...loads).toFixed(2)})`
+console.log()
+console.log(line(columns))
+console.log(line(widths.map((w) => '-'.repeat(w))))
+for (const t of table) console.log(line(columns.map((c) => t[c])))
+console.log()
+for (const [name, l] of Object.entries(limits))
+  if (!name.startsWith('goal'))
+    console.log(`${name}: ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms`)
+console.log(machine)
+for (const r of rows) {
+  if (r.cpuSeconds)
+    console.log(`${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(r.cpuSeconds)}`)
+  if (r.background) console.log(`${r.path} (${r.transport}) background: ${JSON.stringify(r.background)}`)
+  if (!r.correct) console.log(`${r.path} (${r.transport}) INCORRECT: ${JSON.stringify(r.counts)}`)
+}
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+const file = new URL(
+  `./results/${new Date().toISOString().replace(/[:.]/g, '-')}${smoke ? '-smoke' : ''}.json`,
+  import.meta.url,
+)
+writeFileSync(
+  file,
+  `${JSON.stringify({ at: new Date().toISOString(), smoke, machine, loadAverages: loads, limits, rows }, null, 2)}\n`,
+)
+console.log(`written to ${file.pathname}`)
+const wrong = rows.filter((r) => !r.correct)
+if (wrong.length > 0) {
+  console.error(`INCORRECT: ${wrong.map((r) => `${r.path} (${r.transport})`).join(', ')}`)
+  process.exitCode = 1
+}

@@ -1,0 +1,441 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import { openPostgres } from '../../src/platform/db.ts'
+import { seedAdmittedFans } from '../../test/support/fans.ts'
+import { drive, type LoadResult } from '../support/load.ts'
+import { cpuMeter, type RunningService, startService } from '../support/service.ts'
+
+/** One row of the report. */
+export interface PathResult {
+  path: string
+  transport: string
+  /** What the service did per second, and its unit. */
+  service: number
+  unit: string
+  latencyMs: { p50: number; p99: number }
+  /** The name of the limit it is compared with (filled by the suite). */
+  limitName: string
+  correct: boolean
+  counts: Record<string, unknown>
+  cpuSeconds?: Record<string, number>
+  background?: Record<string, unknown>
+}
+
+export interface ServiceOptions {
+  smoke: boolean
+  transport: 'local' | 'kafka'
+  connections: number
+  say: (line: string) => void
+}
+
+const env = (o: ServiceOptions, extra: Record<string, string> = {}) => ({
+  ...(o.transport === 'kafka' ? { KAFKA_BROKERS: process.env.KAFKA_BROKERS! } : {}),
+  ...extra,
+})
+
+/** A concert and one schedule on sale now, with `seats` seats. */
+async function createSale(
+  s: RunningService,
+  seats: number,
+): Promise<{ scheduleId: string; seatIds: string[] }> {
+  const headers = { 'x-admin-key': s.adminKey, 'content-type': 'application/json' }
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${s.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) })
+    if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+    return (await res.json()) as { id: string }
+  }
+  const concert = await post('/admin/concerts', {
+    title: 'Bench Night',
+    artist: 'Load',
+    venue: 'Loopback Arena',
+  })
+  const schedule = await post(`/admin/concerts/${concert.id}/schedules`, {
+    startsAt: new Date(Date.now() + 86_400_000).toISOString(),
+    saleOpensAt: new Date(Date.now() - 1000).toISOString(),
+    seats: [{ grade: 'R', price: 1_000, count: seats }],
+  })
+  const list = (await (await fetch(`${s.url}/schedules/${schedule.id}/seats`)).json()) as {
+    seats: { id: string }[]
+  }
+  return { scheduleId: schedule.id, seatIds: list.seats.map((x) => x.id) }
+}
+
+const holdRequest = (scheduleId: string, seatId: string, fan: { token: string; queueToken: string }) =>
+  ({
+    method: 'POST',
+    path: `/schedules/${scheduleId}/seats/${seatId}/hold`,
+    headers: { authorization: `Bearer ${fan.token}`, 'x-queue-token': fan.queueToken },
+  }) as const
+
+function summarize(r: LoadResult) {
+  return { p50: r.latencyMs.p50, p99: r.latencyMs.p99 }
+}
+
+/** The seat race: every admitted fan tries once for one of a few seats; the losers should cost almost nothing. */
+export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
+  const attempts = o.smoke ? 1_000 : 10_000
+  const seatCount = 50
+  const s = await startService('holds_race', env(o))
+  const db = openPostgres(s.databaseUrl, 4)
+  try {
+    const race = async (fans: number) => {
+      const sale = await createSale(s, seatCount)
+      const seeded = await seedAdmittedFans(db.db, {
+        count: fans,
+        points: 0,
+        secret: s.secret,
+        scheduleId: sale.scheduleId,
+      })
+      return { ...sale, fans: seeded }
+    }
+    o.say(`holds-race: warm-up race, then ${attempts} attempts on ${seatCount} seats`)
+    const warm = await race(Math.min(2_000, attempts))
+    await drive(s.url, {
+      connections: o.connections,
+      count: warm.fans.length,
+      request: (i) => holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i]!),
+    })
+    const real = await race(attempts)
+    const cpu = cpuMeter(s.process.pid!)
+    const result = await drive(s.url, {
+      connections: o.connections,
+      count: attempts,
+      request: (i) => holdRequest(real.scheduleId, real.seatIds[i % seatCount]!, real.fans[i]!),
+    })
+    const cpuSeconds = cpu()
+    const doubles = await sql<{ n: number }>`
+      select count(*)::int as n from (select seat_id from reservations
+        where schedule_id = ${real.scheduleId} and status in ('held', 'confirmed') group by seat_id having count(*) > 1) d`.execute(
+      db.db,
+    )
+    const winners = result.outcomes['201'] ?? 0
+    const lost = result.outcomes['409 SEAT_ALREADY_HELD'] ?? 0
+    return {
+      path: 'holds-race',
+      transport: o.transport,
+      service: result.perSecond,
+      unit: 'attempts/s',
+      latencyMs: summarize(result),
+      limitName: 'hello',
+      correct: winners === seatCount && lost === attempts - seatCount && doubles.rows[0]!.n === 0,
+      counts: {
+        attempts,
+        winners,
+        lost409: lost,
+        doubleBookings: doubles.rows[0]!.n,
+        outcomes: result.outcomes,
+      },
+      cpuSeconds: perOp(cpuSeconds, attempts),
+    }
+  } finally {
+    await db.close()
+    await s.stop()
+  }
+}
+
+/** CPU ms per operation. */
+function perOp(cpu: Record<string, number>, ops: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(cpu)) out[`${k}MsPerOp`] = Number(((v * 1000) / ops).toFixed(3))
+  return out
+}
+
+/**
+ * Holds on distinct free seats, then the payments of every hold, then the background work the payments left (the
+ * relay and every consumer group, in the same process as the API) until it is drained.
+ */
+export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]> {
+  const fans = o.smoke ? 300 : 5_000
+  const s = await startService('payments', env(o))
+  const db = openPostgres(s.databaseUrl, 4)
+  try {
+    o.say(`holds-free: ${fans} fans hold ${fans} free seats`)
+    const warm = await createSale(s, 500)
+    const warmFans = await seedAdmittedFans(db.db, {
+      count: 500,
+      points: 10_000,
+      secret: s.secret,
+      scheduleId: warm.scheduleId,
+    })
+    await drive(s.url, {
+      connections: o.connections,
+      count: 500,
+      request: (i) => holdRequest(warm.scheduleId, warm.seatIds[i]!, warmFans[i]!),
+    })
+    const sale = await createSale(s, fans)
+    const seeded = await seedAdmittedFans(db.db, {
+      count: fans,
+      points: 10_000,
+      secret: s.secret,
+      scheduleId: sale.scheduleId,
+    })
+    await drain(s, 'after seeding')
+    let cpu = cpuMeter(s.process.pid!)
+    const holds = await drive(s.url, {
+      connections: o.connections,
+      count: fans,
+      keepBodies: true,
+      request: (i) => holdRequest(sale.scheduleId, sale.seatIds[i]!, seeded[i]!),
+    })
+    const holdCpu = cpu()
+    const held = holds.bodies as { id: string }[]
+    const holdsResult: PathResult = {
+      path: 'holds-free',
+      transport: o.transport,
+      service: holds.perSecond,
+      unit: 'holds/s',
+      latencyMs: summarize(holds),
+      limitName: 'pgbench-payment',
+      correct: (holds.outcomes['201'] ?? 0) === fans,
+      counts: { holds: fans, outcomes: holds.outcomes },
+      cpuSeconds: perOp(holdCpu, fans),
+    }
+    o.say(`payments: ${fans} fans pay their hold`)
+    const before = await handlerSeconds(s)
+    cpu = cpuMeter(s.process.pid!)
+    const pays = await drive(s.url, {
+      connections: o.connections,
+      count: fans,
+      request: (i) => ({
+        method: 'POST',
+        path: `/reservations/${held[i]?.id ?? uuidv7()}/payment`,
+        headers: {
+          authorization: `Bearer ${seeded[i]!.token}`,
+          'x-queue-token': seeded[i]!.queueToken,
+          'idempotency-key': uuidv7(),
+        },
+        body: '{}',
+      }),
+    })
+    const payCpu = cpu()
+    const drainStarted = performance.now()
+    cpu = cpuMeter(s.process.pid!)
+    await drain(s, 'after payments')
+    const drainSeconds = (performance.now() - drainStarted) / 1000
+    const drainCpu = cpu()
+    const after = await handlerSeconds(s)
+    const sold = await sql<{ n: number; ledger: number }>`
+      select (select count(*)::int from seats where schedule_id = ${sale.scheduleId} and status = 'sold') as n,
+             (select count(*)::int from wallet_ledger where kind = 'payment' and amount = -1000) as ledger`.execute(
+      db.db,
+    )
+    const paid = pays.outcomes['201'] ?? 0
+    // Wall time in the handler per event: it includes waiting for the event's batch and for the database.
+    const perGroup: Record<string, { events: number; handlerMsPerEvent: number }> = {}
+    for (const [group, now] of Object.entries(after)) {
+      const events = now.events - (before[group]?.events ?? 0)
+      const seconds = now.seconds - (before[group]?.seconds ?? 0)
+      if (events > 0)
+        perGroup[group] = { events, handlerMsPerEvent: Number(((seconds * 1000) / events).toFixed(2)) }
+    }
+    return [
+      holdsResult,
+      {
+        path: 'payments',
+        transport: o.transport,
+        service: pays.perSecond,
+        unit: 'payments/s',
+        latencyMs: summarize(pays),
+        limitName: 'pgbench-payment',
+        correct: paid === fans && sold.rows[0]!.n === fans && sold.rows[0]!.ledger === fans,
+        counts: {
+          payments: fans,
+          outcomes: pays.outcomes,
+          soldSeats: sold.rows[0]!.n,
+          ledgerLines: sold.rows[0]!.ledger,
+        },
+        cpuSeconds: perOp(payCpu, fans),
+        background: {
+          drainedSecondsAfterLastPayment: Number(drainSeconds.toFixed(2)),
+          cpuMsPerPaymentWhileDraining: perOp(drainCpu, fans),
+          byGroup: perGroup,
+        },
+      },
+    ]
+  } finally {
+    await db.close()
+    await s.stop()
+  }
+}
+
+/** Per consumer group so far: events handled and seconds in their handlers (from the service's own metrics). */
+async function handlerSeconds(
+  s: RunningService,
+): Promise<Record<string, { seconds: number; events: number }>> {
+  const text = await (await fetch(`${s.url}/metrics`)).text()
+  const out: Record<string, { seconds: number; events: number }> = {}
+  for (const m of text.matchAll(
+    /^event_handler_duration_seconds_(sum|count)\{group="([^"]+)",topic="[^"]+"\} ([\d.e+-]+)$/gm,
+  )) {
+    const group = (out[m[2]!] ??= { seconds: 0, events: 0 })
+    if (m[1] === 'sum') group.seconds += Number(m[3])
+    else group.events += Number(m[3])
+  }
+  return out
+}
+
+/**
+ * Waits until the outbox is empty and no consumer group lags (but hold expiration, whose records wait for their
+ * deadlines by design).
+ */
+async function drain(s: RunningService, what: string) {
+  const started = Date.now()
+  for (;;) {
+    const summary = (await (
+      await fetch(`${s.url}/admin/ops/summary`, { headers: { 'x-admin-key': s.adminKey } })
+    ).json()) as { outbox: { backlog: number }; lag: { group: string; lag: number }[] }
+    const lag = summary.lag.filter((l) => l.group !== 'hold-expiration').reduce((n, l) => n + l.lag, 0)
+    if (summary.outbox.backlog === 0 && lag === 0) return
+    if (Date.now() - started > 600_000) throw new Error(`not drained ${what} in 10 min`)
+    await sleep(100)
+  }
+}
+
+/** Fans joining the waiting room (the sale is open), each once; then their places read back from memory. */
+export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
+  const fans = o.smoke ? 500 : 10_000
+  const readMs = o.smoke ? 2_000 : 10_000
+  // Admission paused (one fan a minute) so the line stands still while it is read.
+  const s = await startService('queue', env(o, { QUEUE_ADMIT_PER_SECOND: '0.01', QUEUE_MAX_ACTIVE: '1' }))
+  const db = openPostgres(s.databaseUrl, 4)
+  try {
+    const sale = await createSale(s, 10)
+    // Open the sale (the first admission round draws and opens it), then users who have not entered yet.
+    await sleep(1500)
+    const users = await seedAdmittedFans(db.db, {
+      count: fans + 500,
+      points: 0,
+      secret: s.secret,
+      scheduleId: sale.scheduleId,
+      admit: false,
+    })
+    const enter = (i: number) =>
+      ({
+        method: 'POST',
+        path: `/schedules/${sale.scheduleId}/queue`,
+        headers: { authorization: `Bearer ${users[i]!.token}` },
+      }) as const
+    o.say(`queue-entries: ${fans} fans enter the waiting room`)
+    await drive(s.url, { connections: o.connections, count: 500, request: (i) => enter(fans + i) })
+    let cpu = cpuMeter(s.process.pid!)
+    const entries = await drive(s.url, {
+      connections: o.connections,
+      count: fans,
+      keepBodies: true,
+      request: enter,
+    })
+    const enterCpu = cpu()
+    const tickets = (entries.bodies as { ticket?: string; position: number | null }[]).map(
+      (b) => b?.ticket ?? '',
+    )
+    const seqs = await sql<{ n: number; distinct: number }>`
+      select count(*)::int as n, count(distinct seq)::int as distinct from queue_entries where schedule_id = ${sale.scheduleId}`.execute(
+      db.db,
+    )
+    o.say(`position-reads: ${readMs / 1000} s of waiting fans reading their place`)
+    cpu = cpuMeter(s.process.pid!)
+    let wrong = 0
+    const reads = await drive(s.url, {
+      connections: o.connections,
+      durationMs: readMs,
+      request: (i) => {
+        const k = i % fans
+        return {
+          method: 'GET',
+          path: `/schedules/${sale.scheduleId}/queue/me`,
+          headers: { authorization: `Bearer ${users[k]!.token}`, 'x-queue-ticket': tickets[k]! },
+        }
+      },
+    })
+    const readCpu = cpu()
+    if (Object.keys(reads.outcomes).some((k) => k !== '200')) wrong++
+    return [
+      {
+        path: 'queue-entries',
+        transport: o.transport,
+        service: entries.perSecond,
+        unit: 'entries/s',
+        latencyMs: summarize(entries),
+        limitName: 'pgbench-payment',
+        correct: (entries.outcomes['201'] ?? 0) === fans && seqs.rows[0]!.distinct === seqs.rows[0]!.n,
+        counts: { entries: fans, outcomes: entries.outcomes, distinctPlaces: seqs.rows[0]!.distinct },
+        cpuSeconds: perOp(enterCpu, fans),
+      },
+      {
+        path: 'position-reads',
+        transport: o.transport,
+        service: reads.perSecond,
+        unit: 'reads/s',
+        latencyMs: summarize(reads),
+        limitName: 'hello',
+        correct: wrong === 0 && reads.requests > 0,
+        counts: { reads: reads.requests, outcomes: reads.outcomes },
+        cpuSeconds: perOp(readCpu, reads.requests),
+      },
+    ]
+  } finally {
+    await db.close()
+    await s.stop()
+  }
+}
+
+/** Holds taken in one burst with a short TTL: how late after its own deadline each is released. */
+export async function expiry(o: ServiceOptions): Promise<PathResult> {
+  const holds = o.smoke ? 200 : 1_000
+  const ttl = 8
+  const s = await startService('expiry', env(o, { HOLD_TTL_SECONDS: String(ttl) }))
+  const db = openPostgres(s.databaseUrl, 4)
+  try {
+    const sale = await createSale(s, holds)
+    const fans = await seedAdmittedFans(db.db, {
+      count: holds,
+      points: 0,
+      secret: s.secret,
+      scheduleId: sale.scheduleId,
+    })
+    o.say(`expiry: ${holds} holds taken in one burst, released ${ttl} s later`)
+    const taken = await drive(s.url, {
+      connections: o.connections,
+      count: holds,
+      request: (i) => holdRequest(sale.scheduleId, sale.seatIds[i]!, fans[i]!),
+    })
+    const started = Date.now()
+    for (;;) {
+      const left = await sql<{ n: number }>`
+        select count(*)::int as n from reservations where schedule_id = ${sale.scheduleId} and status = 'held'`.execute(
+        db.db,
+      )
+      if (left.rows[0]!.n === 0) break
+      if (Date.now() - started > 120_000) break
+      await sleep(100)
+    }
+    const late = await sql<{ ms: number }>`
+      select extract(epoch from (ended_at - expires_at)) * 1000 as ms from reservations
+       where schedule_id = ${sale.scheduleId} and status = 'expired' order by 1`.execute(db.db)
+    const ms = late.rows.map((r) => Number(r.ms)).sort((a, b) => a - b)
+    const at = (p: number) =>
+      Number((ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))] ?? Number.NaN).toFixed(1))
+    const spread = await sql<{ ms: number }>`
+      select extract(epoch from (max(expires_at) - min(expires_at))) * 1000 as ms from reservations
+       where schedule_id = ${sale.scheduleId}`.execute(db.db)
+    return {
+      path: 'expiry-lateness',
+      transport: o.transport,
+      service: Number.NaN,
+      unit: 'ms late',
+      latencyMs: { p50: at(50), p99: at(99) },
+      limitName: 'goal',
+      correct: (taken.outcomes['201'] ?? 0) === holds && ms.length === holds && ms[0]! >= 0,
+      counts: {
+        holds,
+        released: ms.length,
+        deadlineSpreadMs: Math.round(Number(spread.rows[0]!.ms)),
+        max: ms.at(-1),
+      },
+    }
+  } finally {
+    await db.close()
+    await s.stop()
+  }
+}

@@ -1,0 +1,115 @@
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
+import { percentile } from '../../test/support/wait.ts'
+import { drive, type LoadResult } from './load.ts'
+import { freePort } from './service.ts'
+
+const exec = promisify(execFile)
+const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
+
+export interface PgbenchResult {
+  script: string
+  clients: number
+  seconds: number
+  transactions: number
+  perSecond: number
+  latencyMs: { p50: number; p99: number }
+}
+
+/**
+ * The machine's own limit for a transaction shape: pgbench (which ships with PostgreSQL) runs `script` with
+ * prepared statements from `clients` connections on a database of its own, and reports transactions per second and
+ * latency percentiles from its per-transaction log.
+ */
+export async function pgbench(
+  script: string,
+  options: { clients: number; seconds: number },
+): Promise<PgbenchResult> {
+  const dbName = `bench_pgbench_${process.pid}`
+  await adminQuery(`drop database if exists ${dbName} with (force)`)
+  await adminQuery(`create database ${dbName}`)
+  const url = new URL(POSTGRES_ADMIN_URL)
+  const conn = ['-h', url.hostname, '-p', url.port || '5432', '-U', url.username || 'postgres']
+  const logDir = await mkdtemp(join(tmpdir(), 'pgbench-'))
+  try {
+    await exec('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbName, '-f', here('setup.sql')])
+    const { stdout } = await exec(
+      'pgbench',
+      [
+        ...conn,
+        '-n',
+        '-M',
+        'prepared',
+        '-c',
+        String(options.clients),
+        '-j',
+        '2',
+        '-T',
+        String(options.seconds),
+        '-f',
+        here(script),
+        '-l',
+        '--log-prefix',
+        join(logDir, 'tx'),
+        dbName,
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    )
+    const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN)
+    const transactions = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0)
+    // Each log line: client id, transaction number, latency in µs, …
+    const latencies: number[] = []
+    for (const file of readdirSync(logDir)) {
+      for (const line of readFileSync(join(logDir, file), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2])
+        if (Number.isFinite(us)) latencies.push(us / 1000)
+      }
+    }
+    latencies.sort((a, b) => a - b)
+    return {
+      script,
+      clients: options.clients,
+      seconds: options.seconds,
+      transactions,
+      perSecond: Math.round(tps),
+      latencyMs: {
+        p50: Number(percentile(latencies, 50).toFixed(1)),
+        p99: Number(percentile(latencies, 99).toFixed(1)),
+      },
+    }
+  } finally {
+    rmSync(logDir, { recursive: true, force: true })
+    await adminQuery(`drop database if exists ${dbName} with (force)`)
+  }
+}
+
+/** The machine's limit for an HTTP answer: a Fastify hello world in its own process, driven by the same generator. */
+export async function helloWorld(options: { connections: number; durationMs: number }): Promise<LoadResult> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [new URL('./hello.ts', import.meta.url).pathname, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  try {
+    await once(child.stdout!, 'data')
+    const url = `http://127.0.0.1:${port}`
+    await drive(url, {
+      connections: options.connections,
+      durationMs: 1000,
+      request: () => ({ method: 'GET', path: '/' }),
+    })
+    return await drive(url, {
+      connections: options.connections,
+      durationMs: options.durationMs,
+      request: () => ({ method: 'GET', path: '/' }),
+    })
+  } finally {
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  }
+}

@@ -1,0 +1,96 @@
+import { Pool } from 'undici'
+import { percentile } from '../../test/support/wait.ts'
+
+export interface LoadRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+export interface LoadResult {
+  requests: number
+  seconds: number
+  perSecond: number
+  latencyMs: { p50: number; p99: number; max: number }
+  /** `<status> <code>` → count, e.g. `409 SEAT_ALREADY_HELD`. */
+  outcomes: Record<string, number>
+  /** Bodies of the 2xx answers, in request order (when asked). */
+  bodies: unknown[]
+}
+
+/**
+ * The load generator every path and the hello-world limit share: `connections` keep-alive connections, each sending
+ * its next request as soon as the last answered, until `count` requests were sent (or `durationMs` passed).
+ */
+export async function drive(
+  url: string,
+  options: {
+    connections: number
+    request: (i: number) => LoadRequest
+    count?: number
+    durationMs?: number
+    keepBodies?: boolean
+  },
+): Promise<LoadResult> {
+  const pool = new Pool(url, { connections: options.connections, pipelining: 1 })
+  const latencies: number[] = []
+  const outcomes: Record<string, number> = {}
+  const bodies: unknown[] = []
+  let next = 0
+  const began = performance.now()
+  const until = options.durationMs ? began + options.durationMs : Number.POSITIVE_INFINITY
+  const count = options.count ?? Number.POSITIVE_INFINITY
+  try {
+    await Promise.all(
+      Array.from({ length: options.connections }, async () => {
+        for (let i = next++; i < count && performance.now() < until; i = next++) {
+          const r = options.request(i)
+          const started = performance.now()
+          try {
+            const res = await pool.request({
+              method: r.method,
+              path: r.path,
+              headers: { ...(r.body ? { 'content-type': 'application/json' } : {}), ...r.headers },
+              ...(r.body ? { body: r.body } : {}),
+            })
+            const text = await res.body.text()
+            latencies.push(performance.now() - started)
+            let code = ''
+            if (res.statusCode >= 400) {
+              try {
+                code = (JSON.parse(text) as { code?: string }).code ?? ''
+              } catch {
+                code = 'not-json'
+              }
+            } else if (options.keepBodies) {
+              bodies[i] = JSON.parse(text)
+            }
+            const key = `${res.statusCode}${code ? ` ${code}` : ''}`
+            outcomes[key] = (outcomes[key] ?? 0) + 1
+          } catch (error) {
+            outcomes[`error ${(error as Error).message}`] =
+              (outcomes[`error ${(error as Error).message}`] ?? 0) + 1
+          }
+        }
+      }),
+    )
+  } finally {
+    await pool.close()
+  }
+  const seconds = (performance.now() - began) / 1000
+  latencies.sort((a, b) => a - b)
+  const round = (n: number) => Number(n.toFixed(1))
+  return {
+    requests: latencies.length,
+    seconds: Number(seconds.toFixed(2)),
+    perSecond: Math.round(latencies.length / seconds),
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p99: round(percentile(latencies, 99)),
+      max: round(latencies.at(-1) ?? 0),
+    },
+    outcomes,
+    bodies,
+  }
+}
