@@ -268,7 +268,8 @@ async function handlerSeconds(
   for (const m of text.matchAll(
     /^event_handler_duration_seconds_(sum|count)\{group="([^"]+)",topic="[^"]+"\} ([\d.e+-]+)$/gm,
   )) {
-    const group = (out[m[2]!] ??= { seconds: 0, events: 0 })
+    out[m[2]!] ??= { seconds: 0, events: 0 }
+    const group = out[m[2]!]!
     if (m[1] === 'sum') group.seconds += Number(m[3])
     else group.events += Number(m[3])
   }
