@@ -37,7 +37,9 @@ export async function startService(name: string, env: Record<string, string> = {
   const port = await freePort()
   const adminKey = randomBytes(16).toString('hex')
   const secret = randomBytes(32).toString('hex')
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  // BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
     env: {
       ...process.env,
       DATABASE_URL: url.toString(),

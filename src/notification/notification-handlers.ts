@@ -12,7 +12,7 @@ import type { Db } from '../platform/db.ts'
 import { type ChannelName, type NotificationChannel, TargetGoneError } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
 import {
-  couponName,
+  couponNames,
   deliveryTargets,
   forgetTarget,
   recordAttempt,
@@ -20,116 +20,166 @@ import {
   scheduleFacts,
 } from './notifications-sql.ts'
 
-/** Facts for each event type a fan is told about. */
-const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts> } = {
-  'reservation.confirmed': async (db, e) => {
-    const f = await reservationFacts(db, e.data.reservationId)
-    return {
-      kind: 'payment-confirmed',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      seatLabel: e.data.seatLabel,
-      amount: e.data.amount,
-    }
+type FactsOf<T extends EventType> = (db: Db, events: readonly CloudEvent<T>[]) => Promise<NotificationFacts[]>
+
+/** Facts for each event type a fan is told about, for a batch of events at once (one query per batch). */
+const factsFor: { [T in EventType]?: FactsOf<T> } = {
+  'reservation.confirmed': async (db, events) => {
+    const facts = await reservationFacts(
+      db,
+      events.map((e) => e.data.reservationId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.reservationId)
+      return {
+        kind: 'payment-confirmed',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        seatLabel: e.data.seatLabel,
+        amount: e.data.amount,
+      }
+    })
   },
-  'reservation.held': async (db, e) => {
-    const f = await reservationFacts(db, e.data.reservationId)
-    return {
-      kind: 'reservation-held',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      seatLabel: f?.label,
-      amount: e.data.price,
-      deadline: e.data.expiresAt,
-    }
+  'reservation.held': async (db, events) => {
+    const facts = await reservationFacts(
+      db,
+      events.map((e) => e.data.reservationId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.reservationId)
+      return {
+        kind: 'reservation-held',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        seatLabel: f?.label,
+        amount: e.data.price,
+        deadline: e.data.expiresAt,
+      }
+    })
   },
-  'reservation.expired': async (db, e) => {
-    const f = await reservationFacts(db, e.data.reservationId)
-    return {
-      kind: 'reservation-expired',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      seatLabel: f?.label,
-      amount: f?.price,
-      deadline: e.data.expiresAt,
-    }
+  'reservation.expired': async (db, events) => {
+    const facts = await reservationFacts(
+      db,
+      events.map((e) => e.data.reservationId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.reservationId)
+      return {
+        kind: 'reservation-expired',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        seatLabel: f?.label,
+        amount: f?.price,
+        deadline: e.data.expiresAt,
+      }
+    })
   },
-  'queue.admitted': async (db, e) => {
-    const f = await scheduleFacts(db, e.data.scheduleId)
-    return {
-      kind: 'queue-admitted',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      deadline: e.data.admittedUntil,
-    }
+  'queue.admitted': async (db, events) => {
+    const facts = await scheduleFacts(
+      db,
+      events.map((e) => e.data.scheduleId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.scheduleId)
+      return {
+        kind: 'queue-admitted',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        deadline: e.data.admittedUntil,
+      }
+    })
   },
-  'coupon.issued': async (db, e) => ({
-    kind: 'coupon-issued',
-    couponName: await couponName(db, e.data.couponId),
-  }),
-  'coupon.rejected': async (db, e) => ({
-    kind: 'coupon-rejected',
-    couponName: await couponName(db, e.data.couponId),
-    reason: e.data.reason,
-  }),
+  'coupon.issued': async (db, events) => {
+    const names = await couponNames(
+      db,
+      events.map((e) => e.data.couponId),
+    )
+    return events.map((e) => ({ kind: 'coupon-issued', couponName: names.get(e.data.couponId) }))
+  },
+  'coupon.rejected': async (db, events) => {
+    const names = await couponNames(
+      db,
+      events.map((e) => e.data.couponId),
+    )
+    return events.map((e) => ({
+      kind: 'coupon-rejected',
+      couponName: names.get(e.data.couponId),
+      reason: e.data.reason,
+    }))
+  },
 }
 
 export const notifiedEventTypes = Object.keys(factsFor) as EventType[]
 
 /**
- * Turns a business event into one inbox notification for its user (the in-app channel) and one pending delivery
+ * Turns business events into one inbox notification each for its user (the in-app channel) and one pending delivery
  * per external channel, each published as notification.requested so channels retry and fail independently of
- * each other and of the business flow.
+ * each other and of the business flow. A batch of events costs the same few statements as one.
  */
 export function notificationComposer<T extends EventType>(
   type: T,
   channels: readonly NotificationChannel[],
 ): TransactionHandler<T> {
-  const facts = factsFor[type] as (db: Db, e: CloudEvent<T>) => Promise<NotificationFacts>
+  const factsOf = factsFor[type] as FactsOf<T>
+  const compose = async (tx: Db, events: readonly CloudEvent<T>[]) => {
+    const facts = await factsOf(tx, events)
+    const rows = events.map((event, i) => {
+      const f = facts[i]!
+      const message = composeMessage(f)
+      return {
+        id: uuidv7(),
+        user_id: (event.data as { userId: string }).userId,
+        event_id: event.id,
+        kind: f.kind,
+        title: message.title,
+        body: message.body,
+        payload: JSON.stringify(f),
+      }
+    })
+    const inserted = await tx
+      .insertInto('notifications')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
+      .returning(['id', 'user_id'])
+      .execute()
+    if (inserted.length === 0) return
+    const targets = await deliveryTargets(
+      tx,
+      inserted.map((n) => n.user_id),
+      channels,
+      facts[0]!.kind,
+    )
+    const deliveries = inserted.flatMap((n) =>
+      (targets.get(n.user_id) ?? []).map((t) => ({
+        id: uuidv7(),
+        notification_id: n.id,
+        user_id: n.user_id,
+        channel: t.channel,
+        target: t.target,
+      })),
+    )
+    if (deliveries.length === 0) return
+    await tx
+      .insertInto('notification_deliveries')
+      .values(deliveries.map(({ user_id: _, ...d }) => d))
+      .execute()
+    await appendToOutbox(
+      tx,
+      deliveries.map((d) =>
+        buildEvent('notification.requested', `${d.notification_id}:${d.channel}`, {
+          notificationId: d.notification_id,
+          deliveryId: d.id,
+          userId: d.user_id,
+          channel: d.channel,
+        }),
+      ),
+    )
+  }
   return {
     group: `notify.${type}`,
     topic: type,
-    async handle(event, { tx }) {
-      const userId = (event.data as { userId: string }).userId
-      const f = await facts(tx, event)
-      const message = composeMessage(f)
-      const notificationId = uuidv7()
-      const inserted = await tx
-        .insertInto('notifications')
-        .values({
-          id: notificationId,
-          user_id: userId,
-          event_id: event.id,
-          kind: f.kind,
-          title: message.title,
-          body: message.body,
-          payload: JSON.stringify(f),
-        })
-        .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
-        .returning('id')
-        .executeTakeFirst()
-      if (!inserted) return
-      const targets = await deliveryTargets(tx, userId, channels, f.kind)
-      if (targets.length === 0) return
-      const deliveries = targets.map((t) => ({
-        id: uuidv7(),
-        notification_id: notificationId,
-        channel: t.channel,
-        target: t.target,
-      }))
-      await tx.insertInto('notification_deliveries').values(deliveries).execute()
-      await appendToOutbox(
-        tx,
-        deliveries.map((d) =>
-          buildEvent('notification.requested', `${notificationId}:${d.channel}`, {
-            notificationId,
-            deliveryId: d.id,
-            userId,
-            channel: d.channel,
-          }),
-        ),
-      )
-    },
+    handle: (event, { tx }) => compose(tx, [event]),
+    handleBatch: (events, { tx }) => compose(tx, events),
   }
 }
 

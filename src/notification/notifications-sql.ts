@@ -2,75 +2,107 @@ import { sql } from 'kysely'
 import type { Db } from '../platform/db.ts'
 import type { ChannelName, NotificationChannel } from './channels.ts'
 
-export async function reservationFacts(db: Db, reservationId: string) {
-  return db
+/** What a notification says about each reservation, by reservation id. */
+export async function reservationFacts(db: Db, reservationIds: readonly string[]) {
+  const rows = await db
     .selectFrom('reservations as r')
     .innerJoin('seats as s', 's.id', 'r.seat_id')
     .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
     .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select(['c.title', 'sc.starts_at', 's.label', 'r.price'])
-    .where('r.id', '=', reservationId)
-    .executeTakeFirst()
+    .select(['r.id', 'c.title', 'sc.starts_at', 's.label', 'r.price'])
+    .where('r.id', 'in', [...new Set(reservationIds)])
+    .execute()
+  return new Map(rows.map((r) => [r.id, r]))
 }
 
-export async function scheduleFacts(db: Db, scheduleId: string) {
-  return db
+/** Title and start of each schedule, by schedule id. */
+export async function scheduleFacts(db: Db, scheduleIds: readonly string[]) {
+  const rows = await db
     .selectFrom('schedules as sc')
     .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select(['c.title', 'sc.starts_at'])
-    .where('sc.id', '=', scheduleId)
-    .executeTakeFirst()
+    .select(['sc.id', 'c.title', 'sc.starts_at'])
+    .where('sc.id', 'in', [...new Set(scheduleIds)])
+    .execute()
+  return new Map(rows.map((r) => [r.id, r]))
 }
 
-export async function couponName(db: Db, couponId: string) {
-  return (await db.selectFrom('coupons').select('name').where('id', '=', couponId).executeTakeFirst())?.name
+/** Each coupon's name, by coupon id. */
+export async function couponNames(db: Db, couponIds: readonly string[]) {
+  const rows = await db
+    .selectFrom('coupons')
+    .select(['id', 'name'])
+    .where('id', 'in', [...new Set(couponIds)])
+    .execute()
+  return new Map(rows.map((r) => [r.id, r.name]))
 }
+
+export type DeliveryTarget = { channel: ChannelName; target: string }
 
 /**
- * Where a user's notification of `kind` goes besides the inbox: each channel that carries the kind and that the user
- * has on (its default when they set nothing), with its target: the deployment's URL, their Telegram chat, their
- * verified phone number, or one target per registered device.
+ * Where each user's notification of `kind` goes besides the inbox: each channel that carries the kind and that the
+ * user has on (its default when they set nothing), with its target: the deployment's URL, their Telegram chat, their
+ * verified phone number, or one target per registered device. One query per table for the whole batch of users.
  */
 export async function deliveryTargets(
   db: Db,
-  userId: string,
+  userIds: readonly string[],
   channels: readonly NotificationChannel[],
   kind: string,
-) {
+): Promise<Map<string, DeliveryTarget[]>> {
+  const out = new Map<string, DeliveryTarget[]>()
+  const carrying = channels.filter((channel) => channel.supports?.(kind) ?? true)
+  const users = [...new Set(userIds)]
+  if (carrying.length === 0 || users.length === 0) return out
   const prefs = await db
     .selectFrom('notification_preferences')
     .selectAll()
-    .where('user_id', '=', userId)
+    .where('user_id', 'in', users)
     .execute()
-  const wanted = channels.filter((channel) => {
-    const pref = prefs.find((p) => p.channel === channel.name)
-    return (pref ? pref.enabled : channel.enabledByDefault) && (channel.supports?.(kind) ?? true)
-  })
-  const needs = (audience: string) => wanted.some((c) => c.audience === audience)
-  const phone = needs('phone')
-    ? (
-        await db
-          .selectFrom('user_phones')
-          .select('phone_number')
-          .where('user_id', '=', userId)
-          .executeTakeFirst()
-      )?.phone_number
-    : undefined
-  const devices = needs('device')
-    ? (await db.selectFrom('push_tokens').select('token').where('user_id', '=', userId).execute()).map(
-        (d) => d.token,
-      )
-    : []
-  const out: { channel: ChannelName; target: string }[] = []
-  for (const channel of wanted) {
-    // URLs come only from the deployment's config; a user can only name their own Telegram chat.
-    const targets = {
-      deployment: [channel.defaultTarget],
-      chat: [prefs.find((p) => p.channel === channel.name)?.target],
-      phone: [phone],
-      device: devices,
-    }[channel.audience]
-    for (const target of targets) if (target) out.push({ channel: channel.name, target })
+  const wantedBy = new Map(
+    users.map((userId) => [
+      userId,
+      carrying.filter((channel) => {
+        const pref = prefs.find((p) => p.user_id === userId && p.channel === channel.name)
+        return pref ? pref.enabled : channel.enabledByDefault
+      }),
+    ]),
+  )
+  const needing = (audience: string) =>
+    users.filter((u) => wantedBy.get(u)!.some((c) => c.audience === audience))
+  const phoneUsers = needing('phone')
+  const phones = new Map(
+    phoneUsers.length === 0
+      ? []
+      : (
+          await db
+            .selectFrom('user_phones')
+            .select(['user_id', 'phone_number'])
+            .where('user_id', 'in', phoneUsers)
+            .execute()
+        ).map((p) => [p.user_id, p.phone_number]),
+  )
+  const deviceUsers = needing('device')
+  const devices =
+    deviceUsers.length === 0
+      ? []
+      : await db
+          .selectFrom('push_tokens')
+          .select(['user_id', 'token'])
+          .where('user_id', 'in', deviceUsers)
+          .execute()
+  for (const userId of users) {
+    const targets: DeliveryTarget[] = []
+    for (const channel of wantedBy.get(userId)!) {
+      // URLs come only from the deployment's config; a user can only name their own Telegram chat.
+      const candidates = {
+        deployment: [channel.defaultTarget],
+        chat: [prefs.find((p) => p.user_id === userId && p.channel === channel.name)?.target],
+        phone: [phones.get(userId)],
+        device: devices.filter((d) => d.user_id === userId).map((d) => d.token),
+      }[channel.audience]
+      for (const target of candidates) if (target) targets.push({ channel: channel.name, target })
+    }
+    out.set(userId, targets)
   }
   return out
 }
