@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import { type EventType, eventTypes } from '../../src/events/event-types.ts'
+import { topicKeys, topicPartitions } from '../../src/events/topics.ts'
+
+// The README's topic table is what operators read: every event type once, with the partitions and key the code uses.
+test("the README's topic table matches the topic catalog", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const table = readme.split('| topic | partitions | key |')[1]!.split('\n\n')[0]!
+  const rows = table
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) => line.split('|').map((cell) => cell.trim()))
+  const seen = new Map<string, { partitions: number; key: string }>()
+  for (const [, topics, partitions, key] of rows) {
+    for (const [, topic] of topics!.matchAll(/`([^`]+)`/g)) {
+      assert.ok(!seen.has(topic!), `${topic} is listed twice`)
+      seen.set(topic!, { partitions: Number(partitions), key: key! })
+    }
+  }
+  const types = Object.keys(eventTypes) as EventType[]
+  assert.deepEqual([...seen.keys()].sort(), [...types].sort())
+  for (const type of types) {
+    assert.deepEqual(seen.get(type), { partitions: topicPartitions[type], key: topicKeys[type] }, type)
+  }
+})
