@@ -2,6 +2,7 @@ import { Gauge, type Registry } from 'prom-client'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
+import { eventTypes } from './event-types.ts'
 import { createOutboxRelay, type OutboxRelay } from './outbox/relay.ts'
 import { ConsumerRuntime } from './runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from './topics.ts'
@@ -61,6 +62,7 @@ export function createEventBackbone(options: {
     logger,
     registry,
     batchSize: config.RELAY_BATCH_SIZE,
+    topics: Object.keys(eventTypes),
   })
   let running = { relay: false, workers: false }
 

@@ -594,6 +594,32 @@ for (const target of transportTargets()) {
       )
     })
 
+    test('j. an outbox row of a topic the relay does not know waits for a relay that does, and holds up nothing', async (t) => {
+      const rig = await rigFor(t, 'unknown')
+      await rig.declare('points.charged')
+      // A newer version's event type during a rolling upgrade, committed before everything else.
+      await sql`insert into outbox (id, topic, key, event)
+        values (gen_random_uuid(), 'ticket.from-the-future', 'k', '{"id": "x"}'::jsonb)`.execute(rig.db)
+      const pipeline = await startPipeline(rig, [effectHandler('unknown')], {
+        relayTopics: ['points.charged'],
+      })
+      const events = pointsCharged(uuids(4), 10)
+      await appendEvents(rig.db, events)
+      await waitFor(
+        'every known event handled',
+        async () => (await distinctEffects(rig.db, 'unknown')) >= 40,
+        {
+          timeoutMs: 30_000,
+        },
+      )
+      const left = await sql<{ topic: string }>`select topic from outbox`.execute(rig.db)
+      assert.deepEqual(
+        left.rows.map((r) => r.topic),
+        ['ticket.from-the-future'],
+      )
+      assert.equal(await pipeline.relay.relayOnce(), 0, 'the unknown row is not published')
+    })
+
     test('i. a transient database error while dead-lettering delays the partition, it does not stall it for good', async (t) => {
       const rig = await rigFor(t, 'stall')
       await rig.declare('points.charged')

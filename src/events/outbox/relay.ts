@@ -13,6 +13,12 @@ export interface RelayOptions {
   logger: Logger
   registry: Registry
   batchSize?: number
+  /**
+   * The topics this relay may publish (the topic catalog of its version). A row of another topic (written by a newer
+   * version during a rolling upgrade, or by a bug) stays in the outbox for a relay that knows it, reported by
+   * retention, and holds up nothing behind it. All topics when absent.
+   */
+  topics?: readonly string[]
   /** Fallback poll when no NOTIFY arrives. */
   idleMs?: number
 }
@@ -59,12 +65,9 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   async function relayOnce(): Promise<number> {
     return db.transaction().execute(async (tx) => {
       if (!(await tryXactLock(tx, 'relay'))) return 0
-      const rows = await tx
-        .selectFrom('outbox')
-        .select(['seq', 'topic', 'key', 'event'])
-        .orderBy('seq')
-        .limit(batchSize)
-        .execute()
+      let query = tx.selectFrom('outbox').select(['seq', 'topic', 'key', 'event'])
+      if (options.topics) query = query.where('topic', 'in', options.topics)
+      const rows = await query.orderBy('seq').limit(batchSize).execute()
       if (rows.length === 0) return 0
       const records: OutgoingRecord[] = rows.map((r) => {
         const value = typeof r.event === 'string' ? r.event : JSON.stringify(r.event)

@@ -20,6 +20,7 @@ export async function startPipeline(
     relay?: boolean
     relayBatchSize?: number
     relayIdleMs?: number
+    relayTopics?: readonly string[]
     retryDelaysMs?: readonly number[]
   } = {},
 ): Promise<Pipeline> {
@@ -40,6 +41,7 @@ export async function startPipeline(
     registry,
     batchSize: options.relayBatchSize ?? 500,
     ...(options.relayIdleMs ? { idleMs: options.relayIdleMs } : {}),
+    ...(options.relayTopics ? { topics: options.relayTopics } : {}),
   })
   await runtime.start()
   rig.defer(() => runtime.stop())
