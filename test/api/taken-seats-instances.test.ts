@@ -67,4 +67,48 @@ describe('two instances share the truth about seats [postgres]', () => {
     }
     assert.equal(status, 201, 'instance A forgot the seat when it was released, well before its 5 s memory')
   })
+
+  test('an admission spent, given back or ended on one instance is refused on the other at once', async () => {
+    const { scheduleId, seatIds } = await createSchedule(apiA, a.adminKey, { seats: 6 })
+    const [payer, leaver, kicked] = await seedAdmittedFans(a.app.database.db, {
+      count: 3,
+      points: 10_000_000,
+      secret,
+      scheduleId,
+    })
+    const refused = async (res: Promise<{ status: number; body: { code?: string } }>) => {
+      const r = await res
+      assert.deepEqual([r.status, r.body.code], [401, 'QUEUE_TOKEN_REVOKED'])
+    }
+    // paying the last live hold on A spends the admission: B refuses the token for the next seat at once
+    const held = await hold(apiA, payer!, scheduleId, seatIds[0]!)
+    assert.equal(held.status, 201)
+    const paid = await apiA.post(`/reservations/${held.body.id}/payment`, {
+      token: payer!.token,
+      headers: { 'x-queue-token': payer!.queueToken, 'idempotency-key': randomBytes(8).toString('hex') },
+      body: {},
+    })
+    assert.equal(paid.status, 201)
+    await refused(hold(apiB, payer!, scheduleId, seatIds[1]!))
+    // leaving the line on B gives the admission back: A refuses the old token
+    assert.equal(
+      (await apiB.delete(`/schedules/${scheduleId}/queue/me`, { token: leaver!.token })).status,
+      204,
+    )
+    await refused(hold(apiA, leaver!, scheduleId, seatIds[2]!))
+    // the organizer ends an admission on A: B refuses it
+    const kick = await apiA.delete(`/admin/schedules/${scheduleId}/queue/${kicked!.id}`, {
+      headers: { 'x-admin-key': a.adminKey },
+    })
+    assert.equal(kick.status, 204)
+    await refused(hold(apiB, kicked!, scheduleId, seatIds[3]!))
+    for (const seat of seatIds.slice(1)) {
+      assert.equal(
+        (await apiB.get(`/schedules/${scheduleId}/seats`)).body.seats.find(
+          (x: { id: string }) => x.id === seat,
+        ).status,
+        'available',
+      )
+    }
+  })
 })
