@@ -30,6 +30,8 @@ export interface AppOptions {
   logger?: Logger
   /** Defaults to Kafka when KAFKA_BROKERS is set, else the embedded transport. */
   transport?: EventTransport
+  /** No admission rounds but those `admission.tick()` runs (tests that move the line step by step). */
+  manualAdmission?: boolean
 }
 
 export interface App {
@@ -60,7 +62,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),
     config.ACCESS_TOKEN_TTL_SECONDS,
   )
-  const queue = queueModule(config.QUEUE_TOKEN_TTL_SECONDS)
+  const queue = queueModule(config.QUEUE_TOKEN_TTL_SECONDS, {
+    manualAdmission: options.manualAdmission ?? false,
+  })
   const booking = bookingModule({ answerFromMemory: config.SEAT_CACHE_TTL_MS > 0 })
   const guard = createGuard(tokens, adminKey, (claims) =>
     queue.watch.isRevoked(claims.scheduleId, claims.userId, claims.seq),

@@ -24,7 +24,10 @@ export function queueSettingsFrom(config: Config): QueueSettings {
   }
 }
 
-export function queueModule(tokenTtlSeconds: number): QueueModule {
+export function queueModule(
+  tokenTtlSeconds: number,
+  options: { manualAdmission?: boolean } = {},
+): QueueModule {
   let admission: AdmissionLoop | undefined
   const watch = new QueueWatch(tokenTtlSeconds * 1000)
   return {
@@ -42,9 +45,12 @@ export function queueModule(tokenTtlSeconds: number): QueueModule {
       admission = loop
       return [
         queueWatchTask(db, watch, logger, { pollMs: LIVE_POLL_MS, tokenTtlSeconds }),
-        // Any workers instance takes part: a round is one database transaction, owned by whoever holds its advisory
-        // lock; it starts at once with the instance and never waits for consumer groups to join.
-        { name: 'queue-admission', roles: ['workers'], start: () => loop.start(), stop: () => loop.stop() },
+        // Every instance takes part: a round is one database transaction, owned by whoever holds its advisory lock,
+        // and the rate is credited from the time of the last round in the database, so more instances admit no
+        // faster; an instance that dies costs at most one round. It never waits for consumer groups to join.
+        ...(options.manualAdmission
+          ? []
+          : [{ name: 'queue-admission', start: () => loop.start(), stop: () => loop.stop() }]),
       ]
     },
   }

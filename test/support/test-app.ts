@@ -22,7 +22,7 @@ export async function startTestApp(
   kind: DatabaseKind,
   name: string,
   overrides: Record<string, unknown> = {},
-  options: { background?: boolean; poolSize?: number } = {},
+  options: { background?: boolean; poolSize?: number; manualAdmission?: boolean } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(kind, name, options.poolSize)
   const adminKey = randomBytes(16).toString('hex')
@@ -37,7 +37,13 @@ export async function startTestApp(
       ...overrides,
     },
   )
-  const app = await buildApp({ config, database, logger: createLogger(config.LOG_LEVEL) })
+  // Without the background roles the test moves the waiting line itself, with admission.tick().
+  const app = await buildApp({
+    config,
+    database,
+    logger: createLogger(config.LOG_LEVEL),
+    manualAdmission: options.manualAdmission ?? !options.background,
+  })
   await app.start()
   const url = await app.http.listen({ port: 0, host: '127.0.0.1' })
   return {
