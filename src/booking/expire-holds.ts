@@ -31,14 +31,15 @@ export const expireHoldsRoutine: Routine = routine(
   declare
     v_now timestamptz := clock_timestamp();
   begin
-    -- seats first, in id order (the lock order, and no deadlock between two batches), then the reservations
+    -- seats first, in id order (the lock order, and no deadlock between two batches), then the reservations; a
+    -- hold ends when it is released (clock time, never before its deadline), not when the transaction began
     perform 1 from seats s
      where s.reservation_id = any(p_ids) and s.status = 'held' and s.held_until <= v_now order by s.id for update;
     update seats s set status = 'available', reservation_id = null, held_until = null
      where s.reservation_id = any(p_ids) and s.status = 'held' and s.held_until <= v_now;
     return query
     with expired as (
-      update reservations r set status = 'expired', ended_at = now()
+      update reservations r set status = 'expired', ended_at = clock_timestamp()
        where r.id = any(p_ids) and r.status = 'held' and r.expires_at <= v_now
       returning r.id, r.schedule_id, r.seat_id, r.user_id, r.expires_at),
     events as (
