@@ -3,6 +3,7 @@ import { expireHoldsRoutine } from './booking/expire-holds.ts'
 import { holdSeatRoutine } from './booking/hold-seat.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import { couponDiscountRoutine, payReservationRoutine } from './payment/pay-reservation.ts'
+import { refundReservationRoutine } from './payment/refund-reservation.ts'
 import { type Db, migrate } from './platform/db.ts'
 import { baseRoutines, installRoutines, type Routine } from './platform/routines.ts'
 import { enterQueueRoutine } from './queue/enter-queue.ts'
@@ -19,6 +20,7 @@ export const routines: readonly Routine[] = [
   expireHoldsRoutine,
   couponDiscountRoutine,
   payReservationRoutine,
+  refundReservationRoutine,
 ]
 
 /** Brings a database to what this version of the service needs: versioned migrations, then the routines. */

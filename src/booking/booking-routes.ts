@@ -17,7 +17,7 @@ export const ReservationSchema = Type.Object(
     seatLabel: Type.String(),
     userId: Uuid,
     price: Type.Integer(),
-    status: Type.Union(['held', 'confirmed', 'expired', 'cancelled'].map((s) => Type.Literal(s))),
+    status: Type.Union(['held', 'confirmed', 'expired', 'cancelled', 'refunded'].map((s) => Type.Literal(s))),
     expiresAt: DateTime,
     createdAt: DateTime,
     confirmedAt: Type.Union([DateTime, Type.Null()]),

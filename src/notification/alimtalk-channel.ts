@@ -26,6 +26,7 @@ export const defaultAlimTalkTemplates: Readonly<Record<Kind, string>> = {
   'payment-confirmed': 'TICKET_PAYMENT_CONFIRMED',
   'reservation-held': 'TICKET_SEAT_HELD',
   'reservation-expired': 'TICKET_HOLD_EXPIRED',
+  'reservation-refunded': 'TICKET_REFUNDED',
   'queue-admitted': 'TICKET_QUEUE_ADMITTED',
   'coupon-issued': 'TICKET_COUPON_ISSUED',
   'coupon-rejected': 'TICKET_COUPON_REJECTED',

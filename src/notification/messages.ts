@@ -4,6 +4,7 @@ export interface NotificationFacts {
     | 'payment-confirmed'
     | 'reservation-held'
     | 'reservation-expired'
+    | 'reservation-refunded'
     | 'queue-admitted'
     | 'coupon-issued'
     | 'coupon-rejected'
@@ -42,6 +43,11 @@ export function composeMessage(f: NotificationFacts): NotificationMessage {
       return {
         title: 'Hold expired',
         body: `${show}, seat ${f.seatLabel}: the hold ended at ${when(f.deadline)} and the seat was released.`,
+      }
+    case 'reservation-refunded':
+      return {
+        title: 'Refunded',
+        body: `${show}, seat ${f.seatLabel}: your reservation is cancelled and ${points(f.amount)} went back to your wallet.`,
       }
     case 'queue-admitted':
       return {

@@ -54,6 +54,16 @@ const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<Notif
       deadline: e.data.expiresAt,
     }
   },
+  'reservation.refunded': async (db, e) => {
+    const f = await reservationFacts(db, e.data.reservationId)
+    return {
+      kind: 'reservation-refunded',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: e.data.seatLabel,
+      amount: e.data.amount,
+    }
+  },
   'queue.admitted': async (db, e) => {
     const f = await scheduleFacts(db, e.data.scheduleId)
     return {

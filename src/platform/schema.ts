@@ -11,7 +11,7 @@ export interface Database {
     id: Generated<number>
     user_id: string
     amount: number
-    kind: 'charge' | 'payment'
+    kind: 'charge' | 'payment' | 'refund'
     reference: string
     balance_after: number
     created_at: CreatedAt
@@ -50,7 +50,7 @@ export interface Database {
     seat_id: string
     user_id: string
     price: number
-    status: 'held' | 'confirmed' | 'expired' | 'cancelled'
+    status: 'held' | 'confirmed' | 'expired' | 'cancelled' | 'refunded'
     expires_at: Timestamp
     created_at: CreatedAt
     confirmed_at: Timestamp | null
@@ -274,5 +274,17 @@ export interface Database {
     expires_at: Timestamp
     created_at: CreatedAt
     verified_at: Timestamp | null
+  }
+  // Refunds (0010)
+  refunds: {
+    reservation_id: string
+    payment_id: string
+    user_id: string
+    amount: number
+    coupon_restored: boolean
+    refunded_by: 'fan' | 'organizer'
+    reason: string | null
+    receipt: unknown
+    created_at: CreatedAt
   }
 }
