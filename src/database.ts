@@ -8,6 +8,9 @@ import { type Db, migrate } from './platform/db.ts'
 import { baseRoutines, installRoutines, type Routine } from './platform/routines.ts'
 import { enterQueueRoutine } from './queue/enter-queue.ts'
 import { leaveQueueRoutine } from './queue/leave-queue.ts'
+import { joinWaitlistRoutine } from './waitlist/join-waitlist.ts'
+import { leaveWaitlistRoutine } from './waitlist/leave-waitlist.ts'
+import { expireOfferRoutine, offerSeatRoutine } from './waitlist/offer-seat.ts'
 
 /** Every server-side routine, helpers first; each slice keeps the text of its own. */
 export const routines: readonly Routine[] = [
@@ -21,6 +24,10 @@ export const routines: readonly Routine[] = [
   couponDiscountRoutine,
   payReservationRoutine,
   refundReservationRoutine,
+  offerSeatRoutine,
+  expireOfferRoutine,
+  joinWaitlistRoutine,
+  leaveWaitlistRoutine,
 ]
 
 /** Brings a database to what this version of the service needs: versioned migrations, then the routines. */

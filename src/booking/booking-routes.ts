@@ -56,6 +56,7 @@ export const bookingRoutes: Routes<{
             'QUEUE_TOKEN_REVOKED',
             'SEAT_NOT_FOUND',
             'SEAT_ALREADY_HELD',
+            'SEAT_OFFERED_TO_WAITLIST',
             'HOLD_LIMIT_REACHED',
           ),
         },

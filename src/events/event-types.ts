@@ -85,6 +85,10 @@ export const eventTypes = {
   'queue.admitted': {
     data: Type.Object({ scheduleId: Id, userId: Id, seq: Type.Integer(), admittedUntil: Time }),
   },
+  // A seat that came back was offered to the next fan of its schedule's waiting list: theirs alone until expiresAt.
+  'waitlist.offered': {
+    data: Type.Object({ offerId: Id, scheduleId: Id, seatId: Id, userId: Id, expiresAt: Time }),
+  },
   // Organizer webhooks: an endpoint was turned off by the service (410 Gone, or failing for too long).
   'webhook.endpoint-disabled': {
     data: Type.Object({

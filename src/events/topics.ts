@@ -38,6 +38,7 @@ const partitions: Record<EventType, number> = {
   'notification.requested': 6,
   'queue.entered': 6,
   'queue.admitted': 6,
+  'waitlist.offered': 6,
   'webhook.endpoint-disabled': 3,
   'phone.verification-requested': 6,
 }
@@ -75,6 +76,7 @@ export const topicKeys: Record<EventType, string> = {
   'notification.requested': 'notification id : channel',
   'queue.entered': 'schedule id : user id',
   'queue.admitted': 'schedule id : user id',
+  'waitlist.offered': 'seat id',
   'webhook.endpoint-disabled': 'webhook endpoint id',
   'phone.verification-requested': 'user id',
 }

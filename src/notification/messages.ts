@@ -5,6 +5,7 @@ export interface NotificationFacts {
     | 'reservation-held'
     | 'reservation-expired'
     | 'reservation-refunded'
+    | 'waitlist-offer'
     | 'queue-admitted'
     | 'coupon-issued'
     | 'coupon-rejected'
@@ -48,6 +49,11 @@ export function composeMessage(f: NotificationFacts): NotificationMessage {
       return {
         title: 'Refunded',
         body: `${show}, seat ${f.seatLabel}: your reservation is cancelled and ${points(f.amount)} went back to your wallet.`,
+      }
+    case 'waitlist-offer':
+      return {
+        title: 'A seat for you',
+        body: `${show}: seat ${f.seatLabel} (${points(f.amount)}) came back and is yours to take until ${when(f.deadline)}. Hold it from your waiting-list page.`,
       }
     case 'queue-admitted':
       return {

@@ -18,6 +18,7 @@ import {
   recordAttempt,
   reservationFacts,
   scheduleFacts,
+  seatFacts,
 } from './notifications-sql.ts'
 
 /** Facts for each event type a fan is told about. */
@@ -62,6 +63,17 @@ const factsFor: { [T in EventType]?: (db: Db, e: CloudEvent<T>) => Promise<Notif
       startsAt: f?.starts_at.toISOString(),
       seatLabel: e.data.seatLabel,
       amount: e.data.amount,
+    }
+  },
+  'waitlist.offered': async (db, e) => {
+    const f = await seatFacts(db, e.data.seatId)
+    return {
+      kind: 'waitlist-offer',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: f?.label,
+      amount: f?.price,
+      deadline: e.data.expiresAt,
     }
   },
   'queue.admitted': async (db, e) => {

@@ -13,6 +13,16 @@ export async function reservationFacts(db: Db, reservationId: string) {
     .executeTakeFirst()
 }
 
+export async function seatFacts(db: Db, seatId: string) {
+  return db
+    .selectFrom('seats as s')
+    .innerJoin('schedules as sc', 'sc.id', 's.schedule_id')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select(['c.title', 'sc.starts_at', 's.label', 's.price'])
+    .where('s.id', '=', seatId)
+    .executeTakeFirst()
+}
+
 export async function scheduleFacts(db: Db, scheduleId: string) {
   return db
     .selectFrom('schedules as sc')

@@ -43,6 +43,8 @@ export interface Database {
     reservation_id: string | null
     held_until: Timestamp | null
     rev: Generated<number>
+    offered_to: Generated<string | null>
+    offered_until: Generated<Date | null>
   }
   reservations: {
     id: string
@@ -286,5 +288,25 @@ export interface Database {
     reason: string | null
     receipt: unknown
     created_at: CreatedAt
+  }
+  // Waiting lists (0011)
+  waitlist_entries: {
+    schedule_id: string
+    user_id: string
+    seq: Generated<number>
+    status: Generated<'waiting' | 'offered' | 'accepted' | 'lapsed' | 'left'>
+    joined_at: CreatedAt
+    updated_at: Timestamp
+  }
+  waitlist_offers: {
+    id: string
+    schedule_id: string
+    seat_id: string
+    user_id: string
+    status: Generated<'open' | 'accepted' | 'expired' | 'withdrawn'>
+    offered_at: CreatedAt
+    expires_at: Timestamp
+    ended_at: Timestamp | null
+    reservation_id: string | null
   }
 }

@@ -7,6 +7,7 @@ import * as hotPaths from './0005-hot-paths.ts'
 import * as organizerWebhooks from './0006-organizer-webhooks.ts'
 import * as koreanChannels from './0007-korean-channels.ts'
 import * as refunds from './0010-refunds.ts'
+import * as waitingLists from './0011-waiting-lists.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '0006-organizer-webhooks': organizerWebhooks,
   '0007-korean-channels': koreanChannels,
   '0010-refunds': refunds,
+  '0011-waiting-lists': waitingLists,
 }
 
 export const migrationProvider: MigrationProvider = {
