@@ -32,9 +32,16 @@ for (const target of targets()) {
       t.after(() => receiver.close())
       const app = await startApp(target, 'waitlist_refund', {
         DATA_PLATFORM_URL: receiver.url('/v1/reservations'),
+        WEBHOOKS_ALLOW_PRIVATE: 'true',
+        WEBHOOK_POLL_MS: 200,
       })
       t.after(() => app.close())
 
+      const hook = await app.api.post('/admin/webhooks/endpoints', {
+        headers: adminHeaders(app.adminKey),
+        body: { url: receiver.url('/hooks'), eventTypes: ['reservation.refunded', 'waitlist.offered'] },
+      })
+      assert.equal(hook.status, 201, JSON.stringify(hook.body))
       const show = await createSchedule(app.api, app.adminKey, { seats: 1, price: 20_000 })
       const [buyer] = await seedAdmittedFans(app.db, {
         count: 1,
@@ -100,6 +107,14 @@ for (const target of targets()) {
       assert.equal(correction.body.refundedAmount, 20_000)
       assert.equal(correction.body.refundedBy, 'fan')
       assert.equal(correction.body.paymentId, bought.receipt.paymentId)
+      // The organizer's endpoint got both, signed like every delivery.
+      const hooks = await waitFor('both webhook deliveries', () => {
+        const r = receiver.requestsWhere(
+          (x) => x.path === '/hooks' && x.body?.data?.seatId === show.seatIds[0],
+        )
+        return new Set(r.map((x) => x.body.type)).size === 2 && r
+      })
+      assert.ok(hooks.every((h) => String(h.headers['webhook-signature']).startsWith('v1,')))
       await quiesce(app)
       const offers = await app.db
         .selectFrom('waitlist_offers')
