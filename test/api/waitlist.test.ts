@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { expireOffer, offerSeat } from '../../src/waitlist/offer-seat.ts'
+import { sweepWaitlists } from '../../src/waitlist/sweep-offers.ts'
 import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
 import {
@@ -219,6 +220,29 @@ for (const kind of databaseKinds) {
           [w3.id, 'open'],
         ],
       )
+    })
+
+    test('the sweep offers a returned seat nobody offered, and moves on an offer whose expiry was missed', async () => {
+      const s = await soldOut()
+      const [w1, w2] = [await fan('w1'), await fan('w2')]
+      await join(w1, s.show.scheduleId)
+      await join(w2, s.show.scheduleId)
+      assert.equal((await refund(s.reservationId)).status, 200)
+      // No consumer runs here: the refund's event is never handled, as if it were lost.
+      const sweep = () => sweepWaitlists(db(), { graceSeconds: 0, offerSeconds: OFFER_SECONDS })
+      const first = await sweep()
+      assert.ok(first.offered >= 1, JSON.stringify(first))
+      assert.equal((await me(w1, s.show.scheduleId)).body.status, 'offered')
+      await db()
+        .updateTable('waitlist_offers')
+        .set({ expires_at: sql`now() - interval '1 second'` })
+        .where('seat_id', '=', s.seatId)
+        .where('status', '=', 'open')
+        .execute()
+      const second = await sweep()
+      assert.ok(second.expired >= 1, JSON.stringify(second))
+      assert.equal((await me(w1, s.show.scheduleId)).body.status, 'lapsed')
+      assert.equal((await me(w2, s.show.scheduleId)).body.status, 'offered')
     })
 
     test('with nobody left waiting, a seat that comes back is on sale to everyone', async () => {
