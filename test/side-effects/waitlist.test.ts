@@ -116,6 +116,13 @@ for (const target of targets()) {
       })
       assert.ok(hooks.every((h) => String(h.headers['webhook-signature']).startsWith('v1,')))
       await quiesce(app)
+      // Settled, the rankings count the sale, its refund and the resale: one seat sold.
+      const ranking = await app.api.get(`/rankings/schedules/${show.scheduleId}`)
+      assert.equal(ranking.body.soldCount, 1, JSON.stringify(ranking.body))
+      const today = new Date().toISOString().slice(0, 10)
+      const daily = await app.api.get(`/rankings/concerts?day=${today}&limit=100`)
+      const mine = daily.body.concerts?.find((c: any) => c.concertId === show.concertId)
+      assert.equal(mine?.soldCount, 1, JSON.stringify(daily.body))
       const offers = await app.db
         .selectFrom('waitlist_offers')
         .selectAll()
