@@ -21,6 +21,7 @@ import type { AdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
 import { retentionModule } from './retention/index.ts'
+import { waitlistModule } from './waitlist/index.ts'
 import { walletModule } from './wallet/index.ts'
 import { webhooksModule } from './webhooks/index.ts'
 
@@ -102,6 +103,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     queue,
     booking,
     paymentModule({ board: booking.board, watch: queue.watch }),
+    waitlistModule,
     couponModule,
     rankingModule,
     notificationModule,

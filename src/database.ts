@@ -3,10 +3,14 @@ import { expireHoldsRoutine } from './booking/expire-holds.ts'
 import { holdSeatRoutine } from './booking/hold-seat.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import { couponDiscountRoutine, payReservationRoutine } from './payment/pay-reservation.ts'
+import { refundReservationRoutine } from './payment/refund-reservation.ts'
 import { type Db, migrate } from './platform/db.ts'
 import { baseRoutines, installRoutines, type Routine } from './platform/routines.ts'
 import { enterQueueRoutine } from './queue/enter-queue.ts'
 import { leaveQueueRoutine } from './queue/leave-queue.ts'
+import { joinWaitlistRoutine } from './waitlist/join-waitlist.ts'
+import { leaveWaitlistRoutine } from './waitlist/leave-waitlist.ts'
+import { expireOfferRoutine, offerSeatRoutine } from './waitlist/offer-seat.ts'
 
 /** Every server-side routine, helpers first; each slice keeps the text of its own. */
 export const routines: readonly Routine[] = [
@@ -19,6 +23,11 @@ export const routines: readonly Routine[] = [
   expireHoldsRoutine,
   couponDiscountRoutine,
   payReservationRoutine,
+  refundReservationRoutine,
+  offerSeatRoutine,
+  expireOfferRoutine,
+  joinWaitlistRoutine,
+  leaveWaitlistRoutine,
 ]
 
 /** Brings a database to what this version of the service needs: versioned migrations, then the routines. */

@@ -54,6 +54,7 @@ export const holdSeatRoutine: Routine = routine(
     v_won record;
     v_lapsed record;
     v_seat record;
+    v_list_first boolean;
   begin
     -- The fan's admission, locked first: it serializes the fan's own holds, payments and leaving.
     select status, admitted_at, admitted_until into v_entry from queue_entries
@@ -71,20 +72,33 @@ export const holdSeatRoutine: Routine = routine(
     if v_seats >= p_max_seats then
       raise exception 'HOLD_LIMIT_REACHED';
     end if;
-    -- The seat row decides the race: free, or its hold lapsed. A row another attempt is taking right now is
-    -- skipped, not waited for: that attempt wins it or frees it.
+    -- While other fans wait on the schedule's waiting list, a seat that comes back is theirs: it is offered to one
+    -- of them at a time (offered_to until offered_until), and nobody else may take it.
+    v_list_first := exists (select 1 from waitlist_entries
+                             where schedule_id = p_schedule and status = 'waiting' and user_id <> p_user);
+    -- The seat row decides the race: free, or its hold lapsed; and not offered to someone else. A row another
+    -- attempt is taking right now is skipped, not waited for: that attempt wins it or frees it.
     with target as (
-      select id, reservation_id from seats
+      select id, reservation_id, offered_to from seats
        where id = p_seat and schedule_id = p_schedule
          and (status = 'available' or (status = 'held' and held_until <= now()))
+         and ((offered_to = p_user and offered_until > now())
+              or (not v_list_first and (offered_to is null or offered_until <= now())))
        for update skip locked)
-    update seats s set status = 'held', reservation_id = v_id, held_until = now() + make_interval(secs => p_ttl_seconds)
+    update seats s set status = 'held', reservation_id = v_id, held_until = now() + make_interval(secs => p_ttl_seconds),
+           offered_to = null, offered_until = null
       from target where s.id = target.id
-    returning s.label, s.price, s.held_until, target.reservation_id as lapsed into v_won;
+    returning s.label, s.price, s.held_until, target.reservation_id as lapsed, target.offered_to as offered into v_won;
     if not found then
-      select status, held_until into v_seat from seats where id = p_seat and schedule_id = p_schedule;
+      select status, held_until, offered_to, offered_until into v_seat from seats
+       where id = p_seat and schedule_id = p_schedule;
       if not found then
         raise exception 'SEAT_NOT_FOUND';
+      end if;
+      if (v_seat.status = 'available' or (v_seat.status = 'held' and v_seat.held_until <= now()))
+         and not coalesce(v_seat.offered_to = p_user and v_seat.offered_until > now(), false)
+         and ((v_seat.offered_to is not null and v_seat.offered_until > now()) or v_list_first) then
+        raise exception 'SEAT_OFFERED_TO_WAITLIST';
       end if;
       return jsonb_build_object('taken', true, 'status', v_seat.status,
         'heldUntil', case when v_seat.held_until > now() then iso_time(v_seat.held_until) end);
@@ -98,6 +112,13 @@ export const holdSeatRoutine: Routine = routine(
           'reservationId', v_lapsed.id, 'scheduleId', p_schedule, 'seatId', p_seat, 'userId', v_lapsed.user_id,
           'expiresAt', iso_time(v_lapsed.expires_at)));
       end if;
+    end if;
+    -- The waiting-list fan took the seat offered to them.
+    if v_won.offered = p_user then
+      update waitlist_offers set status = 'accepted', ended_at = now(), reservation_id = v_id
+       where seat_id = p_seat and user_id = p_user and status = 'open';
+      update waitlist_entries set status = 'accepted', updated_at = now()
+       where schedule_id = p_schedule and user_id = p_user and status = 'offered';
     end if;
     insert into reservations (id, schedule_id, seat_id, user_id, price, status, expires_at)
     values (v_id, p_schedule, p_seat, p_user, v_won.price, 'held', v_won.held_until);

@@ -10,7 +10,7 @@ export interface ReservationView {
   seatLabel: string
   userId: string
   price: number
-  status: 'held' | 'confirmed' | 'expired' | 'cancelled'
+  status: 'held' | 'confirmed' | 'expired' | 'cancelled' | 'refunded'
   expiresAt: string
   createdAt: string
   confirmedAt: string | null

@@ -1,8 +1,8 @@
 import type { Module } from '../module.ts'
 import { createHttpDataPlatformClient } from './data-platform-client.ts'
-import { dataPlatformHandler } from './data-platform-handlers.ts'
+import { dataPlatformHandler, dataPlatformRefundHandler } from './data-platform-handlers.ts'
 
-/** Sync of confirmed reservations to the data platform, when DATA_PLATFORM_URL names one. */
+/** Sync of confirmed reservations (and corrections of refunded ones) to the data platform, when DATA_PLATFORM_URL names one. */
 export const dataPlatformModule: Module = {
   name: 'data-platform',
   async install({ events, config, logger }) {
@@ -16,6 +16,7 @@ export const dataPlatformModule: Module = {
       authHeader: config.DATA_PLATFORM_AUTH_HEADER,
     })
     events.runtime.register(dataPlatformHandler(client))
+    events.runtime.register(dataPlatformRefundHandler(client))
     return []
   },
 }

@@ -40,6 +40,25 @@ export const eventTypes = {
   'reservation.expired': {
     data: Type.Object({ reservationId: Id, scheduleId: Id, seatId: Id, userId: Id, expiresAt: Time }),
   },
+  // A paid reservation was refunded (by the fan before the cut-off, or by the organizer): points returned through the
+  // ledger, the seat back on sale, the coupon perhaps restored.
+  'reservation.refunded': {
+    data: Type.Object({
+      reservationId: Id,
+      paymentId: Id,
+      scheduleId: Id,
+      concertId: Id,
+      seatId: Id,
+      seatLabel: Type.String(),
+      userId: Id,
+      amount: Type.Integer({ description: 'points returned' }),
+      couponId: Type.Union([Id, Type.Null()]),
+      couponRestored: Type.Boolean(),
+      refundedBy: Type.Union([Type.Literal('fan'), Type.Literal('organizer')]),
+      reason: Type.Union([Type.String(), Type.Null()]),
+      refundedAt: Time,
+    }),
+  },
   'points.charged': {
     data: Type.Object({
       userId: Id,
@@ -65,6 +84,10 @@ export const eventTypes = {
   },
   'queue.admitted': {
     data: Type.Object({ scheduleId: Id, userId: Id, seq: Type.Integer(), admittedUntil: Time }),
+  },
+  // A seat that came back was offered to the next fan of its schedule's waiting list: theirs alone until expiresAt.
+  'waitlist.offered': {
+    data: Type.Object({ offerId: Id, scheduleId: Id, seatId: Id, userId: Id, expiresAt: Time }),
   },
   // Organizer webhooks: an endpoint was turned off by the service (410 Gone, or failing for too long).
   'webhook.endpoint-disabled': {

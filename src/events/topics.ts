@@ -30,6 +30,7 @@ const partitions: Record<EventType, number> = {
   'reservation.confirmed': 6,
   'reservation.cancelled': 6,
   'reservation.expired': 6,
+  'reservation.refunded': 6,
   'points.charged': 6,
   'coupon.issue-requested': 6,
   'coupon.issued': 6,
@@ -37,6 +38,7 @@ const partitions: Record<EventType, number> = {
   'notification.requested': 6,
   'queue.entered': 6,
   'queue.admitted': 6,
+  'waitlist.offered': 6,
   'webhook.endpoint-disabled': 3,
   'phone.verification-requested': 6,
 }
@@ -66,6 +68,7 @@ export const topicKeys: Record<EventType, string> = {
   'reservation.confirmed': 'reservation id',
   'reservation.cancelled': 'reservation id',
   'reservation.expired': 'reservation id',
+  'reservation.refunded': 'reservation id',
   'points.charged': 'user id',
   'coupon.issue-requested': 'coupon id (requests for one coupon are serialized)',
   'coupon.issued': 'coupon request id',
@@ -73,6 +76,7 @@ export const topicKeys: Record<EventType, string> = {
   'notification.requested': 'notification id : channel',
   'queue.entered': 'schedule id : user id',
   'queue.admitted': 'schedule id : user id',
+  'waitlist.offered': 'seat id',
   'webhook.endpoint-disabled': 'webhook endpoint id',
   'phone.verification-requested': 'user id',
 }

@@ -26,6 +26,8 @@ export const defaultAlimTalkTemplates: Readonly<Record<Kind, string>> = {
   'payment-confirmed': 'TICKET_PAYMENT_CONFIRMED',
   'reservation-held': 'TICKET_SEAT_HELD',
   'reservation-expired': 'TICKET_HOLD_EXPIRED',
+  'reservation-refunded': 'TICKET_REFUNDED',
+  'waitlist-offer': 'TICKET_WAITLIST_OFFER',
   'queue-admitted': 'TICKET_QUEUE_ADMITTED',
   'coupon-issued': 'TICKET_COUPON_ISSUED',
   'coupon-rejected': 'TICKET_COUPON_REJECTED',

@@ -4,6 +4,8 @@ export interface NotificationFacts {
     | 'payment-confirmed'
     | 'reservation-held'
     | 'reservation-expired'
+    | 'reservation-refunded'
+    | 'waitlist-offer'
     | 'queue-admitted'
     | 'coupon-issued'
     | 'coupon-rejected'
@@ -42,6 +44,16 @@ export function composeMessage(f: NotificationFacts): NotificationMessage {
       return {
         title: 'Hold expired',
         body: `${show}, seat ${f.seatLabel}: the hold ended at ${when(f.deadline)} and the seat was released.`,
+      }
+    case 'reservation-refunded':
+      return {
+        title: 'Refunded',
+        body: `${show}, seat ${f.seatLabel}: your reservation is cancelled and ${points(f.amount)} went back to your wallet.`,
+      }
+    case 'waitlist-offer':
+      return {
+        title: 'A seat for you',
+        body: `${show}: seat ${f.seatLabel} (${points(f.amount)}) came back and is yours to take until ${when(f.deadline)}. Hold it from your waiting-list page.`,
       }
     case 'queue-admitted':
       return {

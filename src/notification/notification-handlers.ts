@@ -18,6 +18,7 @@ import {
   recordAttempt,
   reservationFacts,
   scheduleFacts,
+  seatFacts,
 } from './notifications-sql.ts'
 
 type FactsOf<T extends EventType> = (db: Db, events: readonly CloudEvent<T>[]) => Promise<NotificationFacts[]>
@@ -66,6 +67,39 @@ const factsFor: { [T in EventType]?: FactsOf<T> } = {
       const f = facts.get(e.data.reservationId)
       return {
         kind: 'reservation-expired',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        seatLabel: f?.label,
+        amount: f?.price,
+        deadline: e.data.expiresAt,
+      }
+    })
+  },
+  'reservation.refunded': async (db, events) => {
+    const facts = await reservationFacts(
+      db,
+      events.map((e) => e.data.reservationId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.reservationId)
+      return {
+        kind: 'reservation-refunded',
+        concertTitle: f?.title,
+        startsAt: f?.starts_at.toISOString(),
+        seatLabel: e.data.seatLabel,
+        amount: e.data.amount,
+      }
+    })
+  },
+  'waitlist.offered': async (db, events) => {
+    const facts = await seatFacts(
+      db,
+      events.map((e) => e.data.seatId),
+    )
+    return events.map((e) => {
+      const f = facts.get(e.data.seatId)
+      return {
+        kind: 'waitlist-offer',
         concertTitle: f?.title,
         startsAt: f?.starts_at.toISOString(),
         seatLabel: f?.label,

@@ -15,6 +15,18 @@ export async function reservationFacts(db: Db, reservationIds: readonly string[]
   return new Map(rows.map((r) => [r.id, r]))
 }
 
+/** What a notification says about each seat (an offer from the waiting list), by seat id. */
+export async function seatFacts(db: Db, seatIds: readonly string[]) {
+  const rows = await db
+    .selectFrom('seats as s')
+    .innerJoin('schedules as sc', 'sc.id', 's.schedule_id')
+    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
+    .select(['s.id', 'c.title', 'sc.starts_at', 's.label', 's.price'])
+    .where('s.id', 'in', [...new Set(seatIds)])
+    .execute()
+  return new Map(rows.map((r) => [r.id, r]))
+}
+
 /** Title and start of each schedule, by schedule id. */
 export async function scheduleFacts(db: Db, scheduleIds: readonly string[]) {
   const rows = await db

@@ -18,6 +18,8 @@ export const Lock = {
   retention: 727_005,
   /** One instance installs the routines at start; the others wait, then find them in place. */
   routines: 727_006,
+  /** One reconciliation sweep of waiting-list offers at a time. */
+  waitlistSweep: 727_010,
 } as const
 
 export type LockName = keyof typeof Lock

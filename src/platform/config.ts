@@ -89,6 +89,20 @@ export const ConfigSchema = Type.Object(
       default: 5,
       description: 'sweep only holds lapsed this long',
     }),
+    REFUND_CUTOFF_HOURS: Type.Number({
+      minimum: 0,
+      maximum: 8760,
+      default: 24,
+      description:
+        'fans may refund a paid seat until this many hours before the show (the organizer at any time)',
+    }),
+    WAITLIST_OFFER_MINUTES: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1440,
+      default: 15,
+      description:
+        'how long a seat offered to a waiting-list fan is theirs alone (fractions allowed: 0.05 is 3 s)',
+    }),
     RETRY_DELAYS_MS: Type.String({
       pattern: '^[0-9]+(,[0-9]+){0,2}$',
       default: '1000,10000,60000',

@@ -138,6 +138,32 @@ export const errorCatalog = {
     retryable: false,
     message: 'Too many wrong codes; ask for a new one.',
   },
+  // Refunds and waiting lists (issue #10).
+  RESERVATION_NOT_REFUNDABLE: {
+    status: 409,
+    retryable: false,
+    message: 'Only a paid reservation can be refunded.',
+  },
+  REFUND_WINDOW_CLOSED: {
+    status: 409,
+    retryable: false,
+    message: 'Refunds close before the show starts; ask the organizer.',
+  },
+  SCHEDULE_NOT_SOLD_OUT: {
+    status: 409,
+    retryable: false,
+    message: 'Seats are still on sale: the waiting list opens when the schedule is sold out.',
+  },
+  WAITLIST_ENTRY_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    message: 'You are not on the waiting list of this schedule.',
+  },
+  SEAT_OFFERED_TO_WAITLIST: {
+    status: 409,
+    retryable: false,
+    message: 'This seat came back and is offered to the waiting list.',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
   NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },

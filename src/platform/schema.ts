@@ -11,7 +11,7 @@ export interface Database {
     id: Generated<number>
     user_id: string
     amount: number
-    kind: 'charge' | 'payment'
+    kind: 'charge' | 'payment' | 'refund'
     reference: string
     balance_after: number
     created_at: CreatedAt
@@ -43,6 +43,8 @@ export interface Database {
     reservation_id: string | null
     held_until: Timestamp | null
     rev: Generated<number>
+    offered_to: Generated<string | null>
+    offered_until: Generated<Date | null>
   }
   reservations: {
     id: string
@@ -50,7 +52,7 @@ export interface Database {
     seat_id: string
     user_id: string
     price: number
-    status: 'held' | 'confirmed' | 'expired' | 'cancelled'
+    status: 'held' | 'confirmed' | 'expired' | 'cancelled' | 'refunded'
     expires_at: Timestamp
     created_at: CreatedAt
     confirmed_at: Timestamp | null
@@ -274,5 +276,37 @@ export interface Database {
     expires_at: Timestamp
     created_at: CreatedAt
     verified_at: Timestamp | null
+  }
+  // Refunds (0010)
+  refunds: {
+    reservation_id: string
+    payment_id: string
+    user_id: string
+    amount: number
+    coupon_restored: boolean
+    refunded_by: 'fan' | 'organizer'
+    reason: string | null
+    receipt: unknown
+    created_at: CreatedAt
+  }
+  // Waiting lists (0011)
+  waitlist_entries: {
+    schedule_id: string
+    user_id: string
+    seq: Generated<number>
+    status: Generated<'waiting' | 'offered' | 'accepted' | 'lapsed' | 'left'>
+    joined_at: CreatedAt
+    updated_at: Timestamp
+  }
+  waitlist_offers: {
+    id: string
+    schedule_id: string
+    seat_id: string
+    user_id: string
+    status: Generated<'open' | 'accepted' | 'expired' | 'withdrawn'>
+    offered_at: CreatedAt
+    expires_at: Timestamp
+    ended_at: Timestamp | null
+    reservation_id: string | null
   }
 }

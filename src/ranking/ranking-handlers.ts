@@ -56,3 +56,32 @@ async function recordSales(tx: Tx, events: readonly CloudEvent<'reservation.conf
       ${days.map((d) => d.count)}::int[]) as t(c, day, n) order by day, c
     on conflict (day, concert_id) do update set sold_count = d.sold_count + excluded.sold_count`.execute(tx)
 }
+
+/**
+ * A refund takes its sale back out of the rankings: the schedule's sold count and its concert's sales on the day the
+ * sale was confirmed (read from the reservation). A schedule that sold out keeps its sell-out time: it did sell out.
+ * The confirmation and the refund travel on different topics, so they may be counted in either order; the counts
+ * agree once both are.
+ */
+export function rankingRefundHandler(): TransactionHandler<'reservation.refunded'> {
+  return {
+    group: 'ranking-refunds',
+    topic: 'reservation.refunded',
+    async handle({ data }, { tx }) {
+      const sale = await tx
+        .selectFrom('reservations')
+        .select('confirmed_at')
+        .where('id', '=', data.reservationId)
+        .executeTakeFirst()
+      await sql`
+        insert into schedule_sales as s (schedule_id, sold_count, sold_out_at, updated_at)
+        values (${data.scheduleId}, -1, null, now())
+        on conflict (schedule_id) do update set sold_count = s.sold_count - 1, updated_at = now()`.execute(tx)
+      if (!sale?.confirmed_at) return
+      const day = new Date(sale.confirmed_at).toISOString().slice(0, 10)
+      await sql`
+        insert into concert_daily_sales as d (concert_id, day, sold_count) values (${data.concertId}, ${day}, -1)
+        on conflict (day, concert_id) do update set sold_count = d.sold_count - 1`.execute(tx)
+    },
+  }
+}

@@ -11,7 +11,7 @@ const Entry = Type.Object(
   {
     id: Type.Integer(),
     amount: Type.Integer(),
-    kind: Type.Union([Type.Literal('charge'), Type.Literal('payment')]),
+    kind: Type.Union([Type.Literal('charge'), Type.Literal('payment'), Type.Literal('refund')]),
     reference: Type.String(),
     balanceAfter: Type.Integer(),
     createdAt: DateTime,

@@ -4,7 +4,7 @@ import { AppError } from '../platform/errors.ts'
 export interface LedgerEntry {
   id: number
   amount: number
-  kind: 'charge' | 'payment'
+  kind: 'charge' | 'payment' | 'refund'
   reference: string
   balanceAfter: number
   createdAt: Date

@@ -112,3 +112,65 @@ describe('two instances share the truth about seats [postgres]', () => {
     }
   })
 })
+
+describe('a refund frees a sold seat on every instance [postgres]', () => {
+  const secret = randomBytes(32).toString('hex')
+  let a: TestApp
+  let b: App
+  let apiA: Api
+  let apiB: Api
+  before(async () => {
+    a = await startTestApp('postgres', 'refund_instances', { AUTH_SECRET: secret })
+    const url = (a.app.database as { url?: string }).url!
+    const config = loadConfig(
+      {},
+      { PORT: 0, LOG_LEVEL: 'silent', AUTH_SECRET: secret, ADMIN_KEY: a.adminKey, ROLES: 'api' },
+    )
+    b = await buildApp({ config, database: openPostgres(url, 5), logger: createLogger('silent') })
+    await b.start()
+    apiA = new Api(a.url)
+    apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
+  })
+  after(async () => {
+    await b.close()
+    await a.close()
+  })
+
+  test('instance A remembers the seat sold for good; a refund on instance B frees it there too', async () => {
+    const { scheduleId, seatIds } = await createSchedule(apiA, a.adminKey, { seats: 1, price: 1000 })
+    const [buyer, next] = await seedAdmittedFans(a.app.database.db, {
+      count: 2,
+      points: 10_000,
+      secret,
+      scheduleId,
+    })
+    const held = await apiA.post(`/schedules/${scheduleId}/seats/${seatIds[0]}/hold`, {
+      token: buyer!.token,
+      headers: { 'x-queue-token': buyer!.queueToken },
+    })
+    assert.equal(held.status, 201)
+    const paid = await apiA.post(`/reservations/${held.body.id}/payment`, {
+      token: buyer!.token,
+      headers: { 'x-queue-token': buyer!.queueToken, 'idempotency-key': randomBytes(8).toString('hex') },
+      body: {},
+    })
+    assert.equal(paid.status, 201, JSON.stringify(paid.body))
+    const holdOnA = () =>
+      apiA.post(`/schedules/${scheduleId}/seats/${seatIds[0]}/hold`, {
+        token: next!.token,
+        headers: { 'x-queue-token': next!.queueToken },
+      })
+    assert.equal((await holdOnA()).status, 409, 'sold, and remembered so on A')
+    const refunded = await apiB.post(`/admin/reservations/${held.body.id}/refund`, {
+      headers: { 'x-admin-key': a.adminKey },
+      body: {},
+    })
+    assert.equal(refunded.status, 200, JSON.stringify(refunded.body))
+    let status = 0
+    for (let i = 0; i < 40 && status !== 201; i++) {
+      status = (await holdOnA()).status
+      if (status !== 201) await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.equal(status, 201, 'instance A forgot the sold seat when B refunded it')
+  })
+})

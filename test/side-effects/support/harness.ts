@@ -76,14 +76,15 @@ export const counterValue = (t: SideEffectApp, name: string, labels: Record<stri
 /**
  * Waits until the outbox is empty and every consumer group has committed everything on its topics (retry stages
  * included), so a test ends with its side effects settled and leaves no work behind on a shared Kafka cluster.
- * The hold-expiration group is left out unless asked: it holds each reservation.held until its deadline, paid or not.
+ * The delayed groups are left out unless asked: hold-expiration holds each reservation.held until its deadline, paid or
+ * not, and waitlist-offer-expiration each waitlist.offered until its deadline, taken or not.
  */
 export async function quiesce(
   t: SideEffectApp,
   options: { timeoutMs?: number; holds?: boolean } = {},
 ): Promise<void> {
   const subscriptions = t.app.events.runtime.subscriptions.filter(
-    (s) => options.holds || s.group !== 'hold-expiration',
+    (s) => options.holds || !delayedGroups.has(s.group),
   )
   const lagging = async () =>
     (await t.app.events.transport.lag(subscriptions))
@@ -99,6 +100,8 @@ export async function quiesce(
     },
   )
 }
+
+const delayedGroups = new Set(['hold-expiration', 'waitlist-offer-expiration'])
 
 async function countRows(db: Db, table: 'outbox'): Promise<number> {
   const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)
