@@ -97,7 +97,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       request: (i) => holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i]!),
     })
     const real = await race(attempts)
-    const cpu = cpuMeter(s.process.pid!)
+    const cpu = cpuMeter(s)
     const result = await drive(s.url, {
       connections: o.connections,
       count: attempts,
@@ -171,7 +171,7 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
       scheduleId: sale.scheduleId,
     })
     await drain(s, 'after seeding')
-    let cpu = cpuMeter(s.process.pid!)
+    let cpu = cpuMeter(s)
     const holds = await drive(s.url, {
       connections: o.connections,
       count: fans,
@@ -193,7 +193,7 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
     }
     o.say(`payments: ${fans} fans pay their hold`)
     const before = await handlerSeconds(s)
-    cpu = cpuMeter(s.process.pid!)
+    cpu = cpuMeter(s)
     const pays = await drive(s.url, {
       connections: o.connections,
       count: fans,
@@ -210,7 +210,7 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
     })
     const payCpu = cpu()
     const drainStarted = performance.now()
-    cpu = cpuMeter(s.process.pid!)
+    cpu = cpuMeter(s)
     await drain(s, 'after payments')
     const drainSeconds = (performance.now() - drainStarted) / 1000
     const drainCpu = cpu()
@@ -319,7 +319,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
       }) as const
     o.say(`queue-entries: ${fans} fans enter the waiting room`)
     await drive(s.url, { connections: o.connections, count: 500, request: (i) => enter(fans + i) })
-    let cpu = cpuMeter(s.process.pid!)
+    let cpu = cpuMeter(s)
     const entries = await drive(s.url, {
       connections: o.connections,
       count: fans,
@@ -335,7 +335,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
       db.db,
     )
     o.say(`position-reads: ${readMs / 1000} s of waiting fans reading their place`)
-    cpu = cpuMeter(s.process.pid!)
+    cpu = cpuMeter(s)
     let wrong = 0
     const reads = await drive(s.url, {
       connections: o.connections,

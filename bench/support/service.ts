@@ -92,14 +92,18 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
-/** CPU seconds used so far by every PostgreSQL server process on this machine. */
-export function postgresCpuSeconds(): number {
+/**
+ * CPU seconds used so far by the PostgreSQL backends serving `database` (their process title names it), so other
+ * work on a shared machine does not count; every PostgreSQL process when no database is given.
+ */
+export function postgresCpuSeconds(database?: string): number {
   let total = 0
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
-        total += processCpuSeconds(Number(entry))
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
+      if (database && !readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue
+      total += processCpuSeconds(Number(entry))
     } catch {
       // the process ended meanwhile
     }
@@ -107,11 +111,16 @@ export function postgresCpuSeconds(): number {
   return total
 }
 
-/** CPU of the service, of PostgreSQL and of this process (the load generator), between two readings. */
-export function cpuMeter(servicePid: number) {
+/**
+ * CPU of the service, of the PostgreSQL backends serving its database (not WAL writing or checkpoints) and of this
+ * process (the load generator), between two readings.
+ */
+export function cpuMeter(service: RunningService) {
+  const servicePid = service.process.pid!
+  const database = new URL(service.databaseUrl).pathname.slice(1)
   const at = () => ({
     service: processCpuSeconds(servicePid),
-    postgres: postgresCpuSeconds(),
+    postgres: postgresCpuSeconds(database),
     generator: process.cpuUsage(),
   })
   const start = at()
