@@ -66,9 +66,12 @@ sampleLoad()
 const limitSeconds = 10
 const limits: Record<string, { perSecond: number; p50: number; p99: number; what: string }> = {}
 // A smoke run checks correctness counts only: it measures no limit.
-const needs = smoke ? new Set<string>() : new Set([...groups].flatMap((g) => (g === 'holds-race' || g === 'queue' ? ['hello'] : [])))
-if (groups.has('payments') || groups.has('queue')) needs.add('pgbench-payment')
-if (groups.has('holds-race')) needs.add('pgbench-contended')
+const needs = new Set<string>()
+if (!smoke) {
+  if (groups.has('holds-race') || groups.has('queue')) needs.add('hello')
+  if (groups.has('payments') || groups.has('queue')) needs.add('pgbench-payment')
+  if (groups.has('holds-race')) needs.add('pgbench-contended')
+}
 if (needs.has('pgbench-payment')) {
   say(`limit: pgbench payment-shaped transaction, 64 clients, ${limitSeconds} s`)
   const r = await pgbench('payment.sql', { clients: 64, seconds: limitSeconds })

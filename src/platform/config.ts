@@ -32,7 +32,8 @@ export const ConfigSchema = Type.Object(
       minimum: 0,
       maximum: 5000,
       default: 2000,
-      description: 'above 0, an instance answers a taken seat from its memory of seats, until the hold\'s own deadline (0: always ask the database)',
+      description:
+        "above 0, an instance answers a taken seat from its memory of seats, until the hold's own deadline (0: always ask the database)",
     }),
     MAX_HOLDS_PER_USER: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
     QUEUE_MAX_ACTIVE: Type.Integer({ minimum: 1, default: 200, description: 'admitted fans at once' }),
