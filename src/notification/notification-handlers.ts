@@ -23,124 +23,97 @@ import {
 
 type FactsOf<T extends EventType> = (db: Db, events: readonly CloudEvent<T>[]) => Promise<NotificationFacts[]>
 
+/** Facts for a batch: the rows of every event's key in one query, then each event's facts from its row. */
+function factsBy<T extends EventType, F>(
+  keyOf: (e: CloudEvent<T>) => string,
+  lookup: (db: Db, keys: readonly string[]) => Promise<Map<string, F>>,
+  build: (e: CloudEvent<T>, f: F | undefined) => NotificationFacts,
+): FactsOf<T> {
+  return async (db, events) => {
+    const found = await lookup(db, events.map(keyOf))
+    return events.map((e) => build(e, found.get(keyOf(e))))
+  }
+}
+
+type ReservationFact = Awaited<ReturnType<typeof reservationFacts>> extends Map<string, infer F> ? F : never
+type ReservationEvent =
+  | 'reservation.confirmed'
+  | 'reservation.held'
+  | 'reservation.expired'
+  | 'reservation.refunded'
+
+/** Facts of events about a reservation: its concert, date, seat and price. */
+const byReservation = <T extends ReservationEvent>(
+  build: (e: CloudEvent<T>, f: ReservationFact | undefined) => NotificationFacts,
+) => factsBy<T, ReservationFact>((e) => e.data.reservationId, reservationFacts, build)
+
 /** Facts for each event type a fan is told about, for a batch of events at once (one query per batch). */
 const factsFor: { [T in EventType]?: FactsOf<T> } = {
-  'reservation.confirmed': async (db, events) => {
-    const facts = await reservationFacts(
-      db,
-      events.map((e) => e.data.reservationId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.reservationId)
-      return {
-        kind: 'payment-confirmed',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        seatLabel: e.data.seatLabel,
-        amount: e.data.amount,
-      }
-    })
-  },
-  'reservation.held': async (db, events) => {
-    const facts = await reservationFacts(
-      db,
-      events.map((e) => e.data.reservationId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.reservationId)
-      return {
-        kind: 'reservation-held',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        seatLabel: f?.label,
-        amount: e.data.price,
-        deadline: e.data.expiresAt,
-      }
-    })
-  },
-  'reservation.expired': async (db, events) => {
-    const facts = await reservationFacts(
-      db,
-      events.map((e) => e.data.reservationId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.reservationId)
-      return {
-        kind: 'reservation-expired',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        seatLabel: f?.label,
-        amount: f?.price,
-        deadline: e.data.expiresAt,
-      }
-    })
-  },
-  'reservation.refunded': async (db, events) => {
-    const facts = await reservationFacts(
-      db,
-      events.map((e) => e.data.reservationId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.reservationId)
-      return {
-        kind: 'reservation-refunded',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        seatLabel: e.data.seatLabel,
-        amount: e.data.amount,
-      }
-    })
-  },
-  'waitlist.offered': async (db, events) => {
-    const facts = await seatFacts(
-      db,
-      events.map((e) => e.data.seatId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.seatId)
-      return {
-        kind: 'waitlist-offer',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        seatLabel: f?.label,
-        amount: f?.price,
-        deadline: e.data.expiresAt,
-      }
-    })
-  },
-  'queue.admitted': async (db, events) => {
-    const facts = await scheduleFacts(
-      db,
-      events.map((e) => e.data.scheduleId),
-    )
-    return events.map((e) => {
-      const f = facts.get(e.data.scheduleId)
-      return {
-        kind: 'queue-admitted',
-        concertTitle: f?.title,
-        startsAt: f?.starts_at.toISOString(),
-        deadline: e.data.admittedUntil,
-      }
-    })
-  },
-  'coupon.issued': async (db, events) => {
-    const names = await couponNames(
-      db,
-      events.map((e) => e.data.couponId),
-    )
-    return events.map((e) => ({ kind: 'coupon-issued', couponName: names.get(e.data.couponId) }))
-  },
-  'coupon.rejected': async (db, events) => {
-    const names = await couponNames(
-      db,
-      events.map((e) => e.data.couponId),
-    )
-    return events.map((e) => ({
-      kind: 'coupon-rejected',
-      couponName: names.get(e.data.couponId),
-      reason: e.data.reason,
-    }))
-  },
+  'reservation.confirmed': byReservation<'reservation.confirmed'>((e, f) => ({
+    kind: 'payment-confirmed',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    seatLabel: e.data.seatLabel,
+    amount: e.data.amount,
+  })),
+  'reservation.held': byReservation<'reservation.held'>((e, f) => ({
+    kind: 'reservation-held',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    seatLabel: f?.label,
+    amount: e.data.price,
+    deadline: e.data.expiresAt,
+  })),
+  'reservation.expired': byReservation<'reservation.expired'>((e, f) => ({
+    kind: 'reservation-expired',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    seatLabel: f?.label,
+    amount: f?.price,
+    deadline: e.data.expiresAt,
+  })),
+  'reservation.refunded': byReservation<'reservation.refunded'>((e, f) => ({
+    kind: 'reservation-refunded',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    seatLabel: e.data.seatLabel,
+    amount: e.data.amount,
+  })),
+  'waitlist.offered': factsBy<
+    'waitlist.offered',
+    { title: string; starts_at: Date; label: string; price: number }
+  >(
+    (e) => e.data.seatId,
+    seatFacts,
+    (e, f) => ({
+      kind: 'waitlist-offer',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      seatLabel: f?.label,
+      amount: f?.price,
+      deadline: e.data.expiresAt,
+    }),
+  ),
+  'queue.admitted': factsBy<'queue.admitted', { title: string; starts_at: Date }>(
+    (e) => e.data.scheduleId,
+    scheduleFacts,
+    (e, f) => ({
+      kind: 'queue-admitted',
+      concertTitle: f?.title,
+      startsAt: f?.starts_at.toISOString(),
+      deadline: e.data.admittedUntil,
+    }),
+  ),
+  'coupon.issued': factsBy<'coupon.issued', string>(
+    (e) => e.data.couponId,
+    couponNames,
+    (_, name) => ({ kind: 'coupon-issued', couponName: name }),
+  ),
+  'coupon.rejected': factsBy<'coupon.rejected', string>(
+    (e) => e.data.couponId,
+    couponNames,
+    (e, name) => ({ kind: 'coupon-rejected', couponName: name, reason: e.data.reason }),
+  ),
 }
 
 export const notifiedEventTypes = Object.keys(factsFor) as EventType[]
