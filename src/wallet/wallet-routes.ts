@@ -91,7 +91,13 @@ export const walletRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) 
         ...secured,
         summary: 'Read the ledger, newest first',
         params: UserParams,
-        querystring: Type.Object({ ...Pagination, before: Type.Optional(Type.Integer({ minimum: 1 })) }),
+        querystring: Type.Object({
+          ...Pagination,
+          before: Type.Optional(
+            // Bounded: unbounded, "Infinity" or "1e400" passes as an integer and reaches the database as text.
+            Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'ledger id cursor' }),
+          ),
+        }),
         response: {
           200: Type.Object({ entries: Type.Array(Type.Ref('LedgerEntry')) }),
           ...errorResponses('UNAUTHENTICATED', 'FORBIDDEN'),
