@@ -8,6 +8,16 @@ export const errorCatalog = {
   BAD_REQUEST: { status: 400, retryable: false, message: 'The request cannot be processed as sent.' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Send the body as application/json.' },
+  // Refused before any route runs (issue #8): a bad URL escape, an over-long path, headers past the limit, a body
+  // that never finished.
+  MALFORMED_URL: { status: 400, retryable: false, message: 'The URL has an invalid percent-encoding.' },
+  URI_TOO_LONG: { status: 414, retryable: false, message: 'A path segment is too long.' },
+  HEADERS_TOO_LARGE: { status: 431, retryable: false, message: 'The request headers are too large.' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    message: 'The request did not arrive in time; send it again.',
+  },
   IDEMPOTENCY_KEY_REQUIRED: {
     status: 400,
     retryable: false,

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -7,6 +9,8 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerOptions,
   LogController,
   type onRequestHookHandler,
@@ -115,6 +119,10 @@ function translateFrameworkError(error: FastifyError): AppError {
     )
   }
   switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return new AppError('MALFORMED_URL')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('URI_TOO_LONG')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('MALFORMED_JSON')
@@ -136,6 +144,34 @@ function translateFrameworkError(error: FastifyError): AppError {
     return new AppError('BAD_REQUEST', error.message)
   }
   return new AppError('INTERNAL_ERROR')
+}
+
+/** The catalog body as the HTTP reply to a request that could not be parsed, written straight to the socket. */
+function rawErrorResponse(code: ErrorCode, message: string = errorCatalog[code].message): string {
+  const { status } = errorCatalog[code]
+  const body = JSON.stringify({ code, message })
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`
+  )
+}
+
+/**
+ * Node's HTTP parser refused the request (bad request line, unknown method, headers past the limit) or it did not
+ * arrive within the request timeout: answer with the catalog body and close, as the connection cannot be reused.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const code: ErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : 'BAD_REQUEST'
+  const message = code === 'BAD_REQUEST' ? 'The request is not valid HTTP/1.1.' : undefined
+  if (socket.writable) socket.end(rawErrorResponse(code, message))
+  socket.destroy()
 }
 
 function createAjv(coerceTypes: boolean | 'array'): Ajv {
@@ -163,6 +199,16 @@ export interface HttpServerOptions {
   docs?: { title: string; version: string; description: string }
 }
 
+function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = isAppError(error) ? error : translateFrameworkError(error)
+  if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
+  reply.status(appError.status).send({
+    code: appError.code,
+    message: appError.message,
+    ...(appError.details ? { details: appError.details } : {}),
+  })
+}
+
 /** Fastify with TypeBox, the error catalog, OpenAPI and /docs; slices register their routes as plugins. */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const app = Fastify({
@@ -170,6 +216,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
+    // A bad URL escape or an over-long path parameter goes through the error handler like any other error.
+    frameworkErrors: (error, request, reply) => sendError(error as FastifyError, request, reply),
     // Through the factory, so plugins that add shared schemas (a new schema scope) keep these validators too.
     schemaController: {
       compilersFactory: {
@@ -185,15 +234,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   // Every body is JSON: without this, Fastify's default text/plain parser lets a string through to validation.
   app.removeContentTypeParser('text/plain')
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const appError = isAppError(error) ? error : translateFrameworkError(error)
-    if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
-    reply.status(appError.status).send({
-      code: appError.code,
-      message: appError.message,
-      ...(appError.details ? { details: appError.details } : {}),
-    })
-  })
+  app.setErrorHandler(sendError)
   app.setNotFoundHandler((_request, reply) => {
     reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: errorCatalog.ROUTE_NOT_FOUND.message })
   })
