@@ -68,6 +68,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const http = await createHttpServer({
     logger,
     metrics,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     docs: {
       title: 'Flash-sale ticketing API',
       version: '0.1.0',

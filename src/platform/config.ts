@@ -26,6 +26,18 @@ export const ConfigSchema = Type.Object(
       pattern: `^(${Roles.join('|')})(,(${Roles.join('|')}))*$`,
       default: Roles.join(','),
     }),
+    REQUEST_TIMEOUT_MS: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 30_000,
+      description: 'a request (headers and body) must arrive within this, or it is answered 408 and closed',
+    }),
+    METRICS_TOKEN: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: '/metrics then needs "Authorization: Bearer <token>"; public when unset',
+      }),
+    ),
     ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
     HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
     SEAT_CACHE_TTL_MS: Type.Integer({

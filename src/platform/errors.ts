@@ -26,6 +26,11 @@ export const errorCatalog = {
   UNAUTHENTICATED: { status: 401, retryable: false, message: 'A valid access token is required.' },
   INVALID_CREDENTIALS: { status: 401, retryable: false, message: 'Email or password is wrong.' },
   ADMIN_KEY_INVALID: { status: 401, retryable: false, message: 'A valid X-Admin-Key header is required.' },
+  METRICS_TOKEN_INVALID: {
+    status: 401,
+    retryable: false,
+    message: 'Metrics need the metrics token as Authorization: Bearer.',
+  },
   QUEUE_TOKEN_INVALID: {
     status: 401,
     retryable: false,

@@ -21,6 +21,7 @@ import Fastify, {
 import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
+import { securityHeaders } from './security-headers.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -153,7 +154,9 @@ function rawErrorResponse(code: ErrorCode, message: string = errorCatalog[code].
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-    `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`
+    `${Object.entries(securityHeaders)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')}connection: close\r\n\r\n${body}`
   )
 }
 
@@ -197,6 +200,8 @@ export interface HttpServerOptions {
   logger: FastifyServerOptions['loggerInstance']
   metrics: Metrics
   docs?: { title: string; version: string; description: string }
+  /** A request (headers and body) must arrive within this; then 408 and the connection is closed. */
+  requestTimeoutMs?: number
 }
 
 function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
@@ -211,14 +216,25 @@ function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyR
 
 /** Fastify with TypeBox, the error catalog, OpenAPI and /docs; slices register their routes as plugins. */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000
   const app = Fastify({
+    // A body that never finishes would otherwise hold its connection forever (Fastify's default is no limit). Node
+    // checks the deadline every connectionsCheckingInterval, so that runs often enough for the limit to mean it.
+    requestTimeout,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
     // A bad URL escape or an over-long path parameter goes through the error handler like any other error.
-    frameworkErrors: (error, request, reply) => sendError(error as FastifyError, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(securityHeaders)
+      sendError(error as FastifyError, request, reply)
+    },
     // Through the factory, so plugins that add shared schemas (a new schema scope) keep these validators too.
     schemaController: {
       compilersFactory: {
@@ -230,6 +246,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(securityHeaders)
+    done()
+  })
   app.addSchema(ErrorBody)
   // Every body is JSON: without this, Fastify's default text/plain parser lets a string through to validation.
   app.removeContentTypeParser('text/plain')
@@ -270,6 +290,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Its own policy for its pages (scripts and styles from /docs/static, by hash where inline).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   return app as unknown as HttpServer
 }
