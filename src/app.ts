@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createGuard } from './auth/guard.ts'
 import { authModule } from './auth/index.ts'
+import { type PasswordHasher, passwordHasherFromConfig } from './auth/passwords.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { bookingModule } from './booking/index.ts'
 import { catalogModule } from './catalog/index.ts'
@@ -39,6 +40,8 @@ export interface App {
   readonly metrics: Metrics
   readonly logger: Logger
   readonly adminKey: string
+  /** Password hashing through the bounded pool (the demo seed uses it too). */
+  readonly passwords: PasswordHasher
   readonly admission: AdmissionLoop
   readonly events: EventBackbone
   /** Starts the event backbone and the slices' background tasks for this instance's roles; `listen` is the caller's. */
@@ -60,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),
     config.ACCESS_TOKEN_TTL_SECONDS,
   )
+  const passwords = passwordHasherFromConfig(config)
   const queue = queueModule(config.QUEUE_TOKEN_TTL_SECONDS)
   const booking = bookingModule({ answerFromMemory: config.SEAT_CACHE_TTL_MS > 0 })
   const guard = createGuard(tokens, adminKey, (claims) =>
@@ -93,7 +97,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   const modules: Module[] = [
     opsModule,
-    authModule,
+    authModule(passwords),
     walletModule,
     catalogModule({ onScheduleCreated: prepareQueue }),
     queue,
@@ -119,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     metrics,
     logger,
     adminKey,
+    passwords,
     admission: queue.admission,
     events,
     async start() {

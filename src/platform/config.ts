@@ -38,6 +38,35 @@ export const ConfigSchema = Type.Object(
         description: '/metrics then needs "Authorization: Bearer <token>"; public when unset',
       }),
     ),
+    PASSWORD_HASH_COST: Type.Integer({
+      minimum: 10,
+      maximum: 20,
+      default: 17,
+      description: 'scrypt N = 2^cost (r=8, p=1) for new hashes; older hashes are redone at sign-in',
+    }),
+    PASSWORD_HASH_CONCURRENCY: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'password hashes running at once per instance (each takes 128 MiB at cost 17)',
+    }),
+    PASSWORD_HASH_QUEUE: Type.Integer({
+      minimum: 0,
+      maximum: 100_000,
+      default: 32,
+      description: 'hashes waiting beyond those; more answer 503 PASSWORD_HASHING_BUSY',
+    }),
+    AUTH_RATE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+    AUTH_RATE_PER_ADDRESS: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'sign-in and sign-up attempts per client address per window, per instance',
+    }),
+    AUTH_RATE_PER_ACCOUNT: Type.Integer({
+      minimum: 1,
+      default: 10,
+      description: 'sign-in and sign-up attempts per e-mail address per window, per instance',
+    }),
     ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
     HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
     SEAT_CACHE_TTL_MS: Type.Integer({

@@ -154,6 +154,11 @@ export const errorCatalog = {
     message: 'Too many wrong codes; ask for a new one.',
   },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
+  PASSWORD_HASHING_BUSY: {
+    status: 503,
+    retryable: true,
+    message: 'Too many sign-ins and sign-ups at once; try again in a moment.',
+  },
   NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>
@@ -166,8 +171,15 @@ export class AppError extends Error {
   readonly status: number
   readonly retryable: boolean
   readonly details: Record<string, unknown> | undefined
+  /** Sent as `Retry-After` (seconds): when trying again can succeed. */
+  readonly retryAfterSeconds: number | undefined
 
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    details?: Record<string, unknown>,
+    options?: { retryAfterSeconds?: number },
+  ) {
     const entry = errorCatalog[code]
     // Expected outcomes (a lost seat race) are frequent under load: skip the stack trace they never need.
     const limit = Error.stackTraceLimit
@@ -179,6 +191,7 @@ export class AppError extends Error {
     this.status = entry.status
     this.retryable = entry.retryable
     this.details = details
+    this.retryAfterSeconds = options?.retryAfterSeconds
   }
 }
 

@@ -206,7 +206,12 @@ export interface HttpServerOptions {
 
 function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const appError = isAppError(error) ? error : translateFrameworkError(error)
-  if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
+  if (appError.status >= 500 && appError.code === 'INTERNAL_ERROR') {
+    request.log.error({ err: error }, 'request failed')
+  }
+  if (appError.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))))
+  }
   reply.status(appError.status).send({
     code: appError.code,
     message: appError.message,
