@@ -21,6 +21,7 @@ import Fastify, {
 import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
+import { isMissingUserReference } from './pg-errors.ts'
 import { securityHeaders } from './security-headers.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
@@ -133,6 +134,9 @@ function translateFrameworkError(error: FastifyError): AppError {
       return new AppError('UNSUPPORTED_MEDIA_TYPE')
   }
   if (error instanceof SyntaxError) return new AppError('MALFORMED_JSON')
+  if (isMissingUserReference(error)) {
+    return new AppError('UNAUTHENTICATED', 'The account of this access token no longer exists.')
+  }
   if (typeof error.code === 'string' && unstorableValueStates.has(error.code)) {
     return new AppError(
       'VALIDATION_FAILED',
