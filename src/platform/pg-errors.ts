@@ -24,7 +24,6 @@ export function isMissingUserReference(error: unknown): boolean {
   const e = error as { code?: string; constraint?: string; detail?: string; message?: string }
   if (e?.code !== '23503') return false
   return (
-    (e.detail ?? '').includes('is not present in table "users"') ||
-    /_user_id_fkey$/.test(e.constraint ?? '')
+    (e.detail ?? '').includes('is not present in table "users"') || /_user_id_fkey$/.test(e.constraint ?? '')
   )
 }
