@@ -67,6 +67,19 @@ export const ConfigSchema = Type.Object(
       default: 10,
       description: 'sign-in and sign-up attempts per e-mail address per window, per instance',
     }),
+    DEMO_TOP_UP: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], {
+      default: 'auto',
+      description:
+        'fans may charge free points to their own wallet (a demo); auto: on with PGlite (the embedded demo) only',
+    }),
+    TOSS_SECRET_KEY: Type.Optional(
+      Type.String({
+        pattern: '^(test|live)_g?sk_[A-Za-z0-9]{8,200}$',
+        description: 'Toss Payments secret key (test_sk_… or live_sk_…); paid top-ups are on when set',
+      }),
+    ),
+    TOSS_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.tosspayments.com' }),
+    TOSS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 30_000 }),
     ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
     HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
     SEAT_CACHE_TTL_MS: Type.Integer({

@@ -153,6 +153,38 @@ export const errorCatalog = {
     retryable: false,
     message: 'Too many wrong codes; ask for a new one.',
   },
+  // Points (issue #8): free top-ups only as a demo; real ones through a payment provider or an organizer's grant.
+  DEMO_TOP_UP_DISABLED: {
+    status: 403,
+    retryable: false,
+    message: 'Free top-ups are off here: buy points with a top-up order.',
+  },
+  TOP_UP_NOT_CONFIGURED: {
+    status: 503,
+    retryable: false,
+    message: 'This deployment has no payment provider, so points cannot be bought.',
+  },
+  TOP_UP_ORDER_NOT_FOUND: { status: 404, retryable: false, message: 'No such top-up order.' },
+  TOP_UP_AMOUNT_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message: 'The paid amount is not the amount of the order.',
+  },
+  TOP_UP_ALREADY_CONFIRMED: {
+    status: 409,
+    retryable: false,
+    message: 'This top-up order was already confirmed with another payment.',
+  },
+  TOP_UP_PAYMENT_REFUSED: {
+    status: 402,
+    retryable: false,
+    message: 'The payment provider refused to confirm this payment.',
+  },
+  PAYMENT_PROVIDER_UNAVAILABLE: {
+    status: 502,
+    retryable: true,
+    message: 'The payment provider did not answer; confirm again (nothing is charged twice).',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
   PASSWORD_HASHING_BUSY: {
     status: 503,
