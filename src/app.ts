@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createGuard } from './auth/guard.ts'
 import { authModule } from './auth/index.ts'
+import { type PasswordHasher, passwordHasherFromConfig } from './auth/passwords.ts'
 import { createTokenService } from './auth/tokens.ts'
 import { bookingModule } from './booking/index.ts'
 import { catalogModule } from './catalog/index.ts'
@@ -42,6 +43,8 @@ export interface App {
   readonly metrics: Metrics
   readonly logger: Logger
   readonly adminKey: string
+  /** Password hashing through the bounded pool (the demo seed uses it too). */
+  readonly passwords: PasswordHasher
   readonly admission: AdmissionLoop
   readonly events: EventBackbone
   /** Starts the event backbone and the slices' background tasks for this instance's roles; `listen` is the caller's. */
@@ -63,6 +66,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),
     config.ACCESS_TOKEN_TTL_SECONDS,
   )
+  const passwords = passwordHasherFromConfig(config)
   const queue = queueModule(config.QUEUE_TOKEN_TTL_SECONDS, {
     manualAdmission: options.manualAdmission ?? false,
   })
@@ -73,6 +77,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const http = await createHttpServer({
     logger,
     metrics,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     docs: {
       title: 'Flash-sale ticketing API',
       version: '0.1.0',
@@ -97,7 +102,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   const modules: Module[] = [
     opsModule,
-    authModule,
+    authModule(passwords),
     walletModule,
     catalogModule({ onScheduleCreated: prepareQueue }),
     queue,
@@ -124,6 +129,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     metrics,
     logger,
     adminKey,
+    passwords,
     admission: queue.admission,
     events,
     async start() {

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process'
 import { Command, Option } from 'commander'
+import { passwordHasherFromConfig } from './auth/passwords.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
@@ -39,7 +40,8 @@ program
   .command('seed')
   .description('seed the demo concert, fans and coupon (once per database)')
   .action(async () => {
-    const result = await withDatabase((h) => seedDemo(h.db))
+    const passwords = passwordHasherFromConfig(loadConfig(process.env))
+    const result = await withDatabase((h) => seedDemo(h.db, passwords))
     console.log(result.created ? JSON.stringify(result.summary, null, 2) : 'demo data already present')
   })
 

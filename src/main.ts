@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const app = await buildApp({ config, database, logger })
   const seed = config.SEED_DEMO === 'true' || (config.SEED_DEMO === 'auto' && database.kind === 'pglite')
   if (seed) {
-    const demo = await seedDemo(database.db)
+    const demo = await seedDemo(database.db, app.passwords)
     if (demo.created) logger.info(demo.summary, 'demo data seeded')
   }
   await app.start()

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { isUniqueViolation } from '../platform/pg-errors.ts'
-import { hashPassword } from './passwords.ts'
+import type { PasswordHasher } from './passwords.ts'
 
 export interface Account {
   id: string
@@ -10,19 +10,30 @@ export interface Account {
   name: string
 }
 
-/** Creates a user and their empty wallet in one transaction; EMAIL_TAKEN when the address is registered. */
+/**
+ * Creates a user and their empty wallet in one transaction; EMAIL_TAKEN when the address is registered. The password
+ * is hashed first, so a taken address is not answered faster than a new one.
+ */
 export async function createAccount(
   db: Db,
+  passwords: PasswordHasher,
   input: { email: string; name: string; password: string },
+): Promise<Account> {
+  return insertAccount(db, { ...input, passwordHash: await passwords.hash(input.password) })
+}
+
+/** The insert of createAccount, for a password already hashed. */
+export async function insertAccount(
+  db: Db,
+  input: { email: string; name: string; passwordHash: string },
 ): Promise<Account> {
   const id = uuidv7()
   const email = input.email.toLowerCase()
-  const passwordHash = await hashPassword(input.password)
   try {
     await db.transaction().execute(async (tx) => {
       await tx
         .insertInto('users')
-        .values({ id, email, name: input.name, password_hash: passwordHash })
+        .values({ id, email, name: input.name, password_hash: input.passwordHash })
         .execute()
       await tx.insertInto('wallets').values({ user_id: id, balance: 0 }).execute()
     })

@@ -1,4 +1,5 @@
-import { createAccount } from '../auth/create-account.ts'
+import { insertAccount } from '../auth/create-account.ts'
+import type { PasswordHasher } from '../auth/passwords.ts'
 import { insertConcert, insertSchedule } from '../catalog/catalog-sql.ts'
 import { insertCoupon, issueCoupon } from '../coupon/coupons-sql.ts'
 import type { Db } from '../platform/db.ts'
@@ -8,7 +9,10 @@ import { chargePoints } from '../wallet/charge-points.ts'
 export const DEMO_PASSWORD = 'demo-password'
 
 /** Seeds a demo concert (two schedules of 50 seats), ten fans with points and a coupon, once per database. */
-export async function seedDemo(db: Db): Promise<{ created: boolean; summary: Record<string, unknown> }> {
+export async function seedDemo(
+  db: Db,
+  passwords: PasswordHasher,
+): Promise<{ created: boolean; summary: Record<string, unknown> }> {
   const existing = await db
     .selectFrom('users')
     .select('id')
@@ -16,10 +20,10 @@ export async function seedDemo(db: Db): Promise<{ created: boolean; summary: Rec
     .executeTakeFirst()
   if (existing) return { created: false, summary: {} }
   const users: { id: string; email: string }[] = []
+  // One hash for the ten: the password is public anyway, and ten at full cost would hold up the start for seconds.
+  const passwordHash = await passwords.hash(DEMO_PASSWORD)
   for (let i = 1; i <= 10; i++) {
-    users.push(
-      await createAccount(db, { email: `fan${i}@demo.test`, name: `Demo Fan ${i}`, password: DEMO_PASSWORD }),
-    )
+    users.push(await insertAccount(db, { email: `fan${i}@demo.test`, name: `Demo Fan ${i}`, passwordHash }))
   }
   const now = Date.now()
   const result = await db.transaction().execute(async (tx) => {

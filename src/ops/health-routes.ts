@@ -1,12 +1,29 @@
+import { timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Db } from '../platform/db.ts'
+import { AppError } from '../platform/errors.ts'
 import type { Routes } from '../platform/http-server.ts'
 import type { Metrics } from '../platform/metrics.ts'
+import { htmlPagePolicy } from '../platform/security-headers.ts'
 
 const dashboardHtml = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
+const dashboardPolicy = htmlPagePolicy(dashboardHtml)
 
-/** Liveness, readiness, Prometheus metrics and the operator dashboard page (its data needs the organizer key). */
-export const healthRoutes: Routes<{ db: Db; metrics: Metrics }> = async (app, deps) => {
+/** True when `header` is `Bearer <token>`, compared in constant time. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7).trim() : '')
+  const expected = Buffer.from(token)
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+/**
+ * Liveness, readiness, Prometheus metrics (behind `metricsToken` when given) and the operator dashboard page (its
+ * data needs the organizer key).
+ */
+export const healthRoutes: Routes<{ db: Db; metrics: Metrics; metricsToken: string | undefined }> = async (
+  app,
+  deps,
+) => {
   app.get('/health', { schema: { tags: ['ops'], summary: 'Liveness' } }, async () => ({ status: 'ok' }))
 
   app.get(
@@ -26,14 +43,21 @@ export const healthRoutes: Routes<{ db: Db; metrics: Metrics }> = async (app, de
   app.get(
     '/metrics',
     { schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: true } },
-    async (_request, reply) => {
+    async (request, reply) => {
+      if (
+        deps.metricsToken !== undefined &&
+        !bearerMatches(request.headers.authorization, deps.metricsToken)
+      ) {
+        reply.header('www-authenticate', 'Bearer realm="metrics"')
+        throw new AppError('METRICS_TOKEN_INVALID')
+      }
       reply.type(deps.metrics.registry.contentType)
       return deps.metrics.registry.metrics()
     },
   )
 
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type('text/html; charset=utf-8')
+    reply.type('text/html; charset=utf-8').header('content-security-policy', dashboardPolicy)
     return dashboardHtml
   })
 }

@@ -6,8 +6,8 @@ import { opsRoutes } from './ops-routes.ts'
 /** Operations: health, readiness, metrics, the dashboard, the pipeline summary and the dead letters. */
 export const opsModule: Module = {
   name: 'ops',
-  async install({ http, admin, db, metrics, events }) {
-    await http.register(healthRoutes, { db, metrics })
+  async install({ http, admin, db, metrics, events, config }) {
+    await http.register(healthRoutes, { db, metrics, metricsToken: config.METRICS_TOKEN })
     await admin(opsRoutes, { db, events })
     await admin(deadLetterRoutes, { db })
     return []

@@ -26,6 +26,60 @@ export const ConfigSchema = Type.Object(
       pattern: `^(${Roles.join('|')})(,(${Roles.join('|')}))*$`,
       default: Roles.join(','),
     }),
+    REQUEST_TIMEOUT_MS: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 30_000,
+      description: 'a request (headers and body) must arrive within this, or it is answered 408 and closed',
+    }),
+    METRICS_TOKEN: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: '/metrics then needs "Authorization: Bearer <token>"; public when unset',
+      }),
+    ),
+    PASSWORD_HASH_COST: Type.Integer({
+      minimum: 10,
+      maximum: 20,
+      default: 17,
+      description: 'scrypt N = 2^cost (r=8, p=1) for new hashes; older hashes are redone at sign-in',
+    }),
+    PASSWORD_HASH_CONCURRENCY: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'password hashes running at once per instance (each takes 128 MiB at cost 17)',
+    }),
+    PASSWORD_HASH_QUEUE: Type.Integer({
+      minimum: 0,
+      maximum: 100_000,
+      default: 32,
+      description: 'hashes waiting beyond those; more answer 503 PASSWORD_HASHING_BUSY',
+    }),
+    AUTH_RATE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+    AUTH_RATE_PER_ADDRESS: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'sign-in and sign-up attempts per client address per window, per instance',
+    }),
+    AUTH_RATE_PER_ACCOUNT: Type.Integer({
+      minimum: 1,
+      default: 10,
+      description: 'sign-in and sign-up attempts per e-mail address per window, per instance',
+    }),
+    DEMO_TOP_UP: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], {
+      default: 'auto',
+      description:
+        'fans may charge free points to their own wallet (a demo); auto: on with PGlite (the embedded demo) only',
+    }),
+    TOSS_SECRET_KEY: Type.Optional(
+      Type.String({
+        pattern: '^(test|live)_g?sk_[A-Za-z0-9]{8,200}$',
+        description: 'Toss Payments secret key (test_sk_… or live_sk_…); paid top-ups are on when set',
+      }),
+    ),
+    TOSS_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.tosspayments.com' }),
+    TOSS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 30_000 }),
     ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 86_400 }),
     HOLD_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
     SEAT_CACHE_TTL_MS: Type.Integer({

@@ -8,6 +8,16 @@ export const errorCatalog = {
   BAD_REQUEST: { status: 400, retryable: false, message: 'The request cannot be processed as sent.' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Send the body as application/json.' },
+  // Refused before any route runs (issue #8): a bad URL escape, an over-long path, headers past the limit, a body
+  // that never finished.
+  MALFORMED_URL: { status: 400, retryable: false, message: 'The URL has an invalid percent-encoding.' },
+  URI_TOO_LONG: { status: 414, retryable: false, message: 'A path segment is too long.' },
+  HEADERS_TOO_LARGE: { status: 431, retryable: false, message: 'The request headers are too large.' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    message: 'The request did not arrive in time; send it again.',
+  },
   IDEMPOTENCY_KEY_REQUIRED: {
     status: 400,
     retryable: false,
@@ -16,6 +26,11 @@ export const errorCatalog = {
   UNAUTHENTICATED: { status: 401, retryable: false, message: 'A valid access token is required.' },
   INVALID_CREDENTIALS: { status: 401, retryable: false, message: 'Email or password is wrong.' },
   ADMIN_KEY_INVALID: { status: 401, retryable: false, message: 'A valid X-Admin-Key header is required.' },
+  METRICS_TOKEN_INVALID: {
+    status: 401,
+    retryable: false,
+    message: 'Metrics need the metrics token as Authorization: Bearer.',
+  },
   QUEUE_TOKEN_INVALID: {
     status: 401,
     retryable: false,
@@ -164,7 +179,44 @@ export const errorCatalog = {
     retryable: false,
     message: 'This seat came back and is offered to the waiting list.',
   },
+  // Points (issue #8): free top-ups only as a demo; real ones through a payment provider or an organizer's grant.
+  DEMO_TOP_UP_DISABLED: {
+    status: 403,
+    retryable: false,
+    message: 'Free top-ups are off here: buy points with a top-up order.',
+  },
+  TOP_UP_NOT_CONFIGURED: {
+    status: 503,
+    retryable: false,
+    message: 'This deployment has no payment provider, so points cannot be bought.',
+  },
+  TOP_UP_ORDER_NOT_FOUND: { status: 404, retryable: false, message: 'No such top-up order.' },
+  TOP_UP_AMOUNT_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message: 'The paid amount is not the amount of the order.',
+  },
+  TOP_UP_ALREADY_CONFIRMED: {
+    status: 409,
+    retryable: false,
+    message: 'This top-up order was already confirmed with another payment.',
+  },
+  TOP_UP_PAYMENT_REFUSED: {
+    status: 402,
+    retryable: false,
+    message: 'The payment provider refused to confirm this payment.',
+  },
+  PAYMENT_PROVIDER_UNAVAILABLE: {
+    status: 502,
+    retryable: true,
+    message: 'The payment provider did not answer; confirm again (nothing is charged twice).',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
+  PASSWORD_HASHING_BUSY: {
+    status: 503,
+    retryable: true,
+    message: 'Too many sign-ins and sign-ups at once; try again in a moment.',
+  },
   NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>
@@ -177,8 +229,15 @@ export class AppError extends Error {
   readonly status: number
   readonly retryable: boolean
   readonly details: Record<string, unknown> | undefined
+  /** Sent as `Retry-After` (seconds): when trying again can succeed. */
+  readonly retryAfterSeconds: number | undefined
 
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    details?: Record<string, unknown>,
+    options?: { retryAfterSeconds?: number },
+  ) {
     const entry = errorCatalog[code]
     // Expected outcomes (a lost seat race) are frequent under load: skip the stack trace they never need.
     const limit = Error.stackTraceLimit
@@ -190,6 +249,7 @@ export class AppError extends Error {
     this.status = entry.status
     this.retryable = entry.retryable
     this.details = details
+    this.retryAfterSeconds = options?.retryAfterSeconds
   }
 }
 

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -7,6 +9,8 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerOptions,
   LogController,
   type onRequestHookHandler,
@@ -17,6 +21,8 @@ import Fastify, {
 import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
+import { isMissingUserReference } from './pg-errors.ts'
+import { securityHeaders } from './security-headers.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -115,6 +121,10 @@ function translateFrameworkError(error: FastifyError): AppError {
     )
   }
   switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return new AppError('MALFORMED_URL')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('URI_TOO_LONG')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('MALFORMED_JSON')
@@ -124,6 +134,9 @@ function translateFrameworkError(error: FastifyError): AppError {
       return new AppError('UNSUPPORTED_MEDIA_TYPE')
   }
   if (error instanceof SyntaxError) return new AppError('MALFORMED_JSON')
+  if (isMissingUserReference(error)) {
+    return new AppError('UNAUTHENTICATED', 'The account of this access token no longer exists.')
+  }
   if (typeof error.code === 'string' && unstorableValueStates.has(error.code)) {
     return new AppError(
       'VALIDATION_FAILED',
@@ -136,6 +149,36 @@ function translateFrameworkError(error: FastifyError): AppError {
     return new AppError('BAD_REQUEST', error.message)
   }
   return new AppError('INTERNAL_ERROR')
+}
+
+/** The catalog body as the HTTP reply to a request that could not be parsed, written straight to the socket. */
+function rawErrorResponse(code: ErrorCode, message: string = errorCatalog[code].message): string {
+  const { status } = errorCatalog[code]
+  const body = JSON.stringify({ code, message })
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `${Object.entries(securityHeaders)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')}connection: close\r\n\r\n${body}`
+  )
+}
+
+/**
+ * Node's HTTP parser refused the request (bad request line, unknown method, headers past the limit) or it did not
+ * arrive within the request timeout: answer with the catalog body and close, as the connection cannot be reused.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const code: ErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : 'BAD_REQUEST'
+  const message = code === 'BAD_REQUEST' ? 'The request is not valid HTTP/1.1.' : undefined
+  if (socket.writable) socket.end(rawErrorResponse(code, message))
+  socket.destroy()
 }
 
 function createAjv(coerceTypes: boolean | 'array'): Ajv {
@@ -161,15 +204,46 @@ export interface HttpServerOptions {
   logger: FastifyServerOptions['loggerInstance']
   metrics: Metrics
   docs?: { title: string; version: string; description: string }
+  /** A request (headers and body) must arrive within this; then 408 and the connection is closed. */
+  requestTimeoutMs?: number
+}
+
+function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = isAppError(error) ? error : translateFrameworkError(error)
+  if (appError.status >= 500 && appError.code === 'INTERNAL_ERROR') {
+    request.log.error({ err: error }, 'request failed')
+  }
+  if (appError.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterSeconds))))
+  }
+  reply.status(appError.status).send({
+    code: appError.code,
+    message: appError.message,
+    ...(appError.details ? { details: appError.details } : {}),
+  })
 }
 
 /** Fastify with TypeBox, the error catalog, OpenAPI and /docs; slices register their routes as plugins. */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000
   const app = Fastify({
+    // A body that never finishes would otherwise hold its connection forever (Fastify's default is no limit). Node
+    // checks the deadline every connectionsCheckingInterval, so that runs often enough for the limit to mean it.
+    requestTimeout,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
+    // A bad URL escape or an over-long path parameter goes through the error handler like any other error.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(securityHeaders)
+      sendError(error as FastifyError, request, reply)
+    },
     // Through the factory, so plugins that add shared schemas (a new schema scope) keep these validators too.
     schemaController: {
       compilersFactory: {
@@ -181,19 +255,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(securityHeaders)
+    done()
+  })
   app.addSchema(ErrorBody)
   // Every body is JSON: without this, Fastify's default text/plain parser lets a string through to validation.
   app.removeContentTypeParser('text/plain')
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const appError = isAppError(error) ? error : translateFrameworkError(error)
-    if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
-    reply.status(appError.status).send({
-      code: appError.code,
-      message: appError.message,
-      ...(appError.details ? { details: appError.details } : {}),
-    })
-  })
+  app.setErrorHandler(sendError)
   app.setNotFoundHandler((_request, reply) => {
     reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: errorCatalog.ROUTE_NOT_FOUND.message })
   })
@@ -229,6 +299,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Its own policy for its pages (scripts and styles from /docs/static, by hash where inline).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
   return app as unknown as HttpServer
 }

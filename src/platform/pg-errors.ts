@@ -15,3 +15,15 @@ export function isTransactionConflict(error: unknown): boolean {
   const code = (error as { code?: string })?.code
   return code === '40P01' || code === '40001'
 }
+
+/**
+ * True when a row referenced a user that does not exist (23503 on a users foreign key): an access token outlived
+ * its account, so the caller is not authenticated any more.
+ */
+export function isMissingUserReference(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string; detail?: string; message?: string }
+  if (e?.code !== '23503') return false
+  return (
+    (e.detail ?? '').includes('is not present in table "users"') || /_user_id_fkey$/.test(e.constraint ?? '')
+  )
+}

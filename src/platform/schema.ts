@@ -3,6 +3,9 @@ import type { ColumnType, Generated } from 'kysely'
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>
 
+/** What moved points: a demo charge, a payment, an organizer's grant, a paid top-up. */
+export type LedgerKind = 'charge' | 'payment' | 'grant' | 'top-up' | 'refund'
+
 /** The database as Kysely sees it; one interface per table, named as in the migrations. */
 export interface Database {
   users: { id: string; email: string; name: string; password_hash: string; created_at: CreatedAt }
@@ -11,7 +14,7 @@ export interface Database {
     id: Generated<number>
     user_id: string
     amount: number
-    kind: 'charge' | 'payment' | 'refund'
+    kind: LedgerKind
     reference: string
     balance_after: number
     created_at: CreatedAt
@@ -263,6 +266,17 @@ export interface Database {
     registered_at: Timestamp
   }
   user_phones: { user_id: string; phone_number: string; verified_at: Timestamp }
+  // Top-ups (0008)
+  top_up_orders: {
+    id: string
+    user_id: string
+    amount: number
+    status: ColumnType<'pending' | 'paid', 'pending' | 'paid' | undefined, 'pending' | 'paid'>
+    payment_key: string | null
+    ledger_id: number | null
+    created_at: CreatedAt
+    paid_at: Timestamp | null
+  }
   phone_verifications: {
     id: string
     user_id: string

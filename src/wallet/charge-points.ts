@@ -2,14 +2,16 @@ import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { isNumericOverflow } from '../platform/pg-errors.ts'
+import type { LedgerKind } from '../platform/schema.ts'
 import { insertLedger, type LedgerEntry, MAX_BALANCE } from './wallet-sql.ts'
 
-/** Adds points in the caller's transaction, records the ledger line and the points.charged event. */
+/** Adds points in the caller's transaction, records the ledger line (of `kind`) and the points.charged event. */
 export async function chargePoints(
   tx: Db,
   userId: string,
   amount: number,
   reference: string,
+  kind: Exclude<LedgerKind, 'payment'> = 'charge',
 ): Promise<LedgerEntry> {
   const wallet = await tx
     .updateTable('wallets')
@@ -26,7 +28,7 @@ export async function chargePoints(
       throw error
     })
   if (!wallet) throw new AppError('USER_NOT_FOUND')
-  const entry = await insertLedger(tx, userId, amount, 'charge', reference, wallet.balance)
+  const entry = await insertLedger(tx, userId, amount, kind, reference, wallet.balance)
   await appendToOutbox(tx, [
     buildEvent('points.charged', userId, { userId, amount, balance: wallet.balance, ledgerId: entry.id }),
   ])

@@ -1,10 +1,11 @@
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import type { LedgerKind } from '../platform/schema.ts'
 
 export interface LedgerEntry {
   id: number
   amount: number
-  kind: 'charge' | 'payment' | 'refund'
+  kind: LedgerKind
   reference: string
   balanceAfter: number
   createdAt: Date
@@ -36,7 +37,7 @@ export async function insertLedger(
   tx: Db,
   userId: string,
   amount: number,
-  kind: 'charge' | 'payment',
+  kind: LedgerKind,
   reference: string,
   balanceAfter: number,
 ): Promise<LedgerEntry> {

@@ -197,11 +197,23 @@ for (const kind of databaseKinds) {
         ['?limit=abc', 'limit'],
         ['?before=0', 'before'],
         ['?before=x', 'before'],
+        ['?before=garbage', 'before'],
+        ['?before=Infinity', 'before'],
+        ['?before=-Infinity', 'before'],
+        ['?before=1e400', 'before'],
+        ['?before=NaN', 'before'],
+        ['?before=9007199254740992', 'before'],
+        ['?limit=Infinity', 'limit'],
+        ['?limit=1e400', 'limit'],
       ]) {
         const res = await api.get(`/users/${fan.id}/wallet/ledger${query}`, { token: fan.token })
         assertError(res, 400, 'VALIDATION_FAILED')
-        assert.equal(res.body.details.field, field)
+        assert.equal(res.body.details.field, field, query)
       }
+      const largest = await api.get(`/users/${fan.id}/wallet/ledger?before=9007199254740991`, {
+        token: fan.token,
+      })
+      assert.equal(largest.status, 200, 'the largest safe cursor is a cursor')
     })
   })
 }

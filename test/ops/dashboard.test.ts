@@ -43,6 +43,11 @@ describe('operator dashboard in headless Chromium', {
     })
     try {
       const page = await browser.newPage()
+      // The page works under its Content-Security-Policy: nothing it needs is refused.
+      const refused: string[] = []
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) refused.push(message.text())
+      })
       await page.goto(`${t.url}/dashboard`)
       await page.fill('#key', 'wrong-key')
       await page.click('#refresh')
@@ -58,6 +63,7 @@ describe('operator dashboard in headless Chromium', {
       assert.match((await page.textContent('#pipeline')) ?? '', /transport local/)
       assert.match((await page.textContent('#queue')) ?? '', /admitted now 1/)
       assert.match((await page.textContent('#dead')) ?? '', /none/)
+      assert.deepEqual(refused, [], 'the page needs nothing its policy refuses')
       if (process.env.DASHBOARD_SCREENSHOT)
         await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true })
     } finally {

@@ -51,3 +51,53 @@ export class Api {
     return this.request<T>('DELETE', path, options)
   }
 }
+
+export interface RawResponse {
+  status: number
+  headers: Record<string, string>
+  body: any
+  /** Whether the server closed the connection after answering. */
+  closed: boolean
+}
+
+/**
+ * Writes `request` as bytes on a new TCP connection and reads the answer until the server closes it or `waitMs`
+ * passes: for requests fetch will not send (bad escapes, unknown methods, huge headers, a body that never ends).
+ */
+export async function rawRequest(baseUrl: string, request: string, waitMs = 3000): Promise<RawResponse> {
+  const { connect } = await import('node:net')
+  const url = new URL(baseUrl)
+  const text = await new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(request))
+    let out = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve({ text: out, closed: false })
+    }, waitMs)
+    socket.on('data', (chunk) => {
+      out += chunk.toString('latin1')
+    })
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNRESET') reject(error)
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve({ text: out, closed: true })
+    })
+  })
+  const [head = '', ...rest] = text.text.split('\r\n\r\n')
+  const [statusLine = '', ...headerLines] = head.split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of headerLines) {
+    const at = line.indexOf(':')
+    if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim()
+  }
+  const bodyText = rest.join('\r\n\r\n')
+  let body: unknown = bodyText
+  try {
+    body = bodyText ? JSON.parse(bodyText) : undefined
+  } catch {
+    // not JSON
+  }
+  return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body, closed: text.closed }
+}

@@ -34,6 +34,14 @@ export async function startTestApp(
       ADMIN_KEY: adminKey,
       AUTH_SECRET: randomBytes(32).toString('hex'),
       ROLES: options.background ? 'api,relay,workers' : 'api',
+      // Cheap hashes and room for every test's sign-ups at once; test/api/passwords.test.ts runs the real cost.
+      PASSWORD_HASH_COST: 12,
+      // Tests charge points freely (test/api/top-ups.test.ts turns it off).
+      DEMO_TOP_UP: 'true',
+      PASSWORD_HASH_QUEUE: 10_000,
+      // Every test fan signs up from 127.0.0.1; test/api/auth-limits.test.ts runs real limits.
+      AUTH_RATE_PER_ADDRESS: 1_000_000,
+      AUTH_RATE_PER_ACCOUNT: 1_000,
       ...overrides,
     },
   )

@@ -9,7 +9,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     `ALTER TABLE reservations ADD CONSTRAINT reservations_status_check
       CHECK (status IN ('held', 'confirmed', 'expired', 'cancelled', 'refunded'))`,
     `ALTER TABLE wallet_ledger DROP CONSTRAINT wallet_ledger_kind_check`,
-    `ALTER TABLE wallet_ledger ADD CONSTRAINT wallet_ledger_kind_check CHECK (kind IN ('charge', 'payment', 'refund'))`,
+    `ALTER TABLE wallet_ledger ADD CONSTRAINT wallet_ledger_kind_check CHECK (kind IN ('charge', 'payment', 'grant', 'top-up', 'refund'))`,
     `CREATE UNIQUE INDEX wallet_ledger_one_refund ON wallet_ledger (reference) WHERE kind = 'refund'`,
     `CREATE TABLE refunds (
       reservation_id uuid PRIMARY KEY REFERENCES reservations(id),

@@ -6,6 +6,7 @@ import * as coalescedNotify from './0004-coalesced-outbox-notify.ts'
 import * as hotPaths from './0005-hot-paths.ts'
 import * as organizerWebhooks from './0006-organizer-webhooks.ts'
 import * as koreanChannels from './0007-korean-channels.ts'
+import * as walletTopUps from './0008-wallet-top-ups.ts'
 import * as refunds from './0010-refunds.ts'
 import * as waitingLists from './0011-waiting-lists.ts'
 
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '0005-hot-paths': hotPaths,
   '0006-organizer-webhooks': organizerWebhooks,
   '0007-korean-channels': koreanChannels,
+  '0008-wallet-top-ups': walletTopUps,
   '0010-refunds': refunds,
   '0011-waiting-lists': waitingLists,
 }
