@@ -8,6 +8,7 @@ import { couponModule } from './coupon/index.ts'
 import { dataPlatformModule } from './dataplatform/index.ts'
 import { createEventBackbone, createTransport, type EventBackbone } from './events/backbone.ts'
 import type { EventTransport } from './events/transport/port.ts'
+import { liveModule } from './live/index.ts'
 import type { AppContext, Module, Task } from './module.ts'
 import { notificationModule } from './notification/index.ts'
 import { opsModule } from './ops/index.ts'
@@ -98,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     queue,
     booking,
     paymentModule({ board: booking.board, watch: queue.watch }),
+    liveModule({ board: booking.board, watch: queue.watch }),
     couponModule,
     rankingModule,
     notificationModule,

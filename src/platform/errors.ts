@@ -138,6 +138,11 @@ export const errorCatalog = {
     retryable: false,
     message: 'Too many wrong codes; ask for a new one.',
   },
+  STREAMS_AT_CAPACITY: {
+    status: 503,
+    retryable: true,
+    message: 'This instance serves as many live streams as it may; try again in a few seconds.',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
   NOT_READY: { status: 503, retryable: true, message: 'The service is not ready.' },
   INTERNAL_ERROR: { status: 500, retryable: true, message: 'Something went wrong on our side.' },
