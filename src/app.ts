@@ -23,6 +23,7 @@ import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
 import { retentionModule } from './retention/index.ts'
 import { walletModule } from './wallet/index.ts'
+import { webModule } from './web/index.ts'
 import { webhooksModule } from './webhooks/index.ts'
 
 export interface AppOptions {
@@ -106,6 +107,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     dataPlatformModule,
     webhooksModule,
     retentionModule,
+    webModule,
   ]
   const tasks: Task[] = []
   for (const module of modules) tasks.push(...((await module.install(ctx)) ?? []))
