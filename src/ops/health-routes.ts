@@ -3,7 +3,13 @@ import type { Db } from '../platform/db.ts'
 import type { Routes } from '../platform/http-server.ts'
 import type { Metrics } from '../platform/metrics.ts'
 
-const dashboardHtml = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
+const consoleFile = (name: string) => readFileSync(new URL(`./console/${name}`, import.meta.url), 'utf8')
+const dashboardHtml = consoleFile('dashboard.html')
+const consoleJs = consoleFile('console.js')
+const consoleCss = consoleFile('console.css')
+/** The console runs no inline script or style: only its own files, and its data from this origin. */
+const consoleCsp =
+  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 
 /** Liveness, readiness, Prometheus metrics and the operator dashboard page (its data needs the organizer key). */
 export const healthRoutes: Routes<{ db: Db; metrics: Metrics }> = async (app, deps) => {
@@ -33,7 +39,15 @@ export const healthRoutes: Routes<{ db: Db; metrics: Metrics }> = async (app, de
   )
 
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type('text/html; charset=utf-8')
+    reply.type('text/html; charset=utf-8').header('content-security-policy', consoleCsp)
     return dashboardHtml
+  })
+  app.get('/dashboard/console.js', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache')
+    return consoleJs
+  })
+  app.get('/dashboard/console.css', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache')
+    return consoleCss
   })
 }

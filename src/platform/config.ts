@@ -45,6 +45,12 @@ export const ConfigSchema = Type.Object(
       description:
         'open push streams (seat map and waiting room) one instance serves at once; more are refused with 503',
     }),
+    OPS_SAMPLE_MS: Type.Integer({
+      minimum: 100,
+      maximum: 60_000,
+      default: 5000,
+      description: 'how often the console figures (the last 15 minutes, GET /admin/ops/series) are sampled',
+    }),
     STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000 }),
     KAFKA_BROKERS: Type.Optional(
       Type.String({
