@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { Gauge } from 'prom-client'
 import type { EventBackbone } from '../events/backbone.ts'
 import { outboxBacklog } from '../events/outbox/backlog.ts'
 import { countDeadLetters } from '../events/runtime/dead-letter-store.ts'
@@ -100,6 +101,14 @@ export function opsSeriesTask(
   deps: { db: Db; events: EventBackbone; metrics: Metrics; logger: Logger },
   series: OpsSeries,
 ): Task {
+  // The same readings for Prometheus (every instance reports the deployment's figure: take max() across them).
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers: [deps.metrics.registry] })
+  const waitingFans = gauge('queue_waiting_fans', 'Fans waiting in every line (deployment-wide)')
+  const admittedFans = gauge(
+    'queue_admitted_fans',
+    'Fans let in so far, every line together (deployment-wide; only grows: admissions/s is its deriv())',
+  )
+  const deadLetters = gauge('dead_letters', 'Dead letters not replayed (deployment-wide)')
   const loop = createBackgroundLoop({
     name: 'ops-series',
     logger: deps.logger,
@@ -111,7 +120,7 @@ export function opsSeriesTask(
       const lag: Record<string, number> = {}
       for (const l of await deps.events.transport.lag(deps.events.runtime.subscriptions))
         lag[l.group] = (lag[l.group] ?? 0) + Number(l.lag)
-      series.record({
+      const reading = {
         at: Date.now(),
         admitted: Number(line.rows[0]?.admitted ?? 0),
         waiting: line.rows[0]?.waiting ?? 0,
@@ -119,7 +128,11 @@ export function opsSeriesTask(
         outboxBacklog: (await outboxBacklog(deps.db)).backlog,
         deadLetters: await countDeadLetters(deps.db),
         lag,
-      })
+      }
+      series.record(reading)
+      waitingFans.set(reading.waiting)
+      admittedFans.set(reading.admitted)
+      deadLetters.set(reading.deadLetters)
       return false
     },
   })
