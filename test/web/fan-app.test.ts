@@ -193,6 +193,52 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
     }
   })
 
+  test('a click that loses the race in the database is told at once, and the map marks the seat taken', async () => {
+    const show = await createSchedule(api, t.adminKey, { seats: 6 })
+    const [fan, rival] = [await signUp(api, 'late'), await signUp(api, 'rival')]
+    const [token, rivalToken] = await admitFans(t, api, show.scheduleId, [fan, rival])
+    const context = await browser.newContext({ locale: 'ko-KR', viewport: phone })
+    try {
+      await context.addInitScript(
+        ([session, key, queue]: string[]) => {
+          localStorage.setItem('session', session!)
+          sessionStorage.setItem(key!, queue!)
+        },
+        [
+          JSON.stringify({ user: { id: fan.id, email: fan.email, name: 'late' }, accessToken: fan.token }),
+          `queue:${show.scheduleId}`,
+          JSON.stringify({ token, admittedUntil: new Date(Date.now() + 600_000).toISOString() }),
+        ],
+      )
+      // this page's seat stream is frozen at the moment before the rival's hold (a push still on its way)
+      const seats = (await api.get(`/schedules/${show.scheduleId}/seats`)).body.seats
+      await context.route('**/seats/stream*', (route) =>
+        route.fulfill({
+          status: 200,
+          headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' },
+          body: `event: snapshot\ndata: ${JSON.stringify({ seats })}\n\n`,
+        }),
+      )
+      const page = await context.newPage()
+      await page.goto(`${t.url}/#/seats/${show.scheduleId}`)
+      await page.waitForSelector('.seat.available')
+      const seatId = show.seatIds[2]!
+      const held = await api.post(`/schedules/${show.scheduleId}/seats/${seatId}/hold`, {
+        token: rival.token,
+        headers: { 'x-queue-token': rivalToken! },
+      })
+      assert.equal(held.status, 201)
+      assert.equal(await page.isDisabled(`[data-seat="${seatId}"]`), false, 'the page has not heard of it')
+      await page.click(`[data-seat="${seatId}"]`)
+      await page.locator('#seat-message', { hasText: '방금 다른 분이 R-3 좌석을 선점했습니다' }).waitFor()
+      assert.equal(await page.isDisabled(`[data-seat="${seatId}"]`), true)
+      assert.match((await page.getAttribute(`[data-seat="${seatId}"]`, 'class')) ?? '', /held/)
+      await shot(page, 'lost-race-ko-390')
+    } finally {
+      await context.close()
+    }
+  })
+
   test('a waiting page sees its place fall as others are admitted, with no request from the page', async () => {
     const show = await createSchedule(api, t.adminKey, { seats: 5 })
     await t.app.admission.tick()
