@@ -281,3 +281,64 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
     }
   })
 })
+
+describe('fan web app: before the sale opens, and a hold that lapses during checkout', {
+  skip: noChromium,
+}, () => {
+  let t: TestApp
+  let api: Api
+  let browser: Browser
+  before(async () => {
+    t = await startTestApp('pglite', 'fan_app_lapse', { QUEUE_ADMIT_PER_SECOND: 1000, HOLD_TTL_SECONDS: 3 })
+    api = new Api(t.url)
+    browser = await launchChromium()
+  })
+  after(async () => {
+    await browser?.close()
+    await t.close()
+  })
+
+  test('the waiting room counts down to the opening; checkout says when the hold lapsed and leads back', async () => {
+    const later = await createSchedule(api, t.adminKey, {
+      seats: 4,
+      saleOpensAt: new Date(Date.now() + 3_600_000),
+    })
+    const show = await createSchedule(api, t.adminKey, { seats: 4 })
+    const fan = await signUp(api, 'slow')
+    const [token] = await admitFans(t, api, show.scheduleId, [fan])
+    const context = await browser.newContext({ locale: 'en-US', viewport: desktop })
+    try {
+      await context.addInitScript(
+        ([session, key, queue]: string[]) => {
+          localStorage.setItem('session', session!)
+          sessionStorage.setItem(key!, queue!)
+        },
+        [
+          JSON.stringify({ user: { id: fan.id, email: fan.email, name: 'slow' }, accessToken: fan.token }),
+          `queue:${show.scheduleId}`,
+          JSON.stringify({ token, admittedUntil: new Date(Date.now() + 600_000).toISOString() }),
+        ],
+      )
+      const page = await context.newPage()
+      await page.goto(`${t.url}/#/queue/${later.scheduleId}`)
+      await page.locator('#countdown', { hasText: /Sale opens in (59m|1h)/ }).waitFor()
+      assert.match((await page.textContent('#ahead')) ?? '', /drawn at random when the sale opens/)
+      await shot(page, 'pre-queue-en-1280')
+
+      await page.goto(`${t.url}/#/seats/${show.scheduleId}`)
+      await page.click(`[data-seat="${show.seatIds[0]}"]`)
+      await page.waitForSelector('#checkout')
+      await page.locator('#lapsed', { hasText: 'Your hold lapsed' }).waitFor({ timeout: 10_000 })
+      assert.equal(await page.locator('#pay').count(), 0, 'nothing left to pay')
+      assert.equal(await page.isVisible('#top-up'), false)
+      await shot(page, 'hold-lapsed-en-1280')
+      await page.click('#checkout a.button')
+      await page.waitForSelector(`[data-seat="${show.seatIds[0]}"].available`)
+    } finally {
+      await context.close()
+    }
+  })
+
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true })
+})

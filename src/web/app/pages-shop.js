@@ -134,7 +134,7 @@ export async function waitingRoomPage(scheduleId) {
       return
     }
     if (place.preQueue || place.position === null) {
-      position.textContent = '…'
+      position.textContent = '–'
       ahead.textContent = t('preQueue')
       eta.textContent = t('etaUnknown')
       bar.value = 0
@@ -450,6 +450,8 @@ export async function checkoutPage(reservationId) {
   const lapsed = () => {
     countdown.textContent = ''
     payButton.disabled = true
+    topUpForm.hidden = true
+    release.hidden = true
     form.replaceChildren(
       h('p', { class: 'message', role: 'alert', id: 'lapsed' }, t('holdLapsed')),
       h('a', { class: 'button', href: `#/seats/${reservation.scheduleId}` }, t('backToSeats')),
