@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 import { AppError } from '../platform/errors.ts'
 
 /** One open Server-Sent Events response. */
@@ -42,7 +42,7 @@ export class StreamRegistry {
   }
 
   /** Takes the response over and starts the event stream on it. */
-  open(request: FastifyRequest, reply: FastifyReply, kind: string): EventStream {
+  open(reply: FastifyReply, kind: string): EventStream {
     this.reserve()
     reply.hijack()
     const raw = reply.raw
@@ -84,7 +84,7 @@ export class StreamRegistry {
       this.#onCount(kind, -1)
       for (const callback of callbacks.splice(0)) callback()
     }
-    request.raw.on('close', end)
+    // the response closes when the client goes away (or the stream is ended here)
     raw.on('close', end)
     this.#open.add(stream)
     this.#onCount(kind, 1)

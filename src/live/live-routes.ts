@@ -106,7 +106,7 @@ export const liveRoutes: Routes<LiveDeps> = async (app, deps) => {
         const seats = await seatSnapshot(deps.db, scheduleId)
         if (seats.length === 0) throw new AppError('SCHEDULE_NOT_FOUND')
         deps.seats.prime(scheduleId, seats)
-        const stream = deps.streams.open(request, reply, 'seats')
+        const stream = deps.streams.open(reply, 'seats')
         stream.onClose(stop)
         const byId = new Map(seats.map((s) => [s.id, s]))
         stream.send('snapshot', { seats: seats.map(({ rev: _rev, ...seat }) => seat) })
@@ -148,7 +148,7 @@ export const liveRoutes: Routes<LiveDeps> = async (app, deps) => {
       deps.streams.reserve()
       const { scheduleId } = request.params
       const entry = await readEntry(deps.db, scheduleId, userId)
-      const stream = deps.streams.open(request, reply, 'queue')
+      const stream = deps.streams.open(reply, 'queue')
       await followPlace(deps, stream, scheduleId, userId, entry)
     },
   )
