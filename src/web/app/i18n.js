@@ -248,12 +248,14 @@ export function points(amount) {
   return lang === 'ko' ? `${n}P` : `${n} P`
 }
 
+/** Concerts happen in Korea: times are Korea time, said so in English (Korean readers expect nothing else). */
 export function dateTime(iso) {
-  return new Intl.DateTimeFormat(lang === 'ko' ? 'ko-KR' : 'en-GB', {
+  const text = new Intl.DateTimeFormat(lang === 'ko' ? 'ko-KR' : 'en-GB', {
     dateStyle: 'medium',
     timeStyle: 'short',
     timeZone: 'Asia/Seoul',
   }).format(new Date(iso))
+  return lang === 'ko' ? text : `${text} KST`
 }
 
 /** A duration as the locale says it: "1:05" style for short waits, with hours when needed. */
