@@ -324,6 +324,13 @@ describe('fan web app: before the sale opens, and a hold that lapses during chec
       await page.locator('#countdown', { hasText: /Sale opens in (59m|1h)/ }).waitFor()
       assert.match((await page.textContent('#ahead')) ?? '', /drawn at random when the sale opens/)
       await shot(page, 'pre-queue-en-1280')
+      // the language is switchable, and the choice is kept
+      await page.selectOption('#lang', 'ko')
+      await page.locator('#countdown', { hasText: '예매 오픈까지' }).waitFor()
+      assert.equal(await page.textContent('h1'), '대기실')
+      assert.equal(await page.getAttribute('html', 'lang'), 'ko')
+      await page.selectOption('#lang', 'en')
+      await page.locator('h1', { hasText: 'Waiting room' }).waitFor()
 
       await page.goto(`${t.url}/#/seats/${show.scheduleId}`)
       await page.click(`[data-seat="${show.seatIds[0]}"]`)
