@@ -9,6 +9,7 @@ import { couponModule } from './coupon/index.ts'
 import { dataPlatformModule } from './dataplatform/index.ts'
 import { createEventBackbone, createTransport, type EventBackbone } from './events/backbone.ts'
 import type { EventTransport } from './events/transport/port.ts'
+import { liveModule } from './live/index.ts'
 import type { AppContext, Module, Task } from './module.ts'
 import { notificationModule } from './notification/index.ts'
 import { opsModule } from './ops/index.ts'
@@ -24,6 +25,7 @@ import { rankingModule } from './ranking/index.ts'
 import { retentionModule } from './retention/index.ts'
 import { waitlistModule } from './waitlist/index.ts'
 import { walletModule } from './wallet/index.ts'
+import { webModule } from './web/index.ts'
 import { webhooksModule } from './webhooks/index.ts'
 
 export interface AppOptions {
@@ -109,12 +111,14 @@ export async function buildApp(options: AppOptions): Promise<App> {
     booking,
     paymentModule({ board: booking.board, watch: queue.watch }),
     waitlistModule,
+    liveModule({ board: booking.board, watch: queue.watch }),
     couponModule,
     rankingModule,
     notificationModule,
     dataPlatformModule,
     webhooksModule,
     retentionModule,
+    webModule,
   ]
   const tasks: Task[] = []
   for (const module of modules) tasks.push(...((await module.install(ctx)) ?? []))

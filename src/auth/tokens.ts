@@ -28,6 +28,10 @@ export interface TokenService {
   signTicket(ticket: EntryTicket): string
   /** The ticket, or undefined when it is missing, forged, malformed or expired (the caller asks the database). */
   verifyTicket(token: string | undefined): EntryTicket | undefined
+  /** A short-lived token that opens push streams (EventSource cannot send headers, so it travels in the URL). */
+  signStream(userId: string): { token: string; expiresAt: Date }
+  /** Returns the user id, or throws UNAUTHENTICATED. */
+  verifyStream(token: string): string
 }
 
 /** Verified tokens are remembered (until their own expiry), so a fan polling does not pay for HMAC every time. */
@@ -47,6 +51,9 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
   const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'], ...verifierCache })
   const signTicket = createSigner({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS })
   const verifyTicket = createVerifier({ key: ticketKey, algorithms: ['HS256'], ...verifierCache })
+  const streamKey = deriveKey(secret, 'stream-token')
+  const signStream = createSigner({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS })
+  const verifyStream = createVerifier({ key: streamKey, algorithms: ['HS256'], ...verifierCache })
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),
@@ -106,8 +113,27 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
         return undefined
       }
     },
+    signStream(userId) {
+      return {
+        token: signStream({ sub: userId, typ: 'stream' }),
+        expiresAt: new Date(Date.now() + STREAM_TTL_MS),
+      }
+    },
+    verifyStream(token) {
+      try {
+        const claims = verifyStream(token) as { sub?: unknown; typ?: unknown }
+        if (claims.typ !== 'stream' || typeof claims.sub !== 'string') throw new AppError('UNAUTHENTICATED')
+        return claims.sub
+      } catch (error) {
+        if (error instanceof AppError) throw error
+        throw new AppError('UNAUTHENTICATED', tokenMessage(error, 'stream token'))
+      }
+    },
   }
 }
+
+/** A stream token only has to outlive the moment a page opens (or reopens) its streams. */
+export const STREAM_TTL_MS = 120_000
 
 /** An entry ticket outlives any sale's line; a fan who keeps the page open for a day re-reads it from the database. */
 const TICKET_TTL_MS = 86_400_000

@@ -16,6 +16,8 @@ export interface SeatChange {
   status: SeatState
   /** ms since the epoch; set for held seats. */
   heldUntil: number | undefined
+  /** The seat's revision when read from the database; absent for this instance's own changes, known at once. */
+  rev?: number
 }
 
 /**
@@ -29,6 +31,7 @@ export class SeatBoard {
   readonly #until = new Map<string, number>()
   readonly #enabled: boolean
   readonly #maxEntries: number
+  readonly #listeners = new Set<(change: SeatChange) => void>()
 
   constructor(options: { enabled: boolean; maxEntries?: number }) {
     this.#enabled = options.enabled
@@ -43,12 +46,24 @@ export class SeatBoard {
     return false
   }
 
-  recordHeld(_scheduleId: string, seatId: string, heldUntilMs: number): void {
+  recordHeld(scheduleId: string, seatId: string, heldUntilMs: number): void {
     this.#set(seatId, heldUntilMs)
+    this.#tell({ id: seatId, scheduleId, status: 'held', heldUntil: heldUntilMs })
   }
 
-  recordSold(_scheduleId: string, seatId: string): void {
+  recordSold(scheduleId: string, seatId: string): void {
     this.#set(seatId, Number.POSITIVE_INFINITY)
+    this.#tell({ id: seatId, scheduleId, status: 'sold', heldUntil: undefined })
+  }
+
+  /**
+   * Calls `listener` with every seat state this instance learns (its own holds and payments at once, every
+   * instance's changes from the revision poll, repeats included); the live seat streams follow it. Returns the
+   * function that stops it. Listeners hear changes whether or not the board answers from memory.
+   */
+  onChange(listener: (change: SeatChange) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
   }
 
   forget(seatId: string): void {
@@ -58,11 +73,23 @@ export class SeatBoard {
   /** Changes read from the database, newest state of each seat last. */
   apply(changes: readonly SeatChange[], now = Date.now()): void {
     for (const c of changes) {
-      if (c.status === 'sold') this.recordSold(c.scheduleId, c.id)
+      if (c.status === 'sold') this.#set(c.id, Number.POSITIVE_INFINITY)
       else if (c.status === 'held' && c.heldUntil !== undefined && c.heldUntil > now)
-        this.recordHeld(c.scheduleId, c.id, c.heldUntil)
-      else this.forget(c.id)
+        this.#set(c.id, c.heldUntil)
+      else {
+        this.forget(c.id)
+        // a lapsed hold reads as available, as everywhere else
+        if (c.status === 'held') {
+          this.#tell({ ...c, status: 'available', heldUntil: undefined })
+          continue
+        }
+      }
+      this.#tell(c)
     }
+  }
+
+  #tell(change: SeatChange): void {
+    for (const listener of this.#listeners) listener(change)
   }
 
   #set(seatId: string, until: number): void {
@@ -111,6 +138,7 @@ export function seatBoardTask(
           scheduleId: r.schedule_id,
           status: r.status,
           heldUntil: r.held_until?.getTime(),
+          rev: Number(r.rev),
         })),
       )
       const top = rows.rows.at(-1)?.rev

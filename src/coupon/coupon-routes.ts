@@ -2,8 +2,8 @@ import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
-import { DateTime, Uuid } from '../platform/schemas.ts'
-import { listOwnedCoupons } from './coupons-sql.ts'
+import { DateTime, Pagination, Uuid } from '../platform/schemas.ts'
+import { listOpenCoupons, listOwnedCoupons } from './coupons-sql.ts'
 
 export const DiscountType = Type.Union([Type.Literal('fixed'), Type.Literal('percent')])
 const OwnedCoupon = Type.Object(
@@ -20,8 +20,30 @@ const OwnedCoupon = Type.Object(
   { $id: 'OwnedCoupon' },
 )
 
+const OpenCoupon = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  discountType: DiscountType,
+  discountValue: Type.Integer(),
+  totalQuantity: Type.Integer(),
+  issuedCount: Type.Integer(),
+})
+
 export const couponRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) => {
   app.addSchema(OwnedCoupon)
+
+  app.get(
+    '/coupons',
+    {
+      schema: {
+        tags: ['coupon'],
+        summary: 'First-come coupons with stock left (ask for one with POST /coupons/{id}/requests)',
+        querystring: Type.Object(Pagination),
+        response: { 200: Type.Object({ coupons: Type.Array(OpenCoupon) }), ...errorResponses() },
+      },
+    },
+    async (request) => ({ coupons: await listOpenCoupons(deps.db, request.query.limit ?? 50) }),
+  )
 
   app.get(
     '/users/:userId/coupons',

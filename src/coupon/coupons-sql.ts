@@ -55,6 +55,25 @@ export async function findCoupon(db: Db, couponId: string): Promise<CouponDefini
   }
 }
 
+/** Coupons fans can still ask for (stock left), newest first: what the first-come coupon page offers. */
+export async function listOpenCoupons(db: Db, limit: number): Promise<CouponDefinition[]> {
+  const rows = await db
+    .selectFrom('coupons')
+    .selectAll()
+    .whereRef('issued_count', '<', 'total_quantity')
+    .orderBy('created_at', 'desc')
+    .limit(limit)
+    .execute()
+  return rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    discountType: row.discount_type,
+    discountValue: row.discount_value,
+    totalQuantity: row.total_quantity,
+    issuedCount: row.issued_count,
+  }))
+}
+
 /**
  * Issues one coupon to a user in the caller's transaction. Stock is taken by a conditional update (never below
  * zero) and ownership by a unique constraint (once per user), so concurrent issuers cannot over-issue.

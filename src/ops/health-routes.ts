@@ -4,10 +4,14 @@ import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import type { Routes } from '../platform/http-server.ts'
 import type { Metrics } from '../platform/metrics.ts'
-import { htmlPagePolicy } from '../platform/security-headers.ts'
 
-const dashboardHtml = readFileSync(new URL('./dashboard.html', import.meta.url), 'utf8')
-const dashboardPolicy = htmlPagePolicy(dashboardHtml)
+const consoleFile = (name: string) => readFileSync(new URL(`./console/${name}`, import.meta.url), 'utf8')
+const dashboardHtml = consoleFile('dashboard.html')
+const consoleJs = consoleFile('console.js')
+const consoleCss = consoleFile('console.css')
+/** The console runs no inline script or style: only its own files, and its data from this origin. */
+const consoleCsp =
+  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 
 /** True when `header` is `Bearer <token>`, compared in constant time. */
 function bearerMatches(header: string | undefined, token: string): boolean {
@@ -57,7 +61,15 @@ export const healthRoutes: Routes<{ db: Db; metrics: Metrics; metricsToken: stri
   )
 
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type('text/html; charset=utf-8').header('content-security-policy', dashboardPolicy)
+    reply.type('text/html; charset=utf-8').header('content-security-policy', consoleCsp)
     return dashboardHtml
+  })
+  app.get('/dashboard/console.js', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache')
+    return consoleJs
+  })
+  app.get('/dashboard/console.css', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache')
+    return consoleCss
   })
 }

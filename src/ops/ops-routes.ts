@@ -4,9 +4,42 @@ import { outboxBacklog } from '../events/outbox/backlog.ts'
 import { countDeadLetters } from '../events/runtime/dead-letter-store.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
+import type { OpsSeries } from './ops-series.ts'
 
 /** What the on-call engineer looks at first: transport, outbox backlog, lag per group and partition, dead letters. */
-export const opsRoutes: Routes<{ db: Db; events: EventBackbone }> = async (app, deps) => {
+export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSeries }> = async (app, deps) => {
+  app.get(
+    '/admin/ops/series',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'The last 15 minutes of the console figures, one point per OPS_SAMPLE_MS',
+        description:
+          'Admissions, queue length, outbox backlog, lag and dead letters cover the deployment; holds, payments and 409s are counted by the instance that answers (Prometheus sums every instance).',
+        response: {
+          200: Type.Object({
+            intervalSeconds: Type.Number(),
+            points: Type.Array(
+              Type.Object({
+                at: Type.String({ format: 'date-time' }),
+                admissionsPerSecond: Type.Number(),
+                queueLength: Type.Integer(),
+                holdsPerSecond: Type.Number(),
+                paymentsPerSecond: Type.Number(),
+                conflictsPerSecond: Type.Number(),
+                outboxBacklog: Type.Integer(),
+                deadLetters: Type.Integer(),
+                lag: Type.Record(Type.String(), Type.Integer()),
+              }),
+            ),
+          }),
+          ...errorResponses('ADMIN_KEY_INVALID'),
+        },
+      },
+    },
+    async () => ({ intervalSeconds: deps.series.intervalMs / 1000, points: deps.series.points() }),
+  )
+
   app.get(
     '/admin/ops/summary',
     {

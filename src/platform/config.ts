@@ -94,6 +94,19 @@ export const ConfigSchema = Type.Object(
     QUEUE_ADMIT_PER_SECOND: Type.Number({ exclusiveMinimum: 0, default: 50 }),
     QUEUE_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 10, default: 600 }),
     QUEUE_TICK_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 500 }),
+    STREAMS_MAX_PER_INSTANCE: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      description:
+        'open push streams (seat map and waiting room) one instance serves at once; more are refused with 503',
+    }),
+    OPS_SAMPLE_MS: Type.Integer({
+      minimum: 100,
+      maximum: 60_000,
+      default: 5000,
+      description: 'how often the console figures (the last 15 minutes, GET /admin/ops/series) are sampled',
+    }),
+    STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 15_000 }),
     KAFKA_BROKERS: Type.Optional(
       Type.String({
         pattern: '^[^,\\s]+:[0-9]+(,[^,\\s]+:[0-9]+)*$',

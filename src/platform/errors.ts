@@ -211,6 +211,11 @@ export const errorCatalog = {
     retryable: true,
     message: 'The payment provider did not answer; confirm again (nothing is charged twice).',
   },
+  STREAMS_AT_CAPACITY: {
+    status: 503,
+    retryable: true,
+    message: 'This instance serves as many live streams as it may; try again in a few seconds.',
+  },
   RATE_LIMITED: { status: 429, retryable: true, message: 'Too many requests; slow down.' },
   PASSWORD_HASHING_BUSY: {
     status: 503,

@@ -42,6 +42,20 @@ for (const kind of databaseKinds) {
       assertError(await api.get(`/admin/coupons/${res.body.id}`), 401, 'ADMIN_KEY_INVALID')
     })
 
+    test('GET /coupons lists coupons with stock left, without the sold-out ones', async () => {
+      const open = await api.post('/admin/coupons', {
+        headers: adminHeaders(t.adminKey),
+        body: { name: 'Listed', discountType: 'percent', discountValue: 10, totalQuantity: 1 },
+      })
+      const fan = await signUp(api)
+      const before = await api.get('/coupons')
+      assert.equal(before.status, 200)
+      assert.ok(before.body.coupons.some((c: { id: string }) => c.id === open.body.id))
+      assert.equal((await grantCoupon(api, t.adminKey, open.body.id, fan.id)).status, 201)
+      const after = await api.get('/coupons')
+      assert.ok(!after.body.coupons.some((c: { id: string }) => c.id === open.body.id))
+    })
+
     test('grants stop at totalQuantity with 409 COUPON_SOLD_OUT', async () => {
       const coupon = await createCoupon(api, t.adminKey, {
         discountType: 'fixed',

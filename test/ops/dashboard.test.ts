@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
-import { chromium } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
+import { launchChromium, noChromium } from '../support/browser.ts'
 import { createSchedule, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const missing = !existsSync(CHROMIUM)
-if (missing && process.env.CI)
-  throw new Error(`Chromium not found at ${CHROMIUM}: .ci/run installs Debian's chromium`)
-
-describe('operator dashboard in headless Chromium', {
-  skip: missing ? `no Chromium at ${CHROMIUM}` : false,
-}, () => {
+describe('operator dashboard in headless Chromium', { skip: noChromium }, () => {
   let t: TestApp
   before(async () => {
     t = await startTestApp('pglite', 'dashboard', { QUEUE_ADMIT_PER_SECOND: 100 })
@@ -31,16 +23,7 @@ describe('operator dashboard in headless Chromium', {
     })
     assert.equal(hold.status, 201)
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    })
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage()
       // The page works under its Content-Security-Policy: nothing it needs is refused.

@@ -92,6 +92,7 @@ const hostileStrings = [
   '__proto__',
   'constructor',
   '{"a":1}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, sent as a literal string
   '${7*7}',
   'x'.repeat(5000),
 ]
