@@ -2,7 +2,14 @@ import { api, session, setSession } from './api.js'
 import { h } from './dom.js'
 import { language, points, setLanguage, t } from './i18n.js'
 import { couponsPage, inboxPage, reservationsPage, signInPage } from './pages-account.js'
-import { checkoutPage, concertsPage, receiptPage, seatsPage, waitingRoomPage } from './pages-shop.js'
+import {
+  checkoutPage,
+  concertsPage,
+  receiptPage,
+  seatsPage,
+  waitingRoomPage,
+  waitlistPage,
+} from './pages-shop.js'
 
 // Hash routes: #/, #/queue/<schedule>, #/seats/<schedule>, #/checkout/<reservation>, #/receipt/<reservation>, …
 const routes = [
@@ -12,6 +19,7 @@ const routes = [
   [/^#\/seats\/([\w-]+)$/, seatsPage, true],
   [/^#\/checkout\/([\w-]+)$/, checkoutPage, true],
   [/^#\/receipt\/([\w-]+)$/, receiptPage, true],
+  [/^#\/waitlist\/([\w-]+)$/, waitlistPage, true],
   [/^#\/reservations$/, reservationsPage, true],
   [/^#\/coupons$/, couponsPage, true],
   [/^#\/inbox$/, inboxPage, true],

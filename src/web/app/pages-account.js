@@ -1,7 +1,7 @@
 import { ApiError, api, session, setSession } from './api.js'
 import { h, render, toast } from './dom.js'
 import { dateTime, points, t } from './i18n.js'
-import { renderHeader } from './main.js'
+import { refreshBalance, renderHeader } from './main.js'
 
 const errorText = (error) =>
   t('error', { message: error instanceof ApiError ? error.message : String(error) })
@@ -75,6 +75,17 @@ export function signInPage() {
 
 export async function reservationsPage() {
   const user = session().user
+  const refund = async (r) => {
+    if (!window.confirm(t('refundConfirm', { label: r.seatLabel, amount: points(r.price) }))) return
+    try {
+      await api('POST', `/reservations/${r.id}/refund`, { body: {} })
+      toast(t('refundDone'))
+      refreshBalance()
+      await reservationsPage()
+    } catch (error) {
+      toast(error.code === 'REFUND_WINDOW_CLOSED' ? t('refundClosed') : errorText(error))
+    }
+  }
   const { reservations } = await api('GET', `/users/${user.id}/reservations`)
   const rows = reservations.map((r) =>
     h(
@@ -91,7 +102,17 @@ export async function reservationsPage() {
       r.status === 'held' && Date.parse(r.expiresAt) > Date.now()
         ? h('a', { class: 'button small', href: `#/checkout/${r.id}` }, t('checkout'))
         : r.status === 'confirmed'
-          ? h('a', { class: 'button small secondary', href: `#/receipt/${r.id}` }, t('receipt'))
+          ? h(
+              'div',
+              { class: 'actions' },
+              h('a', { class: 'button small secondary', href: `#/receipt/${r.id}` }, t('receipt')),
+              ' ',
+              h(
+                'button',
+                { class: 'button small secondary', 'data-refund': r.id, onclick: () => refund(r) },
+                t('refund'),
+              ),
+            )
           : null,
     ),
   )

@@ -58,7 +58,17 @@ export async function concertsPage() {
                     : t('soldOut'),
                 ),
               ),
-              h('a', { class: 'button', href: `#/queue/${s.id}`, 'data-schedule': s.id }, t('enterQueue')),
+              s.saleOpen && s.seats.available === 0
+                ? h(
+                    'a',
+                    { class: 'button', href: `#/waitlist/${s.id}`, 'data-schedule': s.id },
+                    t('joinWaitlist'),
+                  )
+                : h(
+                    'a',
+                    { class: 'button', href: `#/queue/${s.id}`, 'data-schedule': s.id },
+                    t('enterQueue'),
+                  ),
             ),
           ),
         ),
@@ -548,4 +558,88 @@ export async function receiptPage(reservationId) {
     ),
     h('a', { class: 'button', href: '#/reservations' }, t('reservations')),
   )
+}
+
+/**
+ * The waiting list of a sold-out schedule: join, your place, leave; when a seat comes back it is offered to you alone
+ * until its deadline (the notification says so), and holding it takes you to checkout like any admitted fan.
+ */
+export async function waitlistPage(scheduleId) {
+  const box = h('section', { class: 'card', 'aria-live': 'polite', id: 'waitlist' })
+  const message = h('p', { class: 'message', role: 'alert' })
+  const failed = (error) => {
+    message.textContent = error.code === 'SCHEDULE_NOT_SOLD_OUT' ? t('notSoldOut') : errorText(error)
+  }
+  const show = (entry) => {
+    message.textContent = ''
+    if (!entry || entry.status === 'left' || entry.status === 'lapsed') {
+      box.replaceChildren(
+        h('p', {}, entry?.status === 'lapsed' ? t('offerLapsed') : t('waitlistIntro')),
+        h('button', { class: 'button', id: 'join-waitlist', onclick: join }, t('joinWaitlist')),
+      )
+    } else if (entry.status === 'waiting') {
+      box.replaceChildren(
+        h('p', { class: 'big' }, t('waitlistPosition', { n: entry.position ?? '–' })),
+        h('p', { class: 'muted' }, t('waitlistWillTell')),
+        h('button', { class: 'button secondary', onclick: load }, t('checkAgain')),
+        ' ',
+        h('button', { class: 'button secondary', id: 'leave-waitlist', onclick: leave }, t('leaveWaitlist')),
+      )
+    } else if (entry.status === 'offered' && entry.offer) {
+      const offer = entry.offer
+      box.replaceChildren(
+        h('p', { class: 'big' }, t('waitlistOffer', { label: offer.seatLabel })),
+        h('p', {}, `${points(offer.price)} · ${t('offerUntil', { time: dateTime(offer.expiresAt) })}`),
+        h('button', { class: 'button', id: 'hold-offer', onclick: () => holdOffer(entry) }, t('holdOffered')),
+        ' ',
+        h('button', { class: 'button secondary', onclick: leave }, t('leaveWaitlist')),
+      )
+    } else {
+      box.replaceChildren(
+        h('p', {}, t('offerTaken')),
+        h('a', { class: 'button', href: '#/reservations' }, t('reservations')),
+      )
+    }
+  }
+  async function load() {
+    try {
+      show(await api('GET', `/schedules/${scheduleId}/waitlist/me`))
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'WAITLIST_ENTRY_NOT_FOUND') show(null)
+      else failed(error)
+    }
+  }
+  async function join() {
+    try {
+      show(await api('POST', `/schedules/${scheduleId}/waitlist`))
+    } catch (error) {
+      failed(error)
+    }
+  }
+  async function leave() {
+    try {
+      await api('DELETE', `/schedules/${scheduleId}/waitlist/me`)
+      show({ status: 'left' })
+    } catch (error) {
+      failed(error)
+    }
+  }
+  async function holdOffer(entry) {
+    try {
+      // The offer admits the fan to the schedule until its deadline, like a turn in the waiting room.
+      sessionStorage.setItem(
+        `queue:${scheduleId}`,
+        JSON.stringify({ token: entry.queueToken, admittedUntil: entry.offer.expiresAt }),
+      )
+      const reservation = await api('POST', `/schedules/${scheduleId}/seats/${entry.offer.seatId}/hold`, {
+        headers: { 'x-queue-token': entry.queueToken },
+      })
+      location.hash = `#/checkout/${reservation.id}`
+    } catch (error) {
+      failed(error)
+      await load()
+    }
+  }
+  render(h('h1', {}, t('waitlist')), box, message)
+  await load()
 }
