@@ -55,6 +55,17 @@ describe('refund and waiting list in headless Chromium', { skip: noChromium }, (
       await wp.locator('#waitlist', { hasText: '취소표 대기 1번째입니다.' }).waitFor()
       await wp.screenshot({ path: `${SCREENSHOTS}/waitlist-ko-390.png`, fullPage: true })
 
+      // the organizer sees the fan on the list in the console
+      const console = await browser.newContext({ viewport: desktop })
+      contexts.push(console)
+      const cp = await console.newPage()
+      await cp.goto(`${t.url}/dashboard`)
+      await cp.fill('#key', t.adminKey)
+      await cp.fill('#schedule', show.scheduleId)
+      await cp.click('#refresh')
+      await cp.locator('#waitlist tbody tr', { hasText: waiting.id }).waitFor()
+      assert.match((await cp.textContent('#waitlist-counts')) ?? '', /waiting 1/)
+
       // the buyer refunds from their tickets
       const b = await as(buyer, 'en', desktop)
       contexts.push(b)

@@ -232,6 +232,31 @@ async function drawSchedule(id) {
     ),
     `sold ${sold} · held ${held} · free ${available} of ${total}`,
   )
+  const list = await api(`/admin/schedules/${encodeURIComponent(id)}/waitlist`)
+  $('waitlist-counts').textContent = Object.entries(list.counts)
+    .map(([status, n]) => `${status} ${n}`)
+    .join(' · ')
+  $('waitlist')
+    .querySelector('tbody')
+    .replaceChildren(
+      ...list.entries
+        .filter((e) => e.status === 'waiting' || e.status === 'offered')
+        .slice(0, 50)
+        .map((e) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, e.position ?? ''),
+            el('td', {}, e.userId),
+            el('td', {}, e.status),
+            el(
+              'td',
+              {},
+              e.offer ? `${e.offer.seatLabel} until ${new Date(e.offer.expiresAt).toLocaleTimeString()}` : '',
+            ),
+          ),
+        ),
+    )
   const seats = await api(`/schedules/${encodeURIComponent(id)}/seats`)
   $('seatmap').replaceChildren(
     el(
