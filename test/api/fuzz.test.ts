@@ -143,7 +143,11 @@ describe('malformed-request fuzzing from the OpenAPI document [pglite]', () => {
               body: request.body,
             })
             status = res.statusCode
-            text = await res.body.text()
+            // A push stream the fuzzer was allowed to open never ends by itself: its answer is the status.
+            if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+              res.body.destroy()
+              text = ''
+            } else text = await res.body.text()
           } catch (error) {
             // undici refused to send it (an invalid header or path): not a request the service saw.
             if ((error as { code?: string }).code?.startsWith('UND_ERR_INVALID')) {
