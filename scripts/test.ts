@@ -51,7 +51,7 @@ function plan(argv: string[]): Plan {
     notes.push(`${selection.files.length} of ${selection.total} files (${selection.fileArgs.join(' ')})`)
   for (const p of selection.namePatterns) notes.push(`--test-name-pattern=${p}`)
   for (const p of selection.skipPatterns) notes.push(`--test-skip-pattern=${p}`)
-  if (selection.concurrency !== undefined) notes.push(`--test-concurrency=${selection.concurrency}`)
+  if (selection.concurrency > 1) notes.push(`--test-concurrency=${selection.concurrency}`)
   if (withoutServer.length > 0)
     notes.push(
       `${plural(withoutServer.length, 'file')} needing the PostgreSQL server left out: ${withoutServer.join(', ')}`,
@@ -122,9 +122,7 @@ async function main(): Promise<number> {
     abort,
   )
   const header = [
-    p.selection.concurrency === undefined
-      ? `${plural(p.files.length, 'test file')}: unit and API files two at a time, the others one at a time`
-      : `${plural(p.files.length, 'test file')}, ${p.selection.concurrency === 1 ? 'one' : p.selection.concurrency} at a time`,
+    `${plural(p.files.length, 'test file')}, ${p.selection.concurrency === 1 ? 'one' : p.selection.concurrency} at a time`,
   ]
   if (p.usesPostgres) header.push(`PostgreSQL at ${new URL(POSTGRES_URL).host}`)
   if (p.given) header.push(`Kafka at ${p.given} (KAFKA_BROKERS, left as it is)`)
@@ -207,43 +205,24 @@ function verdict(totals: Totals | undefined, narrowed: boolean, failedToStart: s
   return undefined
 }
 
-/**
- * Files that share nothing and measure no time run two at a time (unit and API files: their own databases, no broker
- * or process killed, no deadline or timing asserted); the rest one at a time, after them. The machine waits more than
- * it computes in most files, so the two lanes shorten the run without making any file share a core with a fault.
- */
-const ALONE_API_FILES = new Set(['test/api/enumeration.test.ts', 'test/api/holds.test.ts'])
-function lanesOf(p: Plan): { files: string[]; concurrency: number }[] {
-  const { concurrency } = p.selection
-  if (concurrency !== undefined) return [{ files: p.files, concurrency }]
-  const together = (f: string) => /^test\/(unit|api)\//.test(f) && !ALONE_API_FILES.has(f)
-  return [
-    { files: p.files.filter(together), concurrency: 2 },
-    { files: p.files.filter((f) => !together(f)), concurrency: 1 },
-  ]
-}
-
-/** Runs the files lane by lane, reporting progress; the full spec report goes to REPORT_FILE. */
+/** Runs the files (in order, `concurrency` at a time), reporting progress; the full spec report goes to REPORT_FILE. */
 async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promise<Totals> {
   mkdirSync(dirname(REPORT_FILE), { recursive: true })
   const report = createWriteStream(REPORT_FILE)
   const full = spec()
   full.pipe(report)
-  const { namePatterns, skipPatterns } = p.selection
-  for (const lane of lanesOf(p)) {
-    if (lane.files.length === 0 || signal.aborted) continue
-    const stream = run({
-      files: lane.files.map((f) => join(ROOT, f)),
-      concurrency: lane.concurrency,
-      timeout: TEST_TIMEOUT_MS,
-      signal,
-      ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
-      ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
-    })
-    for await (const event of stream) {
-      progress.handle(event)
-      full.write(event)
-    }
+  const { namePatterns, skipPatterns, concurrency } = p.selection
+  const stream = run({
+    files: p.files.map((f) => join(ROOT, f)),
+    concurrency,
+    timeout: TEST_TIMEOUT_MS,
+    signal,
+    ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
+    ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
+  })
+  for await (const event of stream) {
+    progress.handle(event)
+    full.write(event)
   }
   progress.close()
   full.end()

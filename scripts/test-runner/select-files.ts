@@ -13,8 +13,8 @@ export interface Selection {
   fileArgs: string[]
   namePatterns: string[]
   skipPatterns: string[]
-  /** Files run at once when --test-concurrency gives it (for every file); else undefined: the runner's lanes decide. */
-  concurrency: number | undefined
+  /** Files run at once: 1 unless --test-concurrency says otherwise (only for files that share nothing). */
+  concurrency: number
 }
 
 export const USAGE = `usage: npm test [-- [file|dir|glob ...] [--test-name-pattern=RE ...] [--test-skip-pattern=RE ...]
@@ -70,8 +70,8 @@ function parseOrExplain(argv: string[]) {
   }
 }
 
-function concurrencyOf(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
+function concurrencyOf(value: string | undefined): number {
+  if (value === undefined) return 1
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`npm test: --test-concurrency wants a positive integer (got ${value})`, 2)
