@@ -39,7 +39,13 @@ describe('push streams across instances [postgres]', () => {
         STREAMS_MAX_PER_INSTANCE: 3,
       },
     )
-    b = await buildApp({ config, database: openPostgres(url, 5), logger: createLogger('silent') })
+    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
+    b = await buildApp({
+      config,
+      database: openPostgres(url, 5),
+      logger: createLogger('silent'),
+      manualAdmission: true,
+    })
     await b.start()
     apiA = new Api(a.url)
     urlB = await b.http.listen({ port: 0, host: '127.0.0.1' })

@@ -31,7 +31,13 @@ describe('two instances share the truth about seats [postgres]', () => {
         SEAT_CACHE_TTL_MS: 5000,
       },
     )
-    b = await buildApp({ config, database: openPostgres(url, 5), logger: createLogger('silent') })
+    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
+    b = await buildApp({
+      config,
+      database: openPostgres(url, 5),
+      logger: createLogger('silent'),
+      manualAdmission: true,
+    })
     await b.start()
     apiA = new Api(a.url)
     apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
@@ -126,7 +132,13 @@ describe('a refund frees a sold seat on every instance [postgres]', () => {
       {},
       { PORT: 0, LOG_LEVEL: 'silent', AUTH_SECRET: secret, ADMIN_KEY: a.adminKey, ROLES: 'api' },
     )
-    b = await buildApp({ config, database: openPostgres(url, 5), logger: createLogger('silent') })
+    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
+    b = await buildApp({
+      config,
+      database: openPostgres(url, 5),
+      logger: createLogger('silent'),
+      manualAdmission: true,
+    })
     await b.start()
     apiA = new Api(a.url)
     apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
