@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { type App, buildApp } from '../../src/app.ts'
-import { loadConfig } from '../../src/platform/config.ts'
-import { openPostgres } from '../../src/platform/db.ts'
-import { createLogger } from '../../src/platform/logger.ts'
+import type { App } from '../../src/app.ts'
 import { Api } from '../support/api-client.ts'
 import { openStream } from '../support/event-stream.ts'
 import { seedAdmittedFans } from '../support/fans.ts'
 import { assertError, createSchedule, enterQueue, type Fan, signUp } from '../support/flows.ts'
-import { startTestApp, type TestApp } from '../support/test-app.ts'
+import { startSecondInstance, startTestApp, type TestApp } from '../support/test-app.ts'
 
 async function streamToken(api: Api, fan: { token: string }): Promise<string> {
   const res = await api.post('/streams/tokens', { token: fan.token })
@@ -27,28 +24,10 @@ describe('push streams across instances [postgres]', () => {
   let urlB: string
   before(async () => {
     a = await startTestApp('postgres', 'live_streams', { AUTH_SECRET: secret, QUEUE_ADMIT_PER_SECOND: 1000 })
-    const url = (a.app.database as { url?: string }).url!
-    const config = loadConfig(
-      {},
-      {
-        PORT: 0,
-        LOG_LEVEL: 'silent',
-        AUTH_SECRET: secret,
-        ADMIN_KEY: a.adminKey,
-        ROLES: 'api',
-        STREAMS_MAX_PER_INSTANCE: 3,
-      },
-    )
-    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
-    b = await buildApp({
-      config,
-      database: openPostgres(url, 5),
-      logger: createLogger('silent'),
-      manualAdmission: true,
-    })
-    await b.start()
+    const second = await startSecondInstance(a, secret, { STREAMS_MAX_PER_INSTANCE: 3 })
+    b = second.app
     apiA = new Api(a.url)
-    urlB = await b.http.listen({ port: 0, host: '127.0.0.1' })
+    urlB = second.url
     apiB = new Api(urlB)
   })
   after(async () => {

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { type App, buildApp } from '../../src/app.ts'
-import { loadConfig } from '../../src/platform/config.ts'
-import { openPostgres } from '../../src/platform/db.ts'
-import { createLogger } from '../../src/platform/logger.ts'
+import type { App } from '../../src/app.ts'
 import { Api } from '../support/api-client.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
 import { createSchedule } from '../support/flows.ts'
-import { startTestApp, type TestApp } from '../support/test-app.ts'
+import { startSecondInstance, startTestApp, type TestApp } from '../support/test-app.ts'
 
 // Two API instances on one PostgreSQL database, each with its memory of taken seats.
 describe('two instances share the truth about seats [postgres]', () => {
@@ -19,28 +16,10 @@ describe('two instances share the truth about seats [postgres]', () => {
   let apiB: Api
   before(async () => {
     a = await startTestApp('postgres', 'two_instances', { AUTH_SECRET: secret, SEAT_CACHE_TTL_MS: 5000 })
-    const url = (a.app.database as { url?: string }).url!
-    const config = loadConfig(
-      {},
-      {
-        PORT: 0,
-        LOG_LEVEL: 'silent',
-        AUTH_SECRET: secret,
-        ADMIN_KEY: a.adminKey,
-        ROLES: 'api',
-        SEAT_CACHE_TTL_MS: 5000,
-      },
-    )
-    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
-    b = await buildApp({
-      config,
-      database: openPostgres(url, 5),
-      logger: createLogger('silent'),
-      manualAdmission: true,
-    })
-    await b.start()
+    const second = await startSecondInstance(a, secret, { SEAT_CACHE_TTL_MS: 5000 })
+    b = second.app
     apiA = new Api(a.url)
-    apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
+    apiB = new Api(second.url)
   })
   after(async () => {
     await b.close()
@@ -127,21 +106,10 @@ describe('a refund frees a sold seat on every instance [postgres]', () => {
   let apiB: Api
   before(async () => {
     a = await startTestApp('postgres', 'refund_instances', { AUTH_SECRET: secret })
-    const url = (a.app.database as { url?: string }).url!
-    const config = loadConfig(
-      {},
-      { PORT: 0, LOG_LEVEL: 'silent', AUTH_SECRET: secret, ADMIN_KEY: a.adminKey, ROLES: 'api' },
-    )
-    // Only the test moves the line (A's admission.tick()), so B runs no rounds of its own.
-    b = await buildApp({
-      config,
-      database: openPostgres(url, 5),
-      logger: createLogger('silent'),
-      manualAdmission: true,
-    })
-    await b.start()
+    const second = await startSecondInstance(a, secret)
+    b = second.app
     apiA = new Api(a.url)
-    apiB = new Api(await b.http.listen({ port: 0, host: '127.0.0.1' }))
+    apiB = new Api(second.url)
   })
   after(async () => {
     await b.close()

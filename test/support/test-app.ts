@@ -3,6 +3,7 @@ import { type App, buildApp } from '../../src/app.ts'
 import { parseEvent } from '../../src/events/envelope.ts'
 import type { EventType } from '../../src/events/event-types.ts'
 import { loadConfig } from '../../src/platform/config.ts'
+import { openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createTestDatabase, type DatabaseKind } from './databases.ts'
 
@@ -106,4 +107,36 @@ async function assertOutboxValid(app: App): Promise<void> {
       throw new Error(`an invalid ${row.topic} event in the outbox: ${(error as Error).message}\n${value}`)
     }
   }
+}
+
+/**
+ * A second API instance on the first one's PostgreSQL database (same secret and admin key), with its own memory of
+ * seats and of the line. It runs no admission rounds: the test moves the line on the first instance.
+ */
+export async function startSecondInstance(
+  first: TestApp,
+  secret: string,
+  overrides: Record<string, unknown> = {},
+): Promise<{ app: App; url: string }> {
+  const url = (first.app.database as { url?: string }).url
+  if (!url) throw new Error('a second instance needs the first on PostgreSQL')
+  const config = loadConfig(
+    {},
+    {
+      PORT: 0,
+      LOG_LEVEL: 'silent',
+      AUTH_SECRET: secret,
+      ADMIN_KEY: first.adminKey,
+      ROLES: 'api',
+      ...overrides,
+    },
+  )
+  const app = await buildApp({
+    config,
+    database: openPostgres(url, 5),
+    logger: createLogger('silent'),
+    manualAdmission: true,
+  })
+  await app.start()
+  return { app, url: await app.http.listen({ port: 0, host: '127.0.0.1' }) }
 }
