@@ -12,6 +12,16 @@ export interface EventStream {
   onClose(callback: () => void): void
 }
 
+/** What a HEAD request gets: a stream that was never open. */
+const endedStream: EventStream = {
+  closed: true,
+  send() {},
+  close() {},
+  onClose(callback) {
+    callback()
+  },
+}
+
 /**
  * The open streams of this instance, bounded by a cap: a stream past it is refused with STREAMS_AT_CAPACITY
  * before any byte is written, so the client sees an ordinary 503 with the error body.
@@ -41,7 +51,11 @@ export class StreamRegistry {
     if (this.#open.size >= this.#max) throw new AppError('STREAMS_AT_CAPACITY', undefined, { max: this.#max })
   }
 
-  /** Takes the response over and starts the event stream on it. */
+  /**
+   * Takes the response over and starts the event stream on it. A HEAD request gets the stream's headers and an
+   * ended response (a stream that is already closed): HEAD has no body, so an open one would never end, and the
+   * next request on the same connection would wait behind it forever.
+   */
   open(reply: FastifyReply, kind: string): EventStream {
     this.reserve()
     reply.hijack()
@@ -53,6 +67,10 @@ export class StreamRegistry {
       // proxies such as nginx must not buffer the stream
       'x-accel-buffering': 'no',
     })
+    if (reply.request.method === 'HEAD') {
+      raw.end()
+      return endedStream
+    }
     raw.write(': open\n\n')
     const callbacks: (() => void)[] = []
     let closed = false

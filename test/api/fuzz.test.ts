@@ -13,6 +13,8 @@ import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000)
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
 const IN_FLIGHT = 64
+/** Longer than any answer may take (the service's own request timeout is 30 s): a request still open then is a hang. */
+const ANSWER_WITHIN_MS = 35_000
 
 /**
  * ≥ 10,000 malformed requests generated from the service's own OpenAPI document, sent by one fan who holds only their
@@ -121,10 +123,16 @@ describe('malformed-request fuzzing from the OpenAPI document [pglite]', () => {
       },
     })
 
-    const pool = new Pool(t.url, { connections: 16, pipelining: 1 })
+    const pool = new Pool(t.url, {
+      connections: 16,
+      pipelining: 1,
+      headersTimeout: ANSWER_WITHIN_MS,
+      bodyTimeout: ANSWER_WITHIN_MS,
+    })
     const statuses = new Map<number, number>()
     const failures: { request: FuzzRequest; status: number; body: string }[] = []
     const notCatalog: { request: FuzzRequest; status: number; body: string }[] = []
+    const hung: { request: FuzzRequest; status: number; body: string }[] = []
     const rng = seededRandom(SEED + 1)
     let answered = 0
     let unsendable = 0
@@ -144,14 +152,25 @@ describe('malformed-request fuzzing from the OpenAPI document [pglite]', () => {
             })
             status = res.statusCode
             // A push stream the fuzzer was allowed to open never ends by itself: its answer is the status.
-            if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+            // (HEAD has no body: its answer has ended already.)
+            if (
+              request.method !== 'HEAD' &&
+              String(res.headers['content-type']).startsWith('text/event-stream')
+            ) {
               res.body.destroy()
               text = ''
             } else text = await res.body.text()
           } catch (error) {
             // undici refused to send it (an invalid header or path): not a request the service saw.
-            if ((error as { code?: string }).code?.startsWith('UND_ERR_INVALID')) {
+            const code = (error as { code?: string }).code
+            if (code?.startsWith('UND_ERR_INVALID')) {
               unsendable++
+              continue
+            }
+            // No answer, or an answer that never ended: the service left a fan waiting.
+            if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+              answered++
+              hung.push({ request, status: 0, body: code })
               continue
             }
             throw error
@@ -188,6 +207,7 @@ describe('malformed-request fuzzing from the OpenAPI document [pglite]', () => {
         )
         .join('\n')
     assert.ok(answered >= REQUESTS)
+    assert.equal(hung.length, 0, `requests left without a whole answer (seed ${SEED}):\n${show5(hung)}`)
     assert.equal(failures.length, 0, `answers ≥ 500 (seed ${SEED}):\n${show5(failures)}`)
     assert.equal(notCatalog.length, 0, `errors outside the catalog (seed ${SEED}):\n${show5(notCatalog)}`)
 

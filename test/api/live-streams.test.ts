@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { Client } from 'undici'
 import type { App } from '../../src/app.ts'
 import { Api } from '../support/api-client.ts'
 import { openStream } from '../support/event-stream.ts'
@@ -127,6 +128,32 @@ describe('push streams across instances [postgres]', () => {
       assert.equal(typeof admitted.data.token, 'string')
     } finally {
       stream.close()
+    }
+  })
+
+  test('HEAD on a stream answers its headers and ends: the same connection serves the next request', async () => {
+    const { scheduleId } = await createSchedule(apiA, a.adminKey, { seats: 2 })
+    const fan = await signUp(apiB, 'head')
+    assert.equal((await enterQueue(apiB, fan, scheduleId)).status, 201)
+    const token = await streamToken(apiB, fan)
+    // one connection: a HEAD answer that never ended would keep the GET behind it waiting
+    const client = new Client(urlB, { pipelining: 1, headersTimeout: 5000, bodyTimeout: 5000 })
+    try {
+      // four of each on an instance capped at 3 open streams: a HEAD holds no place
+      for (const kind of ['seats', 'queue', 'seats', 'queue', 'seats', 'queue', 'seats', 'queue']) {
+        const head = await client.request({
+          method: 'HEAD',
+          path: `/schedules/${scheduleId}/${kind}/stream?token=${token}`,
+        })
+        assert.equal(head.statusCode, 200, kind)
+        assert.match(String(head.headers['content-type']), /^text\/event-stream/)
+        await head.body.text()
+        const next = await client.request({ method: 'GET', path: '/health' })
+        assert.equal(next.statusCode, 200, `the request after HEAD ${kind}`)
+        await next.body.text()
+      }
+    } finally {
+      await client.close()
     }
   })
 
