@@ -1,0 +1,10 @@
+import { PGlite } from '@electric-sql/pglite'
+let t = performance.now()
+const a = await PGlite.create()
+console.log('fresh', Math.round(performance.now() - t)); t = performance.now()
+const b = await PGlite.create()
+console.log('second in same process', Math.round(performance.now() - t)); t = performance.now()
+const dump = await a.dumpDataDir('none')
+t = performance.now()
+const c = await PGlite.create({ loadDataDir: dump })
+console.log('from dump', Math.round(performance.now() - t))
