@@ -215,13 +215,14 @@ function memoizedSerializers() {
   return (externalSchemas: unknown, options: unknown) => {
     const compile = build(externalSchemas as never, options as never)
     const setting = JSON.stringify([externalSchemas, options], shape)
-    let built = bySetting.get(setting)
-    if (!built) bySetting.set(setting, (built = new Map()))
-    const cache = built
+    const cache = bySetting.get(setting) ?? new Map<string, (data: unknown) => string>()
+    bySetting.set(setting, cache)
     return (route: Parameters<typeof compile>[0]) => {
       const key = JSON.stringify(route.schema, shape)
-      let serialize = cache.get(key)
-      if (!serialize) cache.set(key, (serialize = compile(route) as (data: unknown) => string))
+      const known = cache.get(key)
+      if (known) return known
+      const serialize = compile(route) as (data: unknown) => string
+      cache.set(key, serialize)
       return serialize
     }
   }
