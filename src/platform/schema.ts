@@ -121,6 +121,8 @@ export interface Database {
     event: unknown
     created_at: CreatedAt
   }
+  // The relay's end of each Kafka partition, written with the delete of its batch (0012)
+  relay_positions: { topic: string; partition: number; next_offset: number; updated_at: Generated<Timestamp> }
   event_partitions: { topic: string; partition: number; next_offset: number }
   event_log: {
     topic: string

@@ -1,11 +1,21 @@
+import { sql } from 'kysely'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { tryXactLock } from '../../platform/advisory-locks.ts'
 import { createBackgroundLoop } from '../../platform/background-loop.ts'
-import type { DatabaseHandle } from '../../platform/db.ts'
+import type { DatabaseHandle, Db } from '../../platform/db.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { listen } from '../../platform/pg-listen.ts'
-import type { EventTransport, OutgoingRecord } from '../transport/port.ts'
+import type { EventTransport, OffsetRange, OutgoingRecord, PartitionBounds } from '../transport/port.ts'
 import { outboxBacklog } from './backlog.ts'
+
+/** The header that carries each record's outbox position, so that a relay can tell what was published already. */
+export const SEQ_HEADER = 'outbox-seq'
+
+function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
+  if (a.size !== b.size) return false
+  for (const [key, value] of a) if (b.get(key) !== value) return false
+  return true
+}
 
 export interface RelayOptions {
   database: DatabaseHandle
@@ -32,9 +42,11 @@ export interface OutboxRelay {
 
 /**
  * Moves committed outbox rows to the transport in commit order, in batches: publish (acknowledged by the
- * transport), then delete, in one database transaction. A crash between the two publishes the batch again, which
- * consumers absorb by event id, so nothing is lost and nothing is applied twice. One relay publishes at a time (an
- * advisory lock), which keeps per-key order across instances.
+ * transport), then delete, in one database transaction. One relay publishes at a time (an advisory lock), which keeps
+ * per-key order across instances. On Kafka each record carries its outbox position (`outbox-seq`) and the delete
+ * records where each partition ends; a relay that finds records past those ends (its predecessor died between
+ * publishing and deleting, or a publish failed after it landed) reads their positions back and deletes those rows
+ * instead of publishing them twice. The embedded log appends in the delete's own transaction.
  */
 export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   const db = options.database.db
@@ -62,40 +74,135 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     },
   })
 
-  async function relayOnce(): Promise<number> {
-    return db.transaction().execute(async (tx) => {
-      if (!(await tryXactLock(tx, 'relay'))) return 0
+  const readBack = new Counter({
+    name: 'outbox_read_back_total',
+    help: 'Outbox rows found already published (by a relay that died before its delete) and not published again',
+    registers: [options.registry],
+  })
+  const transport = options.transport
+  const positioned = transport.partitionBounds && transport.readHeader ? transport : undefined
+  /** The positions this process wrote last, while its batches went through: then nobody published past them. */
+  let written: Map<string, number> | undefined
+
+  /**
+   * Kafka: records past the recorded positions were published by a relay that died (or failed) before deleting their
+   * rows. Their rows are deleted now instead of published again, and the positions move to the partitions' ends.
+   */
+  async function settleUnrecorded(tx: Db, topics: string[], recorded: Map<string, number>): Promise<number> {
+    const bounds = await positioned!.partitionBounds!(topics)
+    const ranges: OffsetRange[] = []
+    for (const b of bounds.values()) {
+      const mark = recorded.get(`${b.topic}:${b.partition}`)
+      const from = mark === undefined || BigInt(mark) < b.start ? b.start : BigInt(mark)
+      if (b.end > from) ranges.push({ topic: b.topic, partition: b.partition, from, to: b.end })
+    }
+    let gone = 0
+    if (ranges.length > 0) {
+      const seqs = [...new Set(await positioned!.readHeader!(ranges, SEQ_HEADER))]
+        .map(Number)
+        .filter(Number.isSafeInteger)
+      if (seqs.length > 0)
+        gone = (await tx.deleteFrom('outbox').where('seq', 'in', seqs).returning('seq').execute()).length
+      readBack.inc(gone)
+      options.logger.warn(
+        { partitions: ranges.length, records: seqs.length, rowsNotRepublished: gone },
+        'outbox relay: records past the recorded positions read back; their rows are not published again',
+      )
+    }
+    await recordPositions(tx, bounds, recorded)
+    return gone
+  }
+
+  /** Writes the partitions' ends as the positions (with the batch's delete), and into `recorded`. */
+  async function recordPositions(
+    tx: Db,
+    bounds: Map<string, PartitionBounds>,
+    recorded: Map<string, number>,
+  ): Promise<void> {
+    const values = [...bounds.values()].map((b) => ({
+      topic: b.topic,
+      partition: b.partition,
+      next_offset: Number(b.end),
+    }))
+    if (values.length === 0) return
+    await tx
+      .insertInto('relay_positions')
+      .values(values)
+      .onConflict((oc) =>
+        oc.columns(['topic', 'partition']).doUpdateSet((eb) => ({
+          next_offset: eb.ref('excluded.next_offset'),
+          updated_at: sql<Date>`now()`,
+        })),
+      )
+      .execute()
+    for (const v of values) recorded.set(`${v.topic}:${v.partition}`, v.next_offset)
+  }
+
+  async function relayBatch(tx: Db): Promise<{ moved: number; positions?: Map<string, number> }> {
+    if (!(await tryXactLock(tx, 'relay'))) return { moved: 0 }
+    const select = () => {
       let query = tx.selectFrom('outbox').select(['seq', 'topic', 'key', 'event'])
       if (options.topics) query = query.where('topic', 'in', options.topics)
-      const rows = await query.orderBy('seq').limit(batchSize).execute()
-      if (rows.length === 0) return 0
-      const records: OutgoingRecord[] = rows.map((r) => {
-        const value = typeof r.event === 'string' ? r.event : JSON.stringify(r.event)
-        const traceparent = (r.event as { traceparent?: string } | null)?.traceparent
-        return {
-          topic: r.topic,
-          key: r.key,
-          value,
-          headers: {
-            'content-type': 'application/cloudevents+json',
-            ...(traceparent ? { traceparent } : {}),
-          },
-        }
-      })
-      const transport = options.transport
-      if (transport.publishWithin) await transport.publishWithin(tx, records)
-      else await transport.publish(records)
-      await tx
-        .deleteFrom('outbox')
-        .where(
-          'seq',
-          'in',
-          rows.map((r) => r.seq),
-        )
+      return query.orderBy('seq').limit(batchSize).execute()
+    }
+    let rows = await select()
+    const recorded = new Map<string, number>()
+    let topics: string[] = []
+    if (positioned) {
+      const marks = await tx
+        .selectFrom('relay_positions')
+        .select(['topic', 'partition', 'next_offset'])
         .execute()
-      published.inc(rows.length)
-      return rows.length
+      for (const m of marks) recorded.set(`${m.topic}:${m.partition}`, Number(m.next_offset))
+      topics = [...new Set([...(options.topics ?? rows.map((r) => r.topic)), ...marks.map((m) => m.topic)])]
+      // Unless this process wrote the positions last and its batches went through, look past them first.
+      if (!written || !samePositions(written, recorded)) {
+        if ((await settleUnrecorded(tx, topics, recorded)) > 0) rows = await select()
+      }
+    }
+    if (rows.length === 0) return positioned ? { moved: 0, positions: recorded } : { moved: 0 }
+    const records: OutgoingRecord[] = rows.map((r) => {
+      const value = typeof r.event === 'string' ? r.event : JSON.stringify(r.event)
+      const traceparent = (r.event as { traceparent?: string } | null)?.traceparent
+      return {
+        topic: r.topic,
+        key: r.key,
+        value,
+        headers: {
+          'content-type': 'application/cloudevents+json',
+          [SEQ_HEADER]: String(r.seq),
+          ...(traceparent ? { traceparent } : {}),
+        },
+      }
     })
+    if (transport.publishWithin) await transport.publishWithin(tx, records)
+    else await transport.publish(records)
+    await tx
+      .deleteFrom('outbox')
+      .where(
+        'seq',
+        'in',
+        rows.map((r) => r.seq),
+      )
+      .execute()
+    if (!positioned) return { moved: rows.length }
+    // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end.
+    const touched = [...new Set(rows.map((r) => r.topic))]
+    await recordPositions(tx, await positioned.partitionBounds!(touched), recorded)
+    return { moved: rows.length, positions: recorded }
+  }
+
+  async function relayOnce(): Promise<number> {
+    try {
+      const { moved, positions } = await db.transaction().execute(relayBatch)
+      if (positions) written = positions
+      published.inc(moved)
+      return moved
+    } catch (error) {
+      // A publish that failed may still have landed: the next batch looks past the positions first.
+      written = undefined
+      throw error
+    }
   }
 
   // Look again after any batch; otherwise wait for a NOTIFY (one that came meanwhile is not lost) or the poll.

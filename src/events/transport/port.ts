@@ -23,6 +23,23 @@ export interface OutgoingRecord {
   headers?: Record<string, string>
 }
 
+export interface PartitionBounds {
+  topic: string
+  partition: number
+  /** The first offset still in the log (retention moves it). */
+  start: bigint
+  /** The offset the next record will get. */
+  end: bigint
+}
+
+/** Offsets [from, to) of one partition. */
+export interface OffsetRange {
+  topic: string
+  partition: number
+  from: bigint
+  to: bigint
+}
+
 export interface TransportRecord {
   topic: string
   partition: number
@@ -70,6 +87,13 @@ export interface EventTransport {
    * (and PGlite, a single connection, never needs a second transaction for it).
    */
   publishWithin?(tx: Db, records: readonly OutgoingRecord[]): Promise<void>
+  /** Kafka only: the first and the next offset of every partition of these topics, by `topic:partition`. */
+  partitionBounds?(topics: readonly string[]): Promise<Map<string, PartitionBounds>>
+  /**
+   * Kafka only: the value of one header on every record of these offset ranges (the relay reads back what a relay
+   * that died between publishing and deleting its batch had already published).
+   */
+  readHeader?(ranges: readonly OffsetRange[], header: string): Promise<string[]>
   consume(spec: ConsumerSpec): Promise<ConsumerHandle>
   /** Committed offset, log end and lag per group and partition, for the groups given. */
   lag(groups: readonly { group: string; topics: readonly string[] }[]): Promise<LagEntry[]>

@@ -21,6 +21,24 @@ export function prefixed(inner: EventTransport, prefix: string): EventTransport 
             ),
         }
       : {}),
+    ...(inner.partitionBounds && inner.readHeader
+      ? {
+          async partitionBounds(topics) {
+            const bounds = await inner.partitionBounds!(topics.map(to))
+            return new Map(
+              [...bounds.values()].map((b) => [
+                `${from(b.topic)}:${b.partition}`,
+                { ...b, topic: from(b.topic) },
+              ]),
+            )
+          },
+          readHeader: (ranges, header) =>
+            inner.readHeader!(
+              ranges.map((r) => ({ ...r, topic: to(r.topic) })),
+              header,
+            ),
+        }
+      : {}),
     async consume(spec) {
       const handle = await inner.consume({
         ...spec,

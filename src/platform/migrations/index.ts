@@ -9,6 +9,7 @@ import * as koreanChannels from './0007-korean-channels.ts'
 import * as walletTopUps from './0008-wallet-top-ups.ts'
 import * as refunds from './0010-refunds.ts'
 import * as waitingLists from './0011-waiting-lists.ts'
+import * as relayPositions from './0012-relay-positions.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '0008-wallet-top-ups': walletTopUps,
   '0010-refunds': refunds,
   '0011-waiting-lists': waitingLists,
+  '0012-relay-positions': relayPositions,
 }
 
 export const migrationProvider: MigrationProvider = {

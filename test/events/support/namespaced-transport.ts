@@ -6,6 +6,7 @@ import type {
   OutgoingRecord,
   TransportRecord,
 } from '../../../src/events/transport/port.ts'
+import { prefixed } from '../../../src/events/transport/prefixed.ts'
 import type { DatabaseHandle } from '../../../src/platform/db.ts'
 import { createLogger, type Logger } from '../../../src/platform/logger.ts'
 import type { TransportKind } from '../../support/transports.ts'
@@ -44,6 +45,7 @@ export function namespaced(inner: EventTransport, ns: string): TestTransport {
   const from = (name: string) => (name.startsWith(`${ns}.`) ? name.slice(ns.length + 1) : name)
   const handles = new Set<ConsumerHandle>()
   const touched = { topics: new Set<string>(), groups: new Set<string>() }
+  const under = prefixed(inner, ns)
   const transport: TestTransport = {
     kind: inner.kind,
     ns,
@@ -57,6 +59,10 @@ export function namespaced(inner: EventTransport, ns: string): TestTransport {
     async publish(records: readonly OutgoingRecord[]) {
       await inner.publish(records.map((r) => ({ ...r, topic: to(r.topic) })))
     },
+    // reading back what a relay published: the production prefixing, which these names are
+    ...(under.partitionBounds && under.readHeader
+      ? { partitionBounds: under.partitionBounds, readHeader: under.readHeader }
+      : {}),
     async consume(spec) {
       touched.groups.add(to(spec.group))
       const handle = await inner.consume({

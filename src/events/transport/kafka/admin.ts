@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka'
 import type { Logger } from '../../../platform/logger.ts'
-import type { LagEntry, TopicSpec } from '../port.ts'
+import type { LagEntry, PartitionBounds, TopicSpec } from '../port.ts'
 
 /** Creates missing topics with their settings (one CreateTopics call per settings), then waits for their leaders. */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], log: Logger): Promise<void> {
@@ -118,4 +118,45 @@ export function leafErrors(error: unknown): { apiId?: string }[] {
   const nested = (error as { errors?: unknown[] } | null)?.errors
   if (Array.isArray(nested) && nested.length > 0) return nested.flatMap(leafErrors)
   return [(error ?? {}) as { apiId?: string }]
+}
+
+/** The first and next offset of every partition of these topics. */
+export async function partitionBounds(
+  admin: Admin,
+  topics: readonly string[],
+): Promise<Map<string, PartitionBounds>> {
+  const bounds = new Map<string, PartitionBounds>()
+  if (topics.length === 0) return bounds
+  const metadata = await admin.metadata({ topics: [...topics] })
+  const at = (timestamp: bigint) =>
+    admin.listOffsets({
+      topics: topics.map((name) => ({
+        name,
+        partitions: Array.from(
+          { length: metadata.topics.get(name)?.partitionsCount ?? 0 },
+          (_, partitionIndex) => ({
+            partitionIndex,
+            timestamp,
+          }),
+        ),
+      })),
+    })
+  const [starts, ends] = await Promise.all([
+    at(ListOffsetTimestamps.EARLIEST),
+    at(ListOffsetTimestamps.LATEST),
+  ])
+  for (const t of starts)
+    for (const p of t.partitions)
+      bounds.set(`${t.name}:${p.partitionIndex}`, {
+        topic: t.name,
+        partition: p.partitionIndex,
+        start: p.offset,
+        end: 0n,
+      })
+  for (const t of ends)
+    for (const p of t.partitions) {
+      const b = bounds.get(`${t.name}:${p.partitionIndex}`)
+      if (b) b.end = p.offset
+    }
+  return bounds
 }

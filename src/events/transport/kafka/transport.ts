@@ -7,8 +7,9 @@ import {
 } from '@platformatic/kafka'
 import { OpenConsumers } from '../consumer-loop.ts'
 import type { ConsumerSpec, EventTransport, OutgoingRecord } from '../port.ts'
-import { consumerLag, ensureTopics } from './admin.ts'
+import { consumerLag, ensureTopics, partitionBounds } from './admin.ts'
 import { type KafkaConsumerOptions, startConsumer } from './consumer.ts'
+import { readHeader } from './read-back.ts'
 
 export type KafkaTransportOptions = KafkaConsumerOptions
 
@@ -48,6 +49,10 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
         messages: records.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: r.headers })),
       })
     },
+
+    partitionBounds: (topics) => partitionBounds(admin, topics),
+
+    readHeader: (ranges, header) => readHeader(options, ranges, header),
 
     async consume(spec: ConsumerSpec) {
       const consumer = await startConsumer(spec, options)
