@@ -15,6 +15,9 @@ import { startTestCluster, type TestCluster } from './test-runner/test-cluster.t
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPORT_FILE = process.env.TEST_REPORT_FILE ?? join(ROOT, 'test-output', 'report.log')
 const TEST_TIMEOUT_MS = 300_000
+// Every file runs in its own process: Node's compile cache keeps their parsed and type-stripped modules between
+// processes and runs (0.6 s -> 0.35 s to load the service per file). Node checks each entry against the source.
+process.env.NODE_COMPILE_CACHE ??= join(ROOT, 'node_modules', '.cache', 'node-compile')
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 }
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
