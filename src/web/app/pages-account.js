@@ -144,18 +144,22 @@ export async function couponsPage() {
   const offers = open.map((c) => {
     const state = h('p', { class: 'message', 'aria-live': 'polite' })
     const again = h('button', { type: 'button', class: 'secondary small', hidden: true }, t('checkAgain'))
+    const left = h('div', { class: 'muted' }, t('left_n', { n: c.totalQuantity - c.issuedCount }))
     let requestId = null
-    const check = async () => {
-      const request = await api('GET', `/coupon-requests/${requestId}`)
+    // The count was read with the page: an answer says more recent things about it.
+    const settle = (request) => {
       state.textContent = describe(request)
       again.hidden = request.status !== 'pending'
+      if (request.status === 'rejected' && request.reason === 'SOLD_OUT')
+        left.textContent = t('left_n', { n: 0 })
     }
+    const check = async () => settle(await api('GET', `/coupon-requests/${requestId}`))
     again.addEventListener('click', () => check().catch((e) => (state.textContent = errorText(e))))
     return h(
       'li',
       { class: 'card row' },
       h('div', {}, h('strong', {}, c.name), ' ', h('span', { class: 'pill open' }, off(c))),
-      h('div', { class: 'muted' }, t('left_n', { n: c.totalQuantity - c.issuedCount })),
+      left,
       h(
         'button',
         {
@@ -166,9 +170,8 @@ export async function couponsPage() {
             try {
               const request = await api('POST', `/coupons/${c.id}/requests`)
               requestId = request.requestId
-              state.textContent = describe(request)
+              settle(request)
               if (request.status === 'pending') setTimeout(() => check().catch(() => {}), 1500)
-              again.hidden = request.status !== 'pending'
             } catch (error) {
               state.textContent = errorText(error)
               event.target.disabled = false
