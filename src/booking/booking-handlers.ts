@@ -18,9 +18,7 @@ export function holdExpirationHandler(): TransactionHandler<'reservation.held'> 
     topic: 'reservation.held',
     // every pending hold sleeps on its own timer, so thousands can wait without holding up each other
     keyConcurrency: 100_000,
-    // The event's deadline is in milliseconds, the database's in microseconds: one millisecond later it is past both,
-    // so the release is not refused as early (and retried a backoff later).
-    deliverAt: (event) => new Date(Date.parse(event.data.expiresAt) + 1),
+    deliverAt: (event) => new Date(event.data.expiresAt),
     handle: (event, { tx }) => expire(tx, [event]),
     // the holds due in the same moment end in one statement
     handleBatch: (events, { tx }) => expire(tx, events),

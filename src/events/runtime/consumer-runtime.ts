@@ -129,7 +129,9 @@ export class ConsumerRuntime {
       return
     }
     const due = handler.deliverAt?.(event)
-    if (due) await sleepUntil(due.getTime(), signal)
+    // An event's deadline is in milliseconds, the database's (now() + interval) in microseconds: one millisecond
+    // later it is past both, so a hold or an offer is not refused as not yet due and retried a backoff later.
+    if (due) await sleepUntil(due.getTime() + 1, signal)
 
     let attempt = previousAttempts(record)
     let lastError: unknown

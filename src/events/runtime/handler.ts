@@ -26,7 +26,7 @@ interface HandlerBase<T extends EventType> {
   /** Consumer group; one group per side effect. */
   readonly group: string
   readonly topic: T
-  /** Hold the event until this time (delayed work such as hold expiration). */
+  /** Hold the event until just past this time (1 ms: delayed work such as hold expiration). */
   deliverAt?(event: CloudEvent<T>): Date | undefined
   /**
    * Distinct keys in flight per partition (records of one key always run one at a time, in order). The events in
