@@ -42,20 +42,8 @@ export async function consumerLag(
   const wanted = groups.filter((g) => g.topics.length > 0)
   if (wanted.length === 0) return []
   const topics = [...new Set(wanted.flatMap((g) => g.topics))]
-  const metadata = await admin.metadata({ topics })
-  const partitionsOf = (topic: string) =>
-    Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i)
-  const ends = new Map<string, bigint>()
-  const listed = await admin.listOffsets({
-    topics: topics.map((name) => ({
-      name,
-      partitions: partitionsOf(name).map((partitionIndex) => ({
-        partitionIndex,
-        timestamp: ListOffsetTimestamps.LATEST,
-      })),
-    })),
-  })
-  for (const t of listed) for (const p of t.partitions) ends.set(`${t.name}:${p.partitionIndex}`, p.offset)
+  const { partitionsOf, offsetsAt } = await partitionsOfTopics(admin, topics)
+  const ends = await offsetsAt(ListOffsetTimestamps.LATEST)
   const committed = new Map<string, bigint>()
   const offsets = await admin.listConsumerGroupOffsets({
     groups: wanted.map((g) => ({
@@ -120,6 +108,26 @@ export function leafErrors(error: unknown): { apiId?: string }[] {
   return [(error ?? {}) as { apiId?: string }]
 }
 
+/** The partitions of these topics (from the client's metadata cache) and their offsets at a time, by `topic:partition`. */
+async function partitionsOfTopics(admin: Admin, topics: readonly string[]) {
+  const metadata = await admin.metadata({ topics: [...topics] })
+  const partitionsOf = (topic: string) =>
+    Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i)
+  const offsetsAt = async (timestamp: bigint): Promise<Map<string, bigint>> => {
+    const listed = await admin.listOffsets({
+      topics: topics.map((name) => ({
+        name,
+        partitions: partitionsOf(name).map((partitionIndex) => ({ partitionIndex, timestamp })),
+      })),
+    })
+    const offsets = new Map<string, bigint>()
+    for (const t of listed)
+      for (const p of t.partitions) offsets.set(`${t.name}:${p.partitionIndex}`, p.offset)
+    return offsets
+  }
+  return { partitionsOf, offsetsAt }
+}
+
 /** The first and next offset of every partition of these topics. */
 export async function partitionBounds(
   admin: Admin,
@@ -127,36 +135,15 @@ export async function partitionBounds(
 ): Promise<Map<string, PartitionBounds>> {
   const bounds = new Map<string, PartitionBounds>()
   if (topics.length === 0) return bounds
-  const metadata = await admin.metadata({ topics: [...topics] })
-  const at = (timestamp: bigint) =>
-    admin.listOffsets({
-      topics: topics.map((name) => ({
-        name,
-        partitions: Array.from(
-          { length: metadata.topics.get(name)?.partitionsCount ?? 0 },
-          (_, partitionIndex) => ({
-            partitionIndex,
-            timestamp,
-          }),
-        ),
-      })),
-    })
+  const { partitionsOf, offsetsAt } = await partitionsOfTopics(admin, topics)
   const [starts, ends] = await Promise.all([
-    at(ListOffsetTimestamps.EARLIEST),
-    at(ListOffsetTimestamps.LATEST),
+    offsetsAt(ListOffsetTimestamps.EARLIEST),
+    offsetsAt(ListOffsetTimestamps.LATEST),
   ])
-  for (const t of starts)
-    for (const p of t.partitions)
-      bounds.set(`${t.name}:${p.partitionIndex}`, {
-        topic: t.name,
-        partition: p.partitionIndex,
-        start: p.offset,
-        end: 0n,
-      })
-  for (const t of ends)
-    for (const p of t.partitions) {
-      const b = bounds.get(`${t.name}:${p.partitionIndex}`)
-      if (b) b.end = p.offset
+  for (const topic of topics)
+    for (const partition of partitionsOf(topic)) {
+      const key = `${topic}:${partition}`
+      bounds.set(key, { topic, partition, start: starts.get(key) ?? 0n, end: ends.get(key) ?? 0n })
     }
   return bounds
 }
