@@ -34,8 +34,11 @@ export interface TokenService {
   verifyStream(token: string): string
 }
 
-/** Verified tokens are remembered (until their own expiry), so a fan polling does not pay for HMAC every time. */
-const verifierCache = { cache: 50_000, cacheTTL: 600_000 }
+/**
+ * No verification cache: fast-jwt's cache hashes every token (SHA-256) and keeps an LRU to save one HMAC, so a token
+ * seen for the first time (every attempt of a flash-sale crowd) cost 20 µs instead of 6 µs, and a repeat saved 2 µs.
+ */
+const verifierOptions = { algorithms: ['HS256'] as ['HS256'], cache: false }
 
 function deriveKey(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(`ticketing:${purpose}`).digest('base64')
@@ -46,14 +49,14 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
   const queueKey = deriveKey(secret, 'queue-token')
   const ticketKey = deriveKey(secret, 'entry-ticket')
   const signAccess = createSigner({ key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 })
-  const verifyAccess = createVerifier({ key: accessKey, algorithms: ['HS256'], ...verifierCache })
+  const verifyAccess = createVerifier({ key: accessKey, ...verifierOptions })
   const signQueue = createSigner({ key: queueKey, algorithm: 'HS256' })
-  const verifyQueue = createVerifier({ key: queueKey, algorithms: ['HS256'], ...verifierCache })
+  const verifyQueue = createVerifier({ key: queueKey, ...verifierOptions })
   const signTicket = createSigner({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS })
-  const verifyTicket = createVerifier({ key: ticketKey, algorithms: ['HS256'], ...verifierCache })
+  const verifyTicket = createVerifier({ key: ticketKey, ...verifierOptions })
   const streamKey = deriveKey(secret, 'stream-token')
   const signStream = createSigner({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS })
-  const verifyStream = createVerifier({ key: streamKey, algorithms: ['HS256'], ...verifierCache })
+  const verifyStream = createVerifier({ key: streamKey, ...verifierOptions })
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),
