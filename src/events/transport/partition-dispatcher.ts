@@ -27,6 +27,8 @@ interface PartitionState {
   revoked: boolean
   stalled: boolean
   committing: Promise<void>
+  /** The offset the next commit will write; a commit queued behind one in flight takes the latest. */
+  commitTarget: bigint | undefined
   idle: Set<() => void>
   readonly abort: AbortController
   readonly signal: AbortSignal
@@ -124,6 +126,7 @@ export class PartitionDispatcher {
         revoked: false,
         stalled: false,
         committing: Promise.resolve(),
+        commitTarget: undefined,
         idle: new Set(),
         abort,
         signal: AbortSignal.any([this.#abort.signal, abort.signal]),
@@ -210,14 +213,21 @@ export class PartitionDispatcher {
       state.window = state.window.slice(state.head)
       state.head = 0
     }
-    if (next !== undefined) {
-      const nextOffset = next
-      state.committing = state.committing
-        .then(() => this.#options.commit(state.topic, state.partition, nextOffset))
-        .catch((error: unknown) =>
-          this.#options.onError(error, { topic: state.topic, partition: state.partition }),
-        )
-    }
+    if (next === undefined) return
+    // One commit in flight per partition and at most one queued behind it, which writes the latest offset when its
+    // turn comes: a burst of records done one by one costs a few commits, not one each.
+    const queued = state.commitTarget !== undefined
+    state.commitTarget = next
+    if (queued) return
+    state.committing = state.committing
+      .then(() => {
+        const nextOffset = state.commitTarget!
+        state.commitTarget = undefined
+        return this.#options.commit(state.topic, state.partition, nextOffset)
+      })
+      .catch((error: unknown) =>
+        this.#options.onError(error, { topic: state.topic, partition: state.partition }),
+      )
   }
 
   #whenIdle(state: PartitionState): Promise<void> {

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { PartitionDispatcher } from '../../src/events/transport/partition-dispatcher.ts'
+import type { TransportRecord } from '../../src/events/transport/port.ts'
+
+const record = (offset: number, key: string): TransportRecord => ({
+  topic: 't',
+  partition: 0,
+  offset: BigInt(offset),
+  key,
+  value: '{}',
+  headers: {},
+  timestamp: 0,
+})
+
+test('records done one by one while a commit is in flight cost one more commit, of the latest offset', async () => {
+  const commits: bigint[] = []
+  let releaseCommit: () => void = () => {}
+  const dispatcher = new PartitionDispatcher({
+    keyConcurrency: 16,
+    handle: async () => {},
+    async commit(_topic, _partition, nextOffset) {
+      commits.push(nextOffset)
+      // The first commit is slow (a round trip under load); the records behind it finish meanwhile.
+      if (commits.length === 1) await new Promise<void>((resolve) => (releaseCommit = resolve))
+    },
+    onError: (error) => assert.fail(String(error)),
+  })
+  dispatcher.push([record(0, 'a')])
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(commits, [1n])
+  // 200 records on 20 keys, each done in its own turn, while the first commit waits.
+  dispatcher.push(Array.from({ length: 200 }, (_, i) => record(i + 1, `k${i % 20}`)))
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(dispatcher.pending, 0, 'every record was handled')
+  releaseCommit()
+  await dispatcher.close()
+  assert.deepEqual(commits, [1n, 201n], 'the queued commit wrote the latest offset once')
+})
+
+test('a commit never passes a record that is not done, and a failed commit is made good by the next', async () => {
+  const commits: bigint[] = []
+  let failNext = true
+  let releaseSlow: () => void = () => {}
+  const dispatcher = new PartitionDispatcher({
+    keyConcurrency: 16,
+    async handle(r) {
+      if (r.offset === 3n) await new Promise<void>((resolve) => (releaseSlow = resolve))
+    },
+    async commit(_topic, _partition, nextOffset) {
+      if (failNext) {
+        failNext = false
+        throw new Error('broker away')
+      }
+      commits.push(nextOffset)
+    },
+    onError: () => {},
+  })
+  dispatcher.push([record(0, 'a'), record(1, 'b'), record(2, 'c'), record(3, 'slow'), record(4, 'd')])
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.ok(
+    commits.every((c) => c <= 3n),
+    `nothing at or past the unfinished offset 3 is committed: ${commits}`,
+  )
+  releaseSlow()
+  await dispatcher.close()
+  assert.equal(commits.at(-1), 5n, 'once offset 3 is done, everything is committed')
+})
