@@ -104,7 +104,10 @@ export async function startLocalConsumer(
       return (await fetchOnce()) > 0 && !gate.paused
     },
   })
-  const unlisten = await listen(handle, LOG_CHANNEL, () => loop.wake())
+  const topics = new Set(spec.topics)
+  const unlisten = await listen(handle, LOG_CHANNEL, (payload) => {
+    if (!payload || payload.split(',').some((t) => topics.has(t))) loop.wake()
+  })
   loop.start()
 
   let closed: Promise<void> | undefined

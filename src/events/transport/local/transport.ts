@@ -88,7 +88,9 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
           .execute()
       }
     }
-    await sql`select pg_notify(${LOG_CHANNEL}, '')`.execute(tx)
+    // The payload names the topics, so only the groups that read one of them wake (an empty one wakes every group).
+    const topics = [...new Set(groups.map((g) => g.topic))].join(',')
+    await sql`select pg_notify(${LOG_CHANNEL}, ${topics.length < 7000 ? topics : ''})`.execute(tx)
   }
 
   const transport: EventTransport = {
