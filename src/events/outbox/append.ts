@@ -30,9 +30,13 @@ export const outboxRoutines: readonly Routine[] = [
   ),
   routine(
     'outbox_append',
+    // PL/pgSQL keeps the insert's plan for the session; a SQL function's body was planned again in every transaction.
     `create or replace function outbox_append(p_type text, p_subject text, p_data jsonb)
-     returns void language sql volatile as $$
-      insert into outbox (id, topic, key, event)
-      select e.id, p_type, p_subject, cloud_event(e.id, p_type, p_subject, p_data) from (select uuid_v7() as id) e $$`,
+     returns void language plpgsql volatile as $$
+     declare
+      v_id uuid := uuid_v7();
+     begin
+      insert into outbox (id, topic, key, event) values (v_id, p_type, p_subject, cloud_event(v_id, p_type, p_subject, p_data));
+     end $$`,
   ),
 ]
