@@ -1,15 +1,16 @@
 // `npm test`: every test file, one at a time, with what the suites need checked first and Kafka started here unless
 // KAFKA_BROKERS names a cluster (then it is used and left alone). A skipped test fails the run unless TEST_TRANSPORTS
 // or TEST_DATABASES narrowed it on purpose. See README "Run it" and scripts/kafka/README.md.
-import { createWriteStream, mkdirSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { run } from 'node:test'
-import { spec } from 'node:test/reporters'
+import { spec, type TestEvent } from 'node:test/reporters'
 import { fileURLToPath } from 'node:url'
 import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } from './test-runner/preflight.ts'
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
+import { runShared } from './test-runner/shared-runs.ts'
 import { startTestCluster, type TestCluster } from './test-runner/test-cluster.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -55,6 +56,7 @@ function plan(argv: string[]): Plan {
   for (const p of selection.namePatterns) notes.push(`--test-name-pattern=${p}`)
   for (const p of selection.skipPatterns) notes.push(`--test-skip-pattern=${p}`)
   if (selection.concurrency > 1) notes.push(`--test-concurrency=${selection.concurrency}`)
+  if (selection.isolation === 'none') notes.push('--test-isolation=none')
   if (withoutServer.length > 0)
     notes.push(
       `${plural(withoutServer.length, 'file')} needing the PostgreSQL server left out: ${withoutServer.join(', ')}`,
@@ -124,8 +126,11 @@ async function main(): Promise<number> {
     `the tests${startKafka ? ' and the Kafka cluster this run started' : ''}`,
     abort,
   )
+  const { concurrency, isolation } = p.selection
   const header = [
-    `${plural(p.files.length, 'test file')}, ${p.selection.concurrency === 1 ? 'one' : p.selection.concurrency} at a time`,
+    isolation === 'none'
+      ? `${plural(p.files.length, 'test file')} shared by ${plural(Math.min(concurrency, p.files.length), 'process', 'processes')}`
+      : `${plural(p.files.length, 'test file')}, ${concurrency === 1 ? 'one' : concurrency} at a time`,
   ]
   if (p.usesPostgres) header.push(`PostgreSQL at ${new URL(POSTGRES_URL).host}`)
   if (p.given) header.push(`Kafka at ${p.given} (KAFKA_BROKERS, left as it is)`)
@@ -214,18 +219,49 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   const report = createWriteStream(REPORT_FILE)
   const full = spec()
   full.pipe(report)
-  const { namePatterns, skipPatterns, concurrency } = p.selection
-  const stream = run({
-    files: p.files.map((f) => join(ROOT, f)),
-    concurrency,
-    timeout: TEST_TIMEOUT_MS,
-    signal,
-    ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
-    ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
-  })
-  for await (const event of stream) {
-    progress.handle(event)
-    full.write(event)
+  const { namePatterns, skipPatterns, concurrency, isolation } = p.selection
+  const files = p.files.map((f) => join(ROOT, f))
+  if (isolation === 'none') {
+    // The files that took longest last time start first, so that the processes finish together.
+    const durations = readDurations()
+    files.sort((a, b) => (durations[relative(ROOT, b)] ?? 0) - (durations[relative(ROOT, a)] ?? 0))
+    // Files finish in any order across the processes: each file's events reach the report together.
+    const pending = new Map<string, TestEvent[]>()
+    const started = new Map<string, number>()
+    await runShared(
+      files,
+      { processes: concurrency, timeout: TEST_TIMEOUT_MS, namePatterns, skipPatterns, signal },
+      (event) => {
+        progress.handle(event)
+        const file = (event.data as { file?: string } | undefined)?.file
+        if (!file) return void full.write(event)
+        if (!started.has(file)) started.set(file, Date.now())
+        const events = pending.get(file) ?? []
+        pending.set(file, events)
+        events.push(event)
+        const fileFailed = event.type === 'test:fail' && event.data.nesting === 0 && event.data.name === file
+        if (event.type === 'test:summary' || fileFailed) {
+          for (const e of events) full.write(e)
+          pending.delete(file)
+          durations[relative(ROOT, file)] = Date.now() - started.get(file)!
+        }
+      },
+    )
+    for (const events of pending.values()) for (const e of events) full.write(e)
+    writeDurations(durations)
+  } else {
+    const stream = run({
+      files,
+      concurrency,
+      timeout: TEST_TIMEOUT_MS,
+      signal,
+      ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
+      ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
+    })
+    for await (const event of stream) {
+      progress.handle(event)
+      full.write(event)
+    }
   }
   progress.close()
   full.end()
@@ -233,7 +269,23 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   return progress.totals
 }
 
-const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`
+const DURATIONS_FILE = join(ROOT, 'node_modules', '.cache', 'flash-sale-tests', 'durations.json')
+
+/** How long each file took when it last ran in a shared process (ms); nothing yet on a fresh clone. */
+function readDurations(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(DURATIONS_FILE, 'utf8'))
+  } catch {
+    return {}
+  }
+}
+
+function writeDurations(durations: Record<string, number>): void {
+  mkdirSync(dirname(DURATIONS_FILE), { recursive: true })
+  writeFileSync(DURATIONS_FILE, JSON.stringify(durations, null, 1))
+}
+
+const plural = (n: number, noun: string, nouns = `${noun}s`) => `${n} ${n === 1 ? noun : nouns}`
 
 function seconds(ms: number): string {
   const s = ms / 1000

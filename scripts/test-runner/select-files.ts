@@ -15,13 +15,19 @@ export interface Selection {
   skipPatterns: string[]
   /** Files run at once: 1 unless --test-concurrency says otherwise (only for files that share nothing). */
   concurrency: number
+  /**
+   * 'process': a process per file; 'none' (--test-isolation=none): `concurrency` processes share the files, one file
+   * at a time each (the files must leave nothing behind that the next one would trip on).
+   */
+  isolation: 'process' | 'none'
 }
 
 export const USAGE = `usage: npm test [-- [file|dir|glob ...] [--test-name-pattern=RE ...] [--test-skip-pattern=RE ...]
-                   [--test-concurrency=N]]
+                   [--test-concurrency=N] [--test-isolation=none]]
   Runs every test file under test/ (or those given), one file at a time, starting the Kafka cluster the
   Kafka suites need unless KAFKA_BROKERS points at one. Narrowing: TEST_TRANSPORTS=local|kafka,
-  TEST_DATABASES=pglite|postgres. npm run test:quick: unit and API tests on PGlite.`
+  TEST_DATABASES=pglite|postgres. --test-isolation=none: N processes (--test-concurrency) share the
+  files instead of a process per file. npm run test:quick: unit and API tests on PGlite, that way.`
 
 /** Reads the runner's arguments; paths are relative to where the user ran npm (INIT_CWD), files or dirs or globs. */
 export function selectFiles(argv: string[], root: string, cwd: string): Selection {
@@ -41,6 +47,7 @@ export function selectFiles(argv: string[], root: string, cwd: string): Selectio
     namePatterns: values['test-name-pattern'] ?? [],
     skipPatterns: values['test-skip-pattern'] ?? [],
     concurrency: concurrencyOf(values['test-concurrency']),
+    isolation: isolationOf(values['test-isolation']),
   }
 }
 
@@ -62,6 +69,7 @@ function parseOrExplain(argv: string[]) {
         'test-name-pattern': { type: 'string', multiple: true },
         'test-skip-pattern': { type: 'string', multiple: true },
         'test-concurrency': { type: 'string' },
+        'test-isolation': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -76,6 +84,12 @@ function concurrencyOf(value: string | undefined): number {
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`npm test: --test-concurrency wants a positive integer (got ${value})`, 2)
   return n
+}
+
+function isolationOf(value: string | undefined): 'process' | 'none' {
+  if (value === undefined || value === 'process') return 'process'
+  if (value === 'none') return 'none'
+  throw new UsageError(`npm test: --test-isolation is process or none (got ${value})`, 2)
 }
 
 function matchArg(arg: string, root: string, cwd: string): string[] {
