@@ -10,6 +10,7 @@ import * as walletTopUps from './0008-wallet-top-ups.ts'
 import * as refunds from './0010-refunds.ts'
 import * as waitingLists from './0011-waiting-lists.ts'
 import * as relayPositions from './0012-relay-positions.ts'
+import * as oneSeatLabelIndex from './0013-one-seat-label-index.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '0010-refunds': refunds,
   '0011-waiting-lists': waitingLists,
   '0012-relay-positions': relayPositions,
+  '0013-one-seat-label-index': oneSeatLabelIndex,
 }
 
 export const migrationProvider: MigrationProvider = {
