@@ -7,6 +7,8 @@ import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { Registry } from 'prom-client'
+import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
 import {
   appendEvents,
   createRigFor,
@@ -15,6 +17,7 @@ import {
   effectHandler,
   effectsOf,
   exactlyOnceProblems,
+  openTransport,
   orderProblems,
   outboxCount,
   pointsCharged,
@@ -26,6 +29,7 @@ import {
   waitFor,
   waitForDrain,
 } from '../events/support/index.ts'
+import { createTestDatabase } from '../support/databases.ts'
 
 const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
 
@@ -168,6 +172,55 @@ for (const target of transportTargets(['kafka'])) {
       assert.equal(onTopicAtEnd, BigInt(events.length), 'no record published twice')
       assert.equal(idsOnTopic.size, events.length, 'every event id reached the consumer')
       assert.deepEqual(twice, [], 'an event id at two offsets')
+    })
+
+    test('iii. two databases relaying to the same topics: records of the other are never taken for our rows', async (t) => {
+      const rig = await rigFor(t, 'twodbs')
+      await rig.declare('points.charged')
+      const onTopic = async () =>
+        (await rig.transport.lag([{ group: 'nobody', topics: ['points.charged'] }])).reduce(
+          (n, e) => n + e.end,
+          0n,
+        )
+      const drain = async (relay: OutboxRelay) => {
+        while ((await relay.relayOnce()) > 0);
+      }
+      // The first database's relay publishes its events (outbox rows 1..200).
+      const first = pointsCharged(uuids(20), 10)
+      await appendEvents(rig.db, first, 1000)
+      const relayOptions = { logger: rig.logger }
+      await drain(
+        createOutboxRelay({
+          ...relayOptions,
+          registry: new Registry(),
+          database: rig.handle,
+          transport: rig.transport,
+        }),
+      )
+      assert.equal(await onTopic(), BigInt(first.length))
+
+      // A second database (another deployment on the same cluster and prefix, or this one restored from a backup):
+      // its rows are numbered 1..200 too, and its relay has recorded no position, so it reads the topic back first.
+      const other = await createTestDatabase('postgres', 'kafka_twodbs_other', 5)
+      rig.defer(() => other.close())
+      const otherTransport = await openTransport(other, rig.settings, rig.logger)
+      rig.defer(() => otherTransport.close())
+      const second = pointsCharged(uuids(20), 10)
+      await appendEvents(other.db, second, 1000)
+      const otherRelay = createOutboxRelay({
+        ...relayOptions,
+        registry: new Registry(),
+        database: other,
+        transport: otherTransport,
+      })
+      await drain(otherRelay)
+
+      assert.equal(await outboxCount(other.db), 0)
+      assert.equal(
+        await onTopic(),
+        BigInt(first.length + second.length),
+        "every event of the second database was published, none deleted as the first one's",
+      )
     })
   })
 }

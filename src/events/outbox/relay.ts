@@ -8,8 +8,14 @@ import { listen } from '../../platform/pg-listen.ts'
 import type { EventTransport, OffsetRange, OutgoingRecord, PartitionBounds } from '../transport/port.ts'
 import { outboxBacklog } from './backlog.ts'
 
-/** The header that carries each record's outbox position, so that a relay can tell what was published already. */
-export const SEQ_HEADER = 'outbox-seq'
+/**
+ * The header that carries each record's outbox row id (the event's id), so that a relay can tell what was published
+ * already. An id, not the row's position: positions start again at 1 in another database publishing to the same topics
+ * (or in this one restored from a backup), and a position read back from there would take our row for published.
+ */
+export const ID_HEADER = 'outbox-id'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
   if (a.size !== b.size) return false
@@ -43,10 +49,10 @@ export interface OutboxRelay {
 /**
  * Moves committed outbox rows to the transport in commit order, in batches: publish (acknowledged by the
  * transport), then delete, in one database transaction. One relay publishes at a time (an advisory lock), which keeps
- * per-key order across instances. On Kafka each record carries its outbox position (`outbox-seq`) and the delete
+ * per-key order across instances. On Kafka each record carries its outbox row's id (`outbox-id`) and the delete
  * records where each partition ends; a relay that finds records past those ends (its predecessor died between
- * publishing and deleting, or a publish failed after it landed) reads their positions back and deletes those rows
- * instead of publishing them twice. The embedded log appends in the delete's own transaction.
+ * publishing and deleting, or a publish failed after it landed) reads their ids back and deletes those rows instead
+ * of publishing them twice. The embedded log appends in the delete's own transaction.
  */
 export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   const db = options.database.db
@@ -98,14 +104,14 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     }
     let gone = 0
     if (ranges.length > 0) {
-      const seqs = [...new Set(await positioned!.readHeader!(ranges, SEQ_HEADER))]
-        .map(Number)
-        .filter(Number.isSafeInteger)
-      if (seqs.length > 0)
-        gone = (await tx.deleteFrom('outbox').where('seq', 'in', seqs).returning('seq').execute()).length
+      // Records another relay wrote before this header existed carry none: their rows are published again, and the
+      // consumers' idempotency drops the duplicates.
+      const ids = [...new Set(await positioned!.readHeader!(ranges, ID_HEADER))].filter((id) => UUID.test(id))
+      if (ids.length > 0)
+        gone = (await tx.deleteFrom('outbox').where('id', 'in', ids).returning('seq').execute()).length
       readBack.inc(gone)
       options.logger.warn(
-        { partitions: ranges.length, records: seqs.length, rowsNotRepublished: gone },
+        { partitions: ranges.length, records: ids.length, rowsNotRepublished: gone },
         'outbox relay: records past the recorded positions read back; their rows are not published again',
       )
     }
@@ -141,7 +147,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   async function relayBatch(tx: Db): Promise<{ moved: number; positions?: Map<string, number> }> {
     if (!(await tryXactLock(tx, 'relay'))) return { moved: 0 }
     const select = () => {
-      let query = tx.selectFrom('outbox').select(['seq', 'topic', 'key', 'event'])
+      let query = tx.selectFrom('outbox').select(['seq', 'id', 'topic', 'key', 'event'])
       if (options.topics) query = query.where('topic', 'in', options.topics)
       return query.orderBy('seq').limit(batchSize).execute()
     }
@@ -170,7 +176,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
         value,
         headers: {
           'content-type': 'application/cloudevents+json',
-          [SEQ_HEADER]: String(r.seq),
+          [ID_HEADER]: r.id,
           ...(traceparent ? { traceparent } : {}),
         },
       }
