@@ -39,9 +39,12 @@ export async function startService(name: string, env: Record<string, string> = {
   const secret = randomBytes(32).toString('hex')
   // BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  // The transport is the caller's choice: KAFKA_BROKERS from the shell would otherwise put the embedded-transport
+  // runs on Kafka too, every service on the same unprefixed topics.
+  const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
   const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
     env: {
-      ...process.env,
+      ...inherited,
       DATABASE_URL: url.toString(),
       PORT: String(port),
       ADMIN_KEY: adminKey,
