@@ -32,6 +32,9 @@ export class SeatBoard {
   readonly #enabled: boolean
   readonly #maxEntries: number
   readonly #listeners = new Set<(change: SeatChange) => void>()
+  /** Counts what this instance learned itself; `#learned` says when, per seat, until a later read supersedes it. */
+  #clock = 0
+  readonly #learned = new Map<string, number>()
 
   constructor(options: { enabled: boolean; maxEntries?: number }) {
     this.#enabled = options.enabled
@@ -46,12 +49,19 @@ export class SeatBoard {
     return false
   }
 
+  /** Taken before a read of the database starts and given to apply() with its result. */
+  readStarted(): number {
+    return this.#clock
+  }
+
   recordHeld(scheduleId: string, seatId: string, heldUntilMs: number): void {
+    this.#learn(seatId)
     this.#set(seatId, heldUntilMs)
     this.#tell({ id: seatId, scheduleId, status: 'held', heldUntil: heldUntilMs })
   }
 
   recordSold(scheduleId: string, seatId: string): void {
+    this.#learn(seatId)
     this.#set(seatId, Number.POSITIVE_INFINITY)
     this.#tell({ id: seatId, scheduleId, status: 'sold', heldUntil: undefined })
   }
@@ -67,12 +77,18 @@ export class SeatBoard {
   }
 
   forget(seatId: string): void {
+    this.#learn(seatId)
     this.#until.delete(seatId)
   }
 
-  /** Changes read from the database, newest state of each seat last. */
-  apply(changes: readonly SeatChange[], now = Date.now()): void {
+  /**
+   * Changes read from the database, newest state of each seat last. `readStarted` (from readStarted() before the
+   * read): a seat this instance learned about after the read began keeps what it learned, since the read may predate
+   * it (a refund's release must not be undone by a poll that still saw the seat sold).
+   */
+  apply(changes: readonly SeatChange[], now = Date.now(), readStarted = Number.POSITIVE_INFINITY): void {
     for (const c of changes) {
+      if ((this.#learned.get(c.id) ?? -1) > readStarted) continue
       if (c.status === 'sold') this.#set(c.id, Number.POSITIVE_INFINITY)
       else if (c.status === 'held' && c.heldUntil !== undefined && c.heldUntil > now)
         this.#set(c.id, c.heldUntil)
@@ -86,6 +102,13 @@ export class SeatBoard {
       }
       this.#tell(c)
     }
+    // What was learned before this read is in it (or in a later one): only later knowledge needs keeping.
+    if (Number.isFinite(readStarted))
+      for (const [id, at] of this.#learned) if (at <= readStarted) this.#learned.delete(id)
+  }
+
+  #learn(seatId: string): void {
+    this.#learned.set(seatId, ++this.#clock)
   }
 
   #tell(change: SeatChange): void {
@@ -124,6 +147,7 @@ export function seatBoardTask(
         last = Number(top.rows[0]?.rev ?? 0)
         return false
       }
+      const readStarted = board.readStarted()
       const rows = await sql<{
         id: string
         schedule_id: string
@@ -140,6 +164,8 @@ export function seatBoardTask(
           heldUntil: r.held_until?.getTime(),
           rev: Number(r.rev),
         })),
+        Date.now(),
+        readStarted,
       )
       const top = rows.rows.at(-1)?.rev
       if (top !== undefined && Number(top) > last) last = Number(top)

@@ -27,6 +27,25 @@ test('a sold seat stays taken until a change says otherwise; changes from the da
   assert.equal(board.isTaken('d', now), false)
 })
 
+test('a read that began before this instance learned of a seat does not undo what it learned', () => {
+  const board = new SeatBoard({ enabled: true })
+  const now = 1_000_000
+  board.recordSold('s', 'a')
+  const started = board.readStarted()
+  // A refund on this instance releases the seat while a poll that still sees it sold is in flight.
+  board.forget('a')
+  board.apply([{ id: 'a', scheduleId: 's', status: 'sold', heldUntil: undefined }], now, started)
+  assert.equal(board.isTaken('a', now), false, 'the stale read left the released seat free')
+  // A read that began after the release speaks for the seat again.
+  board.apply([{ id: 'a', scheduleId: 's', status: 'sold', heldUntil: undefined }], now, board.readStarted())
+  assert.equal(board.isTaken('a', now), true)
+  // The same for a hold won here while a read that saw the seat free was in flight.
+  const before = board.readStarted()
+  board.recordHeld('s', 'b', now + 1000)
+  board.apply([{ id: 'b', scheduleId: 's', status: 'available', heldUntil: undefined }], now, before)
+  assert.equal(board.isTaken('b', now), true)
+})
+
 test('a board turned off never says taken', () => {
   const off = new SeatBoard({ enabled: false })
   off.recordHeld('s', 'a', Date.now() + 60_000)
