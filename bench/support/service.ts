@@ -96,21 +96,33 @@ export function processCpuSeconds(pid: number): number {
 }
 
 /**
- * CPU seconds used so far by the PostgreSQL backends serving `database` (their process title names it), so other
+ * CPU seconds used so far by each PostgreSQL backend serving `database` (their process title names it), so other
  * work on a shared machine does not count; every PostgreSQL process when no database is given.
  */
-export function postgresCpuSeconds(database?: string): number {
-  let total = 0
+export function postgresCpuSeconds(database?: string): Map<number, number> {
+  const byPid = new Map<number, number>()
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
       if (database && !readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue
-      total += processCpuSeconds(Number(entry))
+      const seconds = processCpuSeconds(Number(entry))
+      if (Number.isFinite(seconds)) byPid.set(Number(entry), seconds)
     } catch {
       // the process ended meanwhile
     }
   }
+  return byPid
+}
+
+/**
+ * The CPU the backends used between two readings, per backend: one that started meanwhile counts from zero; one that
+ * ended meanwhile is missing from the end and its share is lost (an undercount), where a difference of totals went
+ * negative.
+ */
+export function postgresCpuBetween(start: Map<number, number>, end: Map<number, number>): number {
+  let total = 0
+  for (const [pid, seconds] of end) total += Math.max(0, seconds - (start.get(pid) ?? 0))
   return total
 }
 
@@ -132,7 +144,7 @@ export function cpuMeter(service: RunningService) {
     const gen = process.cpuUsage(start.generator)
     return {
       service: Number((end.service - start.service).toFixed(2)),
-      postgres: Number((end.postgres - start.postgres).toFixed(2)),
+      postgres: Number(postgresCpuBetween(start.postgres, end.postgres).toFixed(2)),
       generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
     }
   }
