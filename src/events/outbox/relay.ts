@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { validate as isUuid } from 'uuid'
 import { tryXactLock } from '../../platform/advisory-locks.ts'
 import { createBackgroundLoop } from '../../platform/background-loop.ts'
 import type { DatabaseHandle, Db } from '../../platform/db.ts'
@@ -14,8 +15,6 @@ import { outboxBacklog } from './backlog.ts'
  * (or in this one restored from a backup), and a position read back from there would take our row for published.
  */
 export const ID_HEADER = 'outbox-id'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
   if (a.size !== b.size) return false
@@ -106,7 +105,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     if (ranges.length > 0) {
       // Records another relay wrote before this header existed carry none: their rows are published again, and the
       // consumers' idempotency drops the duplicates.
-      const ids = [...new Set(await positioned!.readHeader!(ranges, ID_HEADER))].filter((id) => UUID.test(id))
+      const ids = [...new Set(await positioned!.readHeader!(ranges, ID_HEADER))].filter((id) => isUuid(id))
       if (ids.length > 0)
         gone = (await tx.deleteFrom('outbox').where('id', 'in', ids).returning('seq').execute()).length
       readBack.inc(gone)
