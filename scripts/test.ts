@@ -227,7 +227,6 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     files.sort((a, b) => (durations[relative(ROOT, b)] ?? 0) - (durations[relative(ROOT, a)] ?? 0))
     // Files finish in any order across the processes: each file's events reach the report together.
     const pending = new Map<string, TestEvent[]>()
-    const started = new Map<string, number>()
     await runShared(
       files,
       { processes: concurrency, timeout: TEST_TIMEOUT_MS, namePatterns, skipPatterns, signal },
@@ -235,7 +234,6 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         progress.handle(event)
         const file = (event.data as { file?: string } | undefined)?.file
         if (!file) return void full.write(event)
-        if (!started.has(file)) started.set(file, Date.now())
         const events = pending.get(file) ?? []
         pending.set(file, events)
         events.push(event)
@@ -243,11 +241,11 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         if (event.type === 'test:summary' || fileFailed) {
           for (const e of events) full.write(e)
           pending.delete(file)
-          durations[relative(ROOT, file)] = Date.now() - started.get(file)!
         }
       },
     )
     for (const events of pending.values()) for (const e of events) full.write(e)
+    for (const [file, ms] of progress.durations) durations[relative(ROOT, file)] = ms
     writeDurations(durations)
   } else {
     const stream = run({

@@ -45,6 +45,8 @@ export class Progress {
   readonly totals: Totals = emptyTotals()
   /** Skip and todo reasons over the whole run, with how many tests gave each. */
   readonly skipReasons = new Map<string, number>()
+  /** How long each finished file ran (ms), by path. */
+  readonly durations = new Map<string, number>()
   private readonly running = new Map<string, FileState>()
   private readonly finished = new Set<string>()
   private done = 0
@@ -157,7 +159,9 @@ export class Progress {
     this.running.delete(file)
     this.finished.add(file)
     this.done++
-    const seconds = (f.durationMs ?? Date.now() - f.started) / 1000
+    const ms = f.durationMs ?? Date.now() - f.started
+    this.durations.set(file, ms)
+    const seconds = ms / 1000
     const name = relative(this.root, file)
     const counts = f.counts ?? emptyTotals()
     if (error && counts.failed + counts.cancelled === 0 && f.failures.length === 0)
