@@ -8,17 +8,39 @@ import type { SeatBoard } from './seat-board.ts'
 /**
  * Holds a seat for a fan the waiting room admitted, in one round trip. The database decides every win; this
  * instance's seat board answers the crowd's losing attempts without one (it says "taken" only until a deadline it
- * knows, never "free").
+ * knows, never "free"); an attempt on a seat this instance is already asking the database about waits for that
+ * answer first.
  *
  * Lock order, in every routine and transaction that takes more than one of these rows:
  *   queue entry → seat → reservation → user coupon → wallet.
  */
+interface HoldInput {
+  scheduleId: string
+  seatId: string
+  userId: string
+  ttlSeconds: number
+  maxSeats: number
+}
+
 export async function holdSeat(
   database: DatabaseHandle,
   board: SeatBoard,
-  input: { scheduleId: string; seatId: string; userId: string; ttlSeconds: number; maxSeats: number },
+  input: HoldInput,
 ): Promise<ReservationView> {
   if (board.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
+  const ahead = board.attemptInFlight(input.seatId)
+  if (ahead) {
+    await ahead
+    if (board.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
+  }
+  return board.trackAttempt(input.seatId, attemptHold(database, board, input))
+}
+
+async function attemptHold(
+  database: DatabaseHandle,
+  board: SeatBoard,
+  input: HoldInput,
+): Promise<ReservationView> {
   const [row] = await execute<{ result: HoldResult }>(database, holdStatement, [
     input.scheduleId,
     input.seatId,

@@ -35,6 +35,8 @@ export class SeatBoard {
   /** Counts what this instance learned itself; `#learned` says when, per seat, until a later read supersedes it. */
   #clock = 0
   readonly #learned = new Map<string, number>()
+  /** The attempt on each seat this instance has at the database right now. */
+  readonly #attempts = new Map<string, Promise<unknown>>()
 
   constructor(options: { enabled: boolean; maxEntries?: number }) {
     this.#enabled = options.enabled
@@ -47,6 +49,29 @@ export class SeatBoard {
     if (until > now) return true
     this.#until.delete(seatId)
     return false
+  }
+
+  /**
+   * The attempt on the seat this instance has at the database, settled (never rejected) when it answers; undefined
+   * when there is none or the board is off. A burst on a free seat waits for the first attempt instead of sending
+   * hundreds after it: its answer usually makes the seat taken.
+   */
+  attemptInFlight(seatId: string): Promise<unknown> | undefined {
+    return this.#attempts.get(seatId)
+  }
+
+  /** Marks `attempt` as this instance's attempt on the seat until it settles; returns it unchanged. */
+  trackAttempt<T>(seatId: string, attempt: Promise<T>): Promise<T> {
+    if (!this.#enabled) return attempt
+    const settled = attempt.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#attempts.set(seatId, settled)
+    void settled.then(() => {
+      if (this.#attempts.get(seatId) === settled) this.#attempts.delete(seatId)
+    })
+    return attempt
   }
 
   /** Taken before a read of the database starts and given to apply() with its result. */

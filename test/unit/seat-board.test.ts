@@ -53,3 +53,41 @@ test('a board turned off never says taken', () => {
   assert.equal(off.isTaken('a'), false)
   assert.equal(off.isTaken('b'), false)
 })
+
+test("an attempt on a seat waits for this instance's attempt in flight, which may settle it, and never for its failure", async () => {
+  const board = new SeatBoard({ enabled: true })
+  assert.equal(board.attemptInFlight('a'), undefined)
+  let win!: () => void
+  const first = board.trackAttempt(
+    'a',
+    new Promise<string>((resolve) => {
+      win = () => {
+        board.recordHeld('s', 'a', Date.now() + 60_000)
+        resolve('won')
+      }
+    }),
+  )
+  const ahead = board.attemptInFlight('a')
+  assert.ok(ahead, 'the first attempt is in flight')
+  assert.equal(board.attemptInFlight('b'), undefined, 'only on its own seat')
+  let waited = false
+  const behind = ahead.then(() => {
+    waited = true
+    return board.isTaken('a')
+  })
+  await new Promise((r) => setImmediate(r))
+  assert.equal(waited, false, 'the attempt behind waits while the first is at the database')
+  win()
+  assert.equal(await first, 'won', 'the first attempt answers its own caller unchanged')
+  assert.equal(await behind, true, 'the attempt behind is answered from what the first one learned')
+  assert.equal(board.attemptInFlight('a'), undefined, 'a settled attempt is forgotten')
+
+  const failing = board.trackAttempt('c', Promise.reject(new Error('not admitted')))
+  await board.attemptInFlight('c')
+  await assert.rejects(failing, /not admitted/, 'the failure reaches only its own caller')
+  assert.equal(board.isTaken('c'), false, 'after a failed attempt the next one goes to the database itself')
+
+  const off = new SeatBoard({ enabled: false })
+  void off.trackAttempt('a', new Promise(() => {}))
+  assert.equal(off.attemptInFlight('a'), undefined, 'a board turned off makes nobody wait')
+})
