@@ -298,15 +298,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: errorCatalog.ROUTE_NOT_FOUND.message })
   })
 
-  app.addHook('onResponse', async (request, reply) => {
-    options.metrics.httpDuration.observe(
-      {
+  // One labelled child per method, route and status, kept: prom-client otherwise hashes the labels on every answer.
+  const durations = new Map<string, { observe(seconds: number): void }>()
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const key = `${request.method} ${reply.statusCode} ${route}`
+    let duration = durations.get(key)
+    if (!duration) {
+      duration = options.metrics.httpDuration.labels({
         method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
+        route,
         status: String(reply.statusCode),
-      },
-      reply.elapsedTime / 1000,
-    )
+      })
+      durations.set(key, duration)
+    }
+    duration.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   const docs = options.docs ?? { title: 'Ticketing API', version: '0', description: '' }
