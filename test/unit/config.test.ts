@@ -20,7 +20,7 @@ describe('loadConfig', () => {
     assert.equal(config.LOG_LEVEL, 'info')
     assert.equal(config.DATABASE_URL, undefined)
     assert.equal(config.DATA_DIR, './data')
-    assert.equal(config.DB_POOL_SIZE, 20)
+    assert.equal(config.DB_POOL_SIZE, 8)
     assert.equal(config.AUTH_SECRET, undefined)
     assert.equal(config.ADMIN_KEY, undefined)
     assert.equal(config.SEED_DEMO, 'auto')
