@@ -83,6 +83,20 @@ for (const kind of databaseKinds) {
       assert.deepEqual(second.body.reservations, [])
     })
 
+    test('a taken seat answers 409 before the tokens are checked; a free one checks them first', async () => {
+      const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 1)
+      assert.equal((await holdSeat(api, fans[0]!, scheduleId, seatIds[0]!, tokens[0]!)).status, 201)
+      const bare = (seatId: string) => api.post(`/schedules/${scheduleId}/seats/${seatId}/hold`, {})
+      assertError(await bare(seatIds[0]!), 409, 'SEAT_ALREADY_HELD')
+      assertError(await bare(seatIds[1]!), 401, 'UNAUTHENTICATED')
+      assertError(
+        await api.post(`/schedules/${scheduleId}/seats/${seatIds[1]!}/hold`, { token: fans[0]!.token }),
+        401,
+        'QUEUE_TOKEN_INVALID',
+      )
+      assert.equal(await seatStatus(api, scheduleId, seatIds[1]!), 'available')
+    })
+
     test('a sold seat answers 409 SEAT_ALREADY_HELD', async () => {
       const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 2)
       await charge(api, fans[0]!, 10_000)
