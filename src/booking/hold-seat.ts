@@ -5,15 +5,6 @@ import { type Routine, routine } from '../platform/routines.ts'
 import type { ReservationView } from './reservations-sql.ts'
 import type { SeatBoard } from './seat-board.ts'
 
-/**
- * Holds a seat for a fan the waiting room admitted, in one round trip. The database decides every win; this
- * instance's seat board answers the crowd's losing attempts without one (it says "taken" only until a deadline it
- * knows, never "free"); an attempt on a seat this instance is already asking the database about waits for that
- * answer first.
- *
- * Lock order, in every routine and transaction that takes more than one of these rows:
- *   queue entry → seat → reservation → user coupon → wallet.
- */
 interface HoldInput {
   scheduleId: string
   seatId: string
@@ -22,12 +13,20 @@ interface HoldInput {
   maxSeats: number
 }
 
+/**
+ * Holds a seat for a fan the waiting room admitted, in one round trip. The database decides every win; this
+ * instance's seat board answers the crowd's losing attempts without one (it says "taken" only until a deadline it
+ * knows, never "free"): the route asks it before the tokens are checked, and an attempt on a seat this instance is
+ * already asking the database about waits for that answer, then asks the board again.
+ *
+ * Lock order, in every routine and transaction that takes more than one of these rows:
+ *   queue entry → seat → reservation → user coupon → wallet.
+ */
 export async function holdSeat(
   database: DatabaseHandle,
   board: SeatBoard,
   input: HoldInput,
 ): Promise<ReservationView> {
-  if (board.isTaken(input.seatId)) throw new AppError('SEAT_ALREADY_HELD')
   const ahead = board.attemptInFlight(input.seatId)
   if (ahead) {
     await ahead

@@ -63,14 +63,11 @@ export class SeatBoard {
   /** Marks `attempt` as this instance's attempt on the seat until it settles; returns it unchanged. */
   trackAttempt<T>(seatId: string, attempt: Promise<T>): Promise<T> {
     if (!this.#enabled) return attempt
-    const settled = attempt.then(
-      () => undefined,
-      () => undefined,
-    )
-    this.#attempts.set(seatId, settled)
-    void settled.then(() => {
+    const settle = () => {
       if (this.#attempts.get(seatId) === settled) this.#attempts.delete(seatId)
-    })
+    }
+    const settled = attempt.then(settle, settle)
+    this.#attempts.set(seatId, settled)
     return attempt
   }
 
