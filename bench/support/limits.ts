@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult } from './load.ts'
-import { freePort } from './service.ts'
+import { freePort, processCpuSeconds } from './service.ts'
 
 const exec = promisify(execFile)
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
@@ -90,7 +90,10 @@ export async function pgbench(
 }
 
 /** The machine's limit for an HTTP answer: a Fastify hello world in its own process, driven by the same generator. */
-export async function helloWorld(options: { connections: number; durationMs: number }): Promise<LoadResult> {
+export async function helloWorld(options: {
+  connections: number
+  durationMs: number
+}): Promise<LoadResult & { cpuMsPerOp: { serviceMsPerOp: number; generatorMsPerOp: number } }> {
   const port = await freePort()
   const child = spawn(process.execPath, [new URL('./hello.ts', import.meta.url).pathname, String(port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -103,11 +106,23 @@ export async function helloWorld(options: { connections: number; durationMs: num
       durationMs: 1000,
       request: () => ({ method: 'GET', path: '/' }),
     })
-    return await drive(url, {
+    const serverStart = processCpuSeconds(child.pid!)
+    const generatorStart = process.cpuUsage()
+    const result = await drive(url, {
       connections: options.connections,
       durationMs: options.durationMs,
       request: () => ({ method: 'GET', path: '/' }),
     })
+    const generator = process.cpuUsage(generatorStart)
+    const msPerOp = (seconds: number) => Number(((seconds * 1000) / result.requests).toFixed(3))
+    return {
+      ...result,
+      // The same CPU per answer the service's paths report, so the two can be compared where throughput is noisy.
+      cpuMsPerOp: {
+        serviceMsPerOp: msPerOp(processCpuSeconds(child.pid!) - serverStart),
+        generatorMsPerOp: msPerOp((generator.user + generator.system) / 1e6),
+      },
+    }
   } finally {
     child.kill('SIGTERM')
     await once(child, 'exit')
