@@ -34,11 +34,46 @@ export interface TokenService {
   verifyStream(token: string): string
 }
 
-/**
- * No verification cache: fast-jwt's cache hashes every token (SHA-256) and keeps an LRU to save one HMAC, so a token
- * seen for the first time (every attempt of a flash-sale crowd) cost 20 µs instead of 6 µs, and a repeat saved 2 µs.
- */
 const verifierOptions = { algorithms: ['HS256'] as ['HS256'], cache: false }
+
+/**
+ * Remembers the claims of tokens that verified, keyed by the token itself: a fan polling their place, holding and
+ * paying sends the same few tokens again and again, and a lookup costs ~0.7 µs against ~5.6 µs for the HMAC and the
+ * decoding. A byte-identical token carries the same signature, so a hit is as good as a verification; its expiry is
+ * checked on every hit. fast-jwt's own cache is not used: it hashes every token with SHA-256 for its key, which made
+ * a token seen for the first time (every attempt of a flash-sale crowd) cost 20 µs. Two generations of at most
+ * `size` entries each (the older is dropped when the newer fills), so memory stays bounded without LRU bookkeeping.
+ * A token that fails is not remembered: a forgery costs a full verification every time.
+ */
+export function rememberVerified<T extends { exp?: unknown }>(
+  verify: (token: string) => T,
+  size = 50_000,
+): (token: string) => T {
+  let young = new Map<string, T>()
+  let old = new Map<string, T>()
+  return (token) => {
+    let claims = young.get(token)
+    if (claims === undefined) {
+      claims = old.get(token)
+      if (claims === undefined) {
+        claims = verify(token)
+      } else {
+        old.delete(token)
+      }
+      if (young.size >= size) {
+        old = young
+        young = new Map()
+      }
+      young.set(token, claims)
+    }
+    // fast-jwt refuses a token whose exp has come (exp <= now, no clock tolerance); so does a remembered one.
+    if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
+      young.delete(token)
+      return verify(token)
+    }
+    return claims
+  }
+}
 
 function deriveKey(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(`ticketing:${purpose}`).digest('base64')
@@ -49,14 +84,14 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
   const queueKey = deriveKey(secret, 'queue-token')
   const ticketKey = deriveKey(secret, 'entry-ticket')
   const signAccess = createSigner({ key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 })
-  const verifyAccess = createVerifier({ key: accessKey, ...verifierOptions })
+  const verifyAccess = rememberVerified(createVerifier({ key: accessKey, ...verifierOptions }))
   const signQueue = createSigner({ key: queueKey, algorithm: 'HS256' })
-  const verifyQueue = createVerifier({ key: queueKey, ...verifierOptions })
+  const verifyQueue = rememberVerified(createVerifier({ key: queueKey, ...verifierOptions }))
   const signTicket = createSigner({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS })
-  const verifyTicket = createVerifier({ key: ticketKey, ...verifierOptions })
+  const verifyTicket = rememberVerified(createVerifier({ key: ticketKey, ...verifierOptions }))
   const streamKey = deriveKey(secret, 'stream-token')
   const signStream = createSigner({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS })
-  const verifyStream = createVerifier({ key: streamKey, ...verifierOptions })
+  const verifyStream = rememberVerified(createVerifier({ key: streamKey, ...verifierOptions }))
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { createTokenService } from '../../src/auth/tokens.ts'
+import { createTokenService, rememberVerified } from '../../src/auth/tokens.ts'
 import { AppError } from '../../src/platform/errors.ts'
 
 const secret = randomBytes(32).toString('hex')
@@ -51,14 +51,67 @@ describe('access tokens', () => {
     assertAppError(() => tokens.verifyAccess(queueToken), 'UNAUTHENTICATED')
   })
 
-  test('an access token past its lifetime gives UNAUTHENTICATED and says it expired', (t) => {
+  test('an access token past its lifetime gives UNAUTHENTICATED and says it expired, remembered or not', (t) => {
     const token = tokens.signAccess(randomUUID())
+    const remembered = tokens.signAccess(randomUUID())
+    tokens.verifyAccess(remembered)
     t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 3601_000 })
-    assert.throws(
-      () => tokens.verifyAccess(token),
-      (error: unknown) =>
-        error instanceof AppError && error.code === 'UNAUTHENTICATED' && /expired/.test(error.message),
-    )
+    for (const t of [token, remembered]) {
+      assert.throws(
+        () => tokens.verifyAccess(t),
+        (error: unknown) =>
+          error instanceof AppError && error.code === 'UNAUTHENTICATED' && /expired/.test(error.message),
+      )
+    }
+  })
+})
+
+describe('remembered verifications', () => {
+  const counting = () => {
+    const calls: string[] = []
+    const verify = (token: string) => {
+      calls.push(token)
+      if (token.startsWith('bad')) throw new Error('forged')
+      return { sub: token, exp: token.startsWith('short') ? Math.floor(Date.now() / 1000) + 1 : undefined }
+    }
+    return { calls, verify }
+  }
+
+  test('a token verified once is answered from memory, the same claims', () => {
+    const { calls, verify } = counting()
+    const remembered = rememberVerified(verify)
+    const first = remembered('a')
+    assert.equal(remembered('a'), first)
+    assert.equal(remembered('b').sub, 'b')
+    assert.deepEqual(calls, ['a', 'b'])
+  })
+
+  test('a token that fails is verified (and fails) every time', () => {
+    const { calls, verify } = counting()
+    const remembered = rememberVerified(verify)
+    assert.throws(() => remembered('bad'), /forged/)
+    assert.throws(() => remembered('bad'), /forged/)
+    assert.deepEqual(calls, ['bad', 'bad'])
+  })
+
+  test('a remembered token whose exp has come is verified again', (t) => {
+    const { calls, verify } = counting()
+    const remembered = rememberVerified(verify)
+    remembered('short')
+    remembered('short')
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 2_000 })
+    remembered('short')
+    assert.deepEqual(calls, ['short', 'short'])
+  })
+
+  test('memory is two generations of `size`: the oldest tokens are verified again, recent ones are not', () => {
+    const { calls, verify } = counting()
+    const remembered = rememberVerified(verify, 3)
+    for (const token of ['1', '2', '3', '4', '5', '6', '7']) remembered(token)
+    calls.length = 0
+    // '7' opened a third generation: '1'-'3' are gone, '4'-'6' are the older one, '7' the young one.
+    for (const token of ['7', '6', '4', '1']) remembered(token)
+    assert.deepEqual(calls, ['1'])
   })
 })
 
