@@ -43,24 +43,38 @@ export class GroupMembership {
     const group = this.#group
     const memberId = this.#memberId
     const leaseInterval = sql`make_interval(secs => ${this.#leaseMs / 1000})`
-    await db
-      .insertInto('consumer_members')
-      .values({ group_id: group, member_id: memberId, heartbeat_at: sql`now()` })
-      .onConflict((oc) => oc.columns(['group_id', 'member_id']).doUpdateSet({ heartbeat_at: sql`now()` }))
-      .execute()
-    await db
-      .deleteFrom('consumer_members')
-      .where('group_id', '=', group)
-      .where('heartbeat_at', '<', sql<Date>`now() - ${leaseInterval}`)
-      .execute()
-    // Renew what we hold; anything we believed ours but lost (we stalled past the lease) is revoked here.
-    const renewed = await db
-      .updateTable('consumer_leases')
-      .set({ expires_at: sql`now() + ${leaseInterval}` })
-      .where('group_id', '=', group)
-      .where('member_id', '=', memberId)
-      .returning(['topic', 'partition'])
-      .execute()
+    // One statement per beat (every group beats every second, so this is most of an idle instance's queries):
+    // the membership renewed, stale members dropped, our leases renewed, and what a rebalance needs to know. Its
+    // reads see the table as it was before the writes in the same statement, so the live members are the others
+    // not stale plus this one.
+    const { rows } = await sql<{
+      renewed: { topic: string; partition: number }[]
+      partitions: { topic: string; partition: number }[]
+      members: number
+    }>`
+      with beat as (
+        insert into consumer_members (group_id, member_id, heartbeat_at) values (${group}, ${memberId}, now())
+        on conflict (group_id, member_id) do update set heartbeat_at = now()
+      ), stale as (
+        delete from consumer_members
+        where group_id = ${group} and member_id <> ${memberId} and heartbeat_at < now() - ${leaseInterval}
+      ), renewed as (
+        update consumer_leases set expires_at = now() + ${leaseInterval}
+        where group_id = ${group} and member_id = ${memberId}
+        returning topic, partition
+      )
+      select
+        (select coalesce(json_agg(json_build_object('topic', topic, 'partition', partition)), '[]')
+         from renewed) as renewed,
+        -- Partition-major, so each member's share takes some partitions of every topic, not whole topics.
+        (select coalesce(json_agg(json_build_object('topic', topic, 'partition', partition)
+                                  order by partition, topic), '[]')
+         from event_partitions where topic = any(${[...this.#topics]}::text[])) as partitions,
+        1 + (select count(*)::int from consumer_members
+             where group_id = ${group} and member_id <> ${memberId}
+               and heartbeat_at >= now() - ${leaseInterval}) as members`.execute(db)
+    const { renewed, partitions, members } = rows[0]!
+    // Anything we believed ours but lost (we stalled past the lease) is revoked here.
     const still = new Set(renewed.map((r) => `${r.topic}:${r.partition}`))
     const lost = [...this.owned.entries()].filter(([id]) => !still.has(id))
     if (lost.length > 0) {
@@ -68,19 +82,6 @@ export class GroupMembership {
       await revoke(lost.map(([, p]) => p))
     }
 
-    const partitions = await db
-      .selectFrom('event_partitions')
-      .select(['topic', 'partition'])
-      .where('topic', 'in', [...this.#topics])
-      // Partition-major, so each member's share takes some partitions of every topic, not whole topics.
-      .orderBy('partition')
-      .orderBy('topic')
-      .execute()
-    const { members } = await db
-      .selectFrom('consumer_members')
-      .select(sql<number>`count(*)::int`.as('members'))
-      .where('group_id', '=', group)
-      .executeTakeFirstOrThrow()
     const share = Math.ceil(partitions.length / Math.max(1, members))
 
     if (this.owned.size > share) {
