@@ -1,13 +1,26 @@
 import { randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
 import { createBackgroundLoop } from '../../../platform/background-loop.ts'
 import type { DatabaseHandle } from '../../../platform/db.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { listen } from '../../../platform/pg-listen.ts'
+import { execute, statement } from '../../../platform/prepared.ts'
 import { FetchGate } from '../consumer-loop.ts'
 import { PartitionDispatcher } from '../partition-dispatcher.ts'
 import type { ConsumerHandle, ConsumerSpec, TransportRecord } from '../port.ts'
 import { GroupMembership } from './membership.ts'
+
+/** A group's fetch from the partitions it owns: every group runs it on every wake and poll, so it is planned once. */
+const fetchStatement = statement(
+  'local_consumer_fetch',
+  `select e.topic, e.partition, e."offset", e.key, e.value, e.headers,
+          (extract(epoch from e.appended_at) * 1000)::float8 as ts
+   from unnest($1::text[], $2::int[], $3::bigint[]) as p(topic, partition, from_offset)
+   cross join lateral (
+     select * from event_log l
+     where l.topic = p.topic and l.partition = p.partition and l."offset" >= p.from_offset
+     order by l."offset" limit $4) e
+   order by e.topic, e.partition, e."offset"`,
+)
 
 /** The NOTIFY channel appends wake consumers on. */
 export const LOG_CHANNEL = 'event_log'
@@ -58,7 +71,7 @@ export async function startLocalConsumer(
       ...p,
       from: dispatcher.bufferedThrough(p.topic, p.partition) ?? p.position,
     }))
-    const result = await sql<{
+    const rows = await execute<{
       topic: string
       partition: number
       offset: number
@@ -66,17 +79,13 @@ export async function startLocalConsumer(
       value: string
       headers: Record<string, string>
       ts: number
-    }>`
-      select e.topic, e.partition, e."offset", e.key, e.value, e.headers,
-             (extract(epoch from e.appended_at) * 1000)::float8 as ts
-      from unnest(${parts.map((p) => p.topic)}::text[], ${parts.map((p) => p.partition)}::int[],
-                  ${parts.map((p) => p.from.toString())}::bigint[]) as p(topic, partition, from_offset)
-      cross join lateral (
-        select * from event_log l
-        where l.topic = p.topic and l.partition = p.partition and l."offset" >= p.from_offset
-        order by l."offset" limit ${options.fetchPerPartition}) e
-      order by e.topic, e.partition, e."offset"`.execute(db)
-    const records: TransportRecord[] = result.rows.map((r) => ({
+    }>(handle, fetchStatement, [
+      parts.map((p) => p.topic),
+      parts.map((p) => p.partition),
+      parts.map((p) => p.from.toString()),
+      options.fetchPerPartition,
+    ])
+    const records: TransportRecord[] = rows.map((r) => ({
       topic: r.topic,
       partition: r.partition,
       offset: BigInt(r.offset),
