@@ -1,6 +1,6 @@
 import { cancelHoldRoutine } from './booking/cancel-hold.ts'
 import { expireHoldsRoutine } from './booking/expire-holds.ts'
-import { holdSeatRoutine } from './booking/hold-seat.ts'
+import { holdSeatBatchRoutine, holdSeatRoutine } from './booking/hold-seat.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import { couponDiscountRoutine, payReservationRoutine } from './payment/pay-reservation.ts'
 import { refundReservationRoutine } from './payment/refund-reservation.ts'
@@ -19,6 +19,7 @@ export const routines: readonly Routine[] = [
   enterQueueRoutine,
   leaveQueueRoutine,
   holdSeatRoutine,
+  holdSeatBatchRoutine,
   cancelHoldRoutine,
   expireHoldsRoutine,
   couponDiscountRoutine,

@@ -1,6 +1,6 @@
 import type { DatabaseHandle } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { execute, statement } from '../platform/prepared.ts'
+import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { ReservationView } from './reservations-sql.ts'
 import type { SeatBoard } from './seat-board.ts'
@@ -40,14 +40,13 @@ async function attemptHold(
   board: SeatBoard,
   input: HoldInput,
 ): Promise<ReservationView> {
-  const [row] = await execute<{ result: HoldResult }>(database, holdStatement, [
+  const result = await groupCommit<HoldResult>(database, 'hold_seat', HOLD_PARAMETERS).call([
     input.scheduleId,
     input.seatId,
     input.userId,
     input.ttlSeconds,
     input.maxSeats,
   ])
-  const result = row!.result
   if ('taken' in result) {
     if (result.status === 'sold') board.recordSold(input.scheduleId, input.seatId)
     if (result.status === 'held' && result.heldUntil)
@@ -62,7 +61,13 @@ type HoldResult =
   | ReservationView
   | { taken: true; status: 'available' | 'held' | 'sold'; heldUntil: string | null }
 
-const holdStatement = statement('hold_seat', 'select hold_seat($1, $2, $3, $4, $5) as result')
+const HOLD_PARAMETERS = ['uuid', 'uuid', 'uuid', 'integer', 'integer'] as const
+
+/** Holds of the same moment share one transaction and round trip (GroupCommit). */
+export const holdSeatBatchRoutine: Routine = routine(
+  'hold_seat_batch',
+  batchRoutineSql('hold_seat', HOLD_PARAMETERS),
+)
 
 export const holdSeatRoutine: Routine = routine(
   'hold_seat',

@@ -9,26 +9,32 @@ export class BatchFailed extends Error {
 }
 
 /**
- * Group commit: items submitted while a batch runs wait and go together as the next batch, so under load one
- * transaction carries many items and when idle an item goes at once, alone. `run` answers each item's own outcome;
- * if it throws, every item of the batch rejects with BatchFailed.
+ * Group commit: items submitted while `concurrency` batches run wait and go together as the next batch, so under
+ * load one transaction carries many items and when idle an item goes at once, alone. `run` answers each item's own
+ * outcome; if it throws, every item of the batch rejects with BatchFailed.
  */
 export class Batcher<I, R> {
   readonly #run: (items: readonly I[]) => Promise<PromiseSettledResult<R>[]>
   readonly #maxBatch: number
   #waiting: { item: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = []
-  #running = false
+  readonly #concurrency: number
+  #running = 0
 
-  constructor(run: (items: readonly I[]) => Promise<PromiseSettledResult<R>[]>, maxBatch: number) {
+  constructor(
+    run: (items: readonly I[]) => Promise<PromiseSettledResult<R>[]>,
+    maxBatch: number,
+    concurrency = 1,
+  ) {
     this.#run = run
     this.#maxBatch = maxBatch
+    this.#concurrency = concurrency
   }
 
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject })
-      if (!this.#running) {
-        this.#running = true
+      if (this.#running < this.#concurrency) {
+        this.#running++
         // Let the other keys woken in the same tick join the first batch.
         queueMicrotask(() => void this.#drain())
       }
@@ -52,7 +58,7 @@ export class Batcher<I, R> {
         }
       }
     } finally {
-      this.#running = false
+      this.#running--
     }
   }
 }
