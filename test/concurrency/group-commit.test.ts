@@ -59,7 +59,9 @@ for (const kind of ['postgres', 'pglite'] as const) {
           transactions.add(value.tx)
         }
       })
-      const rows = await sql<{ key: string }>`select key from gc_rows where key like 'k%'`.execute(database.db)
+      const rows = await sql<{ key: string }>`select key from gc_rows where key like 'k%'`.execute(
+        database.db,
+      )
       assert.deepEqual(
         new Set(rows.rows.map((r) => r.key)),
         new Set(keys.filter((_, i) => i % 7 !== 3)),
@@ -68,7 +70,10 @@ for (const kind of ['postgres', 'pglite'] as const) {
       const succeeded = keys.length - keys.filter((_, i) => i % 7 === 3).length
       if (kind === 'postgres') {
         // Calls made while the pool's batch slots were busy shared transactions.
-        assert.ok(transactions.size < succeeded / 2, `${transactions.size} transactions for ${succeeded} calls`)
+        assert.ok(
+          transactions.size < succeeded / 2,
+          `${transactions.size} transactions for ${succeeded} calls`,
+        )
       } else {
         assert.equal(transactions.size, succeeded, 'PGlite runs every call alone')
       }
@@ -81,9 +86,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         concurrency: 1,
       })
       // One slot: the first call goes alone, the next 20 wait and go together, the conflicting one among them.
-      const calls = Array.from({ length: 21 }, (_, i) =>
-        commit.call([`c${i}`, i === 10 ? 'conflict' : 'ok']),
-      )
+      const calls = Array.from({ length: 21 }, (_, i) => commit.call([`c${i}`, i === 10 ? 'conflict' : 'ok']))
       const values = await Promise.all(calls)
       assert.deepEqual(
         values.map((v) => v.key),
@@ -94,9 +97,9 @@ for (const kind of ['postgres', 'pglite'] as const) {
         assert.equal(values[15]!.tx, batchTx, 'the other waiting calls shared one transaction')
         assert.notEqual(values[10]!.tx, batchTx, 'the conflicting call committed in its own')
       }
-      const rows = await sql<{ n: number }>`select count(*)::int as n from gc_rows where key like 'c%'`.execute(
-        database.db,
-      )
+      const rows = await sql<{
+        n: number
+      }>`select count(*)::int as n from gc_rows where key like 'c%'`.execute(database.db)
       assert.equal(rows.rows[0]!.n, 21)
     })
   })
