@@ -2,11 +2,15 @@ import { cancelHoldRoutine } from './booking/cancel-hold.ts'
 import { expireHoldsRoutine } from './booking/expire-holds.ts'
 import { holdSeatBatchRoutine, holdSeatRoutine } from './booking/hold-seat.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
-import { couponDiscountRoutine, payReservationRoutine } from './payment/pay-reservation.ts'
+import {
+  couponDiscountRoutine,
+  payReservationBatchRoutine,
+  payReservationRoutine,
+} from './payment/pay-reservation.ts'
 import { refundReservationRoutine } from './payment/refund-reservation.ts'
 import { type Db, migrate } from './platform/db.ts'
 import { baseRoutines, installRoutines, type Routine } from './platform/routines.ts'
-import { enterQueueRoutine } from './queue/enter-queue.ts'
+import { enterQueueBatchRoutine, enterQueueRoutine } from './queue/enter-queue.ts'
 import { leaveQueueRoutine } from './queue/leave-queue.ts'
 import { joinWaitlistRoutine } from './waitlist/join-waitlist.ts'
 import { leaveWaitlistRoutine } from './waitlist/leave-waitlist.ts'
@@ -17,6 +21,7 @@ export const routines: readonly Routine[] = [
   ...baseRoutines,
   ...outboxRoutines,
   enterQueueRoutine,
+  enterQueueBatchRoutine,
   leaveQueueRoutine,
   holdSeatRoutine,
   holdSeatBatchRoutine,
@@ -24,6 +29,7 @@ export const routines: readonly Routine[] = [
   expireHoldsRoutine,
   couponDiscountRoutine,
   payReservationRoutine,
+  payReservationBatchRoutine,
   refundReservationRoutine,
   offerSeatRoutine,
   expireOfferRoutine,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { SeatBoard } from '../booking/seat-board.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import { canonicalJson } from '../platform/idempotency.ts'
-import { execute, statement } from '../platform/prepared.ts'
+import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { QueueWatch } from '../queue/queue-watch.ts'
 
@@ -38,9 +38,12 @@ export async function payReservation(
 ): Promise<{ status: number; body: PaymentReceipt; replayed: boolean }> {
   const request = input.couponId ? { couponId: input.couponId } : {}
   const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
-  const [row] = await execute<{
-    result: { replayed: boolean; status: number; receipt: PaymentReceipt; spentSeq?: number | null }
-  }>(deps.database, payStatement, [
+  const result = await groupCommit<{
+    replayed: boolean
+    status: number
+    receipt: PaymentReceipt
+    spentSeq?: number | null
+  }>(deps.database, 'pay_reservation', PAY_PARAMETERS).call([
     input.userId,
     input.reservationId,
     input.scheduleId,
@@ -48,14 +51,20 @@ export async function payReservation(
     input.idempotencyKey,
     requestHash,
   ])
-  const { replayed, status, receipt, spentSeq } = row!.result
+  const { replayed, status, receipt, spentSeq } = result
   deps.board.recordSold(receipt.scheduleId, receipt.seatId)
   // This instance refuses the spent admission's token at once; the others read the revocation shortly.
   if (spentSeq !== undefined) deps.watch.revoke(receipt.scheduleId, input.userId, spentSeq)
   return { status, body: receipt, replayed }
 }
 
-const payStatement = statement('pay_reservation', 'select pay_reservation($1, $2, $3, $4, $5, $6) as result')
+const PAY_PARAMETERS = ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'] as const
+
+/** Payments of the same moment share one transaction and round trip (GroupCommit). */
+export const payReservationBatchRoutine: Routine = routine(
+  'pay_reservation_batch',
+  batchRoutineSql('pay_reservation', PAY_PARAMETERS),
+)
 
 /** A coupon's discount on a price: never more than the price, percentages rounded down. */
 export const couponDiscountRoutine: Routine = routine(

@@ -1,5 +1,5 @@
 import type { DatabaseHandle } from '../platform/db.ts'
-import { execute, statement } from '../platform/prepared.ts'
+import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { EntryStatus } from './queue-sql.ts'
 
@@ -22,11 +22,16 @@ export async function enterQueue(
   scheduleId: string,
   userId: string,
 ): Promise<EnteredEntry> {
-  const [row] = await execute<{ result: EnteredEntry }>(database, enterStatement, [scheduleId, userId])
-  return row!.result
+  return groupCommit<EnteredEntry>(database, 'enter_queue', ENTER_PARAMETERS).call([scheduleId, userId])
 }
 
-const enterStatement = statement('enter_queue', 'select enter_queue($1, $2) as result')
+const ENTER_PARAMETERS = ['uuid', 'uuid'] as const
+
+/** Entries of the same moment share one transaction and round trip (GroupCommit). */
+export const enterQueueBatchRoutine: Routine = routine(
+  'enter_queue_batch',
+  batchRoutineSql('enter_queue', ENTER_PARAMETERS),
+)
 
 export const enterQueueRoutine: Routine = routine(
   'enter_queue',
