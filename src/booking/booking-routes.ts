@@ -2,7 +2,7 @@ import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
 import type { DatabaseHandle, Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { errorResponses, type Routes } from '../platform/http-server.ts'
+import { answerCatalogError, errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, QueueTokenHeaders, Uuid } from '../platform/schemas.ts'
 import { cancelHold } from './cancel-hold.ts'
 import { holdSeat } from './hold-seat.ts'
@@ -68,7 +68,7 @@ export const bookingRoutes: Routes<{
     async (request, reply) => {
       // Most attempts of a flash sale lose: answered first, from memory, they cost no signature checks (about half
       // of a losing attempt's CPU, measured), and no state or secret is at stake: the seat map is public.
-      if (deps.board.isTaken(request.params.seatId)) throw new AppError('SEAT_ALREADY_HELD')
+      if (deps.board.isTaken(request.params.seatId)) return answerCatalogError(reply, 'SEAT_ALREADY_HELD')
       const userId = deps.guard.user(request)
       deps.guard.admitted(request, userId, request.params.scheduleId)
       const reservation = await holdSeat(deps.database, deps.board, {
