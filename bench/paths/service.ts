@@ -229,13 +229,14 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
       db.db,
     )
     const paid = pays.outcomes['201'] ?? 0
-    // Wall time in the handler per event: it includes waiting for the event's batch and for the database.
-    const perGroup: Record<string, { events: number; handlerMsPerEvent: number }> = {}
+    // Wall time in the handler per event (named so): it includes waiting for the event's batch and for the
+    // database, so it is no CPU figure; the CPU of the drain is cpuMsPerPaymentWhileDraining.
+    const perGroup: Record<string, { events: number; wallMsInHandlerPerEvent: number }> = {}
     for (const [group, now] of Object.entries(after)) {
       const events = now.events - (before[group]?.events ?? 0)
       const seconds = now.seconds - (before[group]?.seconds ?? 0)
       if (events > 0)
-        perGroup[group] = { events, handlerMsPerEvent: Number(((seconds * 1000) / events).toFixed(2)) }
+        perGroup[group] = { events, wallMsInHandlerPerEvent: Number(((seconds * 1000) / events).toFixed(2)) }
     }
     return [
       holdsResult,
