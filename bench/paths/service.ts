@@ -89,7 +89,9 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       })
       return { ...sale, fans: seeded }
     }
-    o.say(`holds-race: warm-up race and a second of attempts, then ${attempts} attempts on ${seatCount} seats`)
+    o.say(
+      `holds-race: warm-up race and a second of attempts, then ${attempts} attempts on ${seatCount} seats`,
+    )
     const warm = await race(Math.min(2_000, attempts))
     await drive(s.url, {
       connections: o.connections,
@@ -102,7 +104,8 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
     await drive(s.url, {
       connections: o.connections,
       durationMs: o.smoke ? 200 : 1_000,
-      request: (i) => holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i % warm.fans.length]!),
+      request: (i) =>
+        holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i % warm.fans.length]!),
     })
     const real = await race(attempts)
     const cpu = cpuMeter(s)
