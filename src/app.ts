@@ -19,6 +19,7 @@ import type { DatabaseHandle } from './platform/db.ts'
 import { createHttpServer, type HttpServer, scopedRoutes } from './platform/http-server.ts'
 import { createLogger, type Logger } from './platform/logger.ts'
 import { createMetrics, type Metrics } from './platform/metrics.ts'
+import { observeGroupCommits } from './platform/prepared.ts'
 import type { AdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
@@ -63,6 +64,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { config, database } = options
   const logger = options.logger ?? createLogger(config.LOG_LEVEL)
   const metrics = createMetrics()
+  observeGroupCommits(database, (routine, calls) => metrics.groupCommitSize.observe({ routine }, calls))
   const adminKey = config.ADMIN_KEY ?? randomBytes(18).toString('base64url')
   const tokens = createTokenService(
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),

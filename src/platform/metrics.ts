@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 export interface Metrics {
   readonly registry: Registry
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>
+  /** Calls per group-committed transaction of a hot routine (1 when it went alone): how busy its database path is. */
+  readonly groupCommitSize: Histogram<'routine'>
 }
 
 /** One registry per service instance, so tests can build many apps in one process. */
@@ -16,5 +18,12 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   })
-  return { registry, httpDuration }
+  const groupCommitSize = new Histogram({
+    name: 'db_group_commit_calls',
+    help: 'Calls per transaction of a group-committed routine (hold_seat, pay_reservation, enter_queue)',
+    labelNames: ['routine'],
+    buckets: [1, 2, 4, 8, 16, 32],
+    registers: [registry],
+  })
+  return { registry, httpDuration, groupCommitSize }
 }

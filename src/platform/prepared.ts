@@ -130,6 +130,7 @@ export class GroupCommit<R> {
   }
 
   async #runBatch(items: readonly (readonly unknown[])[]): Promise<PromiseSettledResult<R>[]> {
+    observers.get(this.#database)?.(this.#single.name, items.length)
     if (items.length === 1) {
       return Promise.allSettled([this.#callAlone(items[0]!)])
     }
@@ -155,6 +156,15 @@ type BatchItem<R> =
   | { state: string; message: string; detail: string | null; constraint: string | null }
 
 const groupCommits = new WeakMap<DatabaseHandle, Map<string, GroupCommit<unknown>>>()
+const observers = new WeakMap<DatabaseHandle, (routine: string, calls: number) => void>()
+
+/** Tells `observe` how many calls each group-committed transaction on this database carried (for a metric). */
+export function observeGroupCommits(
+  database: DatabaseHandle,
+  observe: (routine: string, calls: number) => void,
+): void {
+  observers.set(database, observe)
+}
 
 /** The GroupCommit of routine `name` on this database (one per database handle, so its batches share the pool). */
 export function groupCommit<R>(

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { AppError } from '../../src/platform/errors.ts'
-import { batchRoutineSql, GroupCommit } from '../../src/platform/prepared.ts'
+import { batchRoutineSql, GroupCommit, observeGroupCommits } from '../../src/platform/prepared.ts'
 import { createTestDatabase, type DatabaseKind } from '../support/databases.ts'
 
 // A probe routine: writes a row and answers the transaction it ran in; 'fail' raises a catalog code (its row is
@@ -40,6 +40,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
         name: 'gc_probe',
         parameterTypes: ['text', 'text'],
       })
+      const observed: number[] = []
+      observeGroupCommits(database, (routine, calls) => {
+        assert.equal(routine, 'gc_probe')
+        observed.push(calls)
+      })
       const keys = Array.from({ length: 400 }, (_, i) => `k${i}`)
       const settled = await Promise.allSettled(
         keys.map((key, i) => commit.call([key, i % 7 === 3 ? 'fail' : 'ok'])),
@@ -69,6 +74,12 @@ for (const kind of ['postgres', 'pglite'] as const) {
       )
       const succeeded = keys.length - keys.filter((_, i) => i % 7 === 3).length
       if (kind === 'postgres') {
+        // Every call was counted once, in transactions of up to 32 calls.
+        assert.equal(
+          observed.reduce((a, b) => a + b, 0),
+          keys.length,
+        )
+        assert.ok(Math.max(...observed) > 1 && Math.max(...observed) <= 32, String(observed))
         // Calls made while the pool's batch slots were busy shared transactions.
         assert.ok(
           transactions.size < succeeded / 2,
