@@ -1,6 +1,7 @@
 import { cancelHoldRoutine } from './booking/cancel-hold.ts'
 import { expireHoldsRoutine } from './booking/expire-holds.ts'
 import { holdSeatBatchRoutine, holdSeatRoutine } from './booking/hold-seat.ts'
+import { requestCouponBatchRoutine, requestCouponRoutine } from './coupon/request-coupon.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import {
   couponDiscountRoutine,
@@ -28,6 +29,8 @@ export const routines: readonly Routine[] = [
   cancelHoldRoutine,
   expireHoldsRoutine,
   couponDiscountRoutine,
+  requestCouponRoutine,
+  requestCouponBatchRoutine,
   payReservationRoutine,
   payReservationBatchRoutine,
   refundReservationRoutine,

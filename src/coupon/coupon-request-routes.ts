@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { Db } from '../platform/db.ts'
+import type { DatabaseHandle, Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Uuid } from '../platform/schemas.ts'
@@ -20,7 +20,10 @@ const CouponRequest = Type.Object(
   { $id: 'CouponRequest' },
 )
 
-export const couponRequestRoutes: Routes<{ db: Db; guard: Guard }> = async (app, deps) => {
+export const couponRequestRoutes: Routes<{ db: Db; database: DatabaseHandle; guard: Guard }> = async (
+  app,
+  deps,
+) => {
   app.addSchema(CouponRequest)
   const secured = { tags: ['coupon'], security: [{ bearer: [] }] }
 
@@ -40,7 +43,7 @@ export const couponRequestRoutes: Routes<{ db: Db; guard: Guard }> = async (app,
     },
     async (request, reply) => {
       const userId = deps.guard.user(request)
-      const result = await requestCoupon(deps.db, request.params.couponId, userId)
+      const result = await requestCoupon(deps.database, request.params.couponId, userId)
       reply.status(result.created ? 202 : 200)
       return result.request
     },

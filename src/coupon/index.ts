@@ -7,9 +7,9 @@ import { couponRoutes } from './coupon-routes.ts'
 /** Coupons: organizer definitions and grants, first-come requests decided in arrival order, owned coupons. */
 export const couponModule: Module = {
   name: 'coupon',
-  async install({ http, admin, db, guard, events }) {
+  async install({ http, admin, db, database, guard, events }) {
     await http.register(couponRoutes, { db, guard })
-    await http.register(couponRequestRoutes, { db, guard })
+    await http.register(couponRequestRoutes, { db, database, guard })
     await admin(couponAdminRoutes, { db })
     events.runtime.register(couponIssuanceHandler())
     return []

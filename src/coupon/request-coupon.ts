@@ -1,43 +1,58 @@
-import { v7 as uuidv7 } from 'uuid'
-import { appendToOutbox, buildEvent } from '../events/index.ts'
-import type { Db } from '../platform/db.ts'
-import { AppError } from '../platform/errors.ts'
-import { isUniqueViolation } from '../platform/pg-errors.ts'
-import { type CouponRequest, findCouponRequest } from './coupons-sql.ts'
+import type { DatabaseHandle } from '../platform/db.ts'
+import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
+import { type Routine, routine } from '../platform/routines.ts'
+import type { CouponRequest } from './coupons-sql.ts'
 
 /**
- * Records a first-come request and its coupon.issue-requested event in one transaction; answers at once.
- * One request per user and coupon: asking again returns the first request.
+ * Records a first-come request and its coupon.issue-requested event in one round trip; answers at once. One request
+ * per user and coupon: asking again returns the first request. Requests of the same moment share a transaction
+ * (GroupCommit), in the order they arrived.
  */
 export async function requestCoupon(
-  db: Db,
+  database: DatabaseHandle,
   couponId: string,
   userId: string,
 ): Promise<{ request: CouponRequest; created: boolean }> {
-  const coupon = await db.selectFrom('coupons').select('id').where('id', '=', couponId).executeTakeFirst()
-  if (!coupon) throw new AppError('COUPON_NOT_FOUND')
-  const id = uuidv7()
-  try {
-    await db.transaction().execute(async (tx) => {
-      await tx.insertInto('coupon_requests').values({ id, coupon_id: couponId, user_id: userId }).execute()
-      await appendToOutbox(tx, [
-        buildEvent('coupon.issue-requested', couponId, {
-          requestId: id,
-          couponId,
-          userId,
-          requestedAt: new Date().toISOString(),
-        }),
-      ])
-    })
-    return { request: await findCouponRequest(db, id), created: true }
-  } catch (error) {
-    if (!isUniqueViolation(error)) throw error
-    const existing = await db
-      .selectFrom('coupon_requests')
-      .select('id')
-      .where('coupon_id', '=', couponId)
-      .where('user_id', '=', userId)
-      .executeTakeFirstOrThrow()
-    return { request: await findCouponRequest(db, existing.id), created: false }
-  }
+  return groupCommit<{ request: CouponRequest; created: boolean }>(
+    database,
+    'request_coupon',
+    REQUEST_PARAMETERS,
+  ).call([couponId, userId])
 }
+
+const REQUEST_PARAMETERS = ['uuid', 'uuid'] as const
+
+export const requestCouponRoutine: Routine = routine(
+  'request_coupon',
+  `create or replace function request_coupon(p_coupon uuid, p_user uuid) returns jsonb language plpgsql as $$
+  declare
+    v_id uuid := uuid_v7();
+    r coupon_requests;
+    v_created boolean := false;
+  begin
+    perform 1 from coupons where id = p_coupon;
+    if not found then
+      raise exception 'COUPON_NOT_FOUND';
+    end if;
+    insert into coupon_requests (id, coupon_id, user_id) values (v_id, p_coupon, p_user)
+      on conflict (coupon_id, user_id) do nothing
+      returning * into r;
+    if found then
+      v_created := true;
+      -- Keyed by the coupon: its requests reach the deciding handler one after the other, in arrival order.
+      perform outbox_append('coupon.issue-requested', p_coupon::text, jsonb_build_object(
+        'requestId', r.id, 'couponId', p_coupon, 'userId', p_user, 'requestedAt', iso_time(r.requested_at)));
+    else
+      select * into r from coupon_requests where coupon_id = p_coupon and user_id = p_user;
+    end if;
+    return jsonb_build_object('created', v_created, 'request', jsonb_build_object(
+      'requestId', r.id, 'couponId', r.coupon_id, 'userId', r.user_id, 'status', r.status, 'reason', r.reason,
+      'requestedAt', iso_time(r.requested_at), 'decidedAt', iso_time(r.decided_at)));
+  end $$`,
+)
+
+/** Requests of the same moment share one transaction and round trip (GroupCommit). */
+export const requestCouponBatchRoutine: Routine = routine(
+  'request_coupon_batch',
+  batchRoutineSql('request_coupon', REQUEST_PARAMETERS),
+)
