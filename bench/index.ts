@@ -2,12 +2,14 @@
 // the machine's limits for the same work (pgbench's payment-shaped and contended transactions, a Fastify hello
 // world). Prints one table (path | transport | service | limit | ratio | p50/p99 | correct) and writes the same as
 // JSON under bench/results/. --smoke runs every path small and fails only on wrong correctness counts, never on a
-// speed. Paths: holds-race, payments (also holds-free), queue (queue-entries, position-reads), events, expiry.
+// speed. Paths: holds-race, payments (also holds-free), queue (queue-entries, position-reads), coupons
+// (coupon-requests), events, expiry.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { measureEvents } from './paths/events.ts'
 import {
+  couponRequests,
   expiry,
   holdsAndPayments,
   holdsRace,
@@ -21,6 +23,7 @@ const GROUPS = {
   'holds-race': ['holds-race'],
   payments: ['holds-free', 'payments'],
   queue: ['queue-entries', 'position-reads'],
+  coupons: ['coupon-requests'],
   events: ['consumers', 'relay'],
   expiry: ['expiry-lateness'],
 } as const
@@ -72,7 +75,7 @@ const limits: Record<
 const needs = new Set<string>()
 if (!smoke) {
   if (groups.has('holds-race') || groups.has('queue')) needs.add('hello')
-  if (groups.has('payments') || groups.has('queue')) needs.add('pgbench-payment')
+  if (groups.has('payments') || groups.has('queue') || groups.has('coupons')) needs.add('pgbench-payment')
   if (groups.has('holds-race')) needs.add('pgbench-contended')
 }
 if (needs.has('pgbench-payment')) {
@@ -116,6 +119,7 @@ for (const transport of transports) {
   if (groups.has('holds-race')) rows.push(await holdsRace(o))
   if (groups.has('payments')) rows.push(...(await holdsAndPayments(o)))
   if (groups.has('queue')) rows.push(...(await queuePaths(o)))
+  if (groups.has('coupons')) rows.push(await couponRequests(o))
   if (groups.has('expiry')) rows.push(await expiry(o))
   if (groups.has('events')) {
     o.say('events: relay a full outbox, consume it, then commit-to-handler latency')

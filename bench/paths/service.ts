@@ -393,6 +393,84 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
   }
 }
 
+/**
+ * A first-come coupon rush: every fan asks once for a coupon of 100; answered at once, decided in arrival order by
+ * a consumer. Correct when every request was answered 202, exactly the stock was issued and the rest rejected.
+ */
+export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
+  const fans = o.smoke ? 500 : 10_000
+  const stock = 100
+  const s = await startService('coupons', env(o))
+  const db = openPostgres(s.databaseUrl, 4)
+  try {
+    const headers = { 'x-admin-key': s.adminKey, 'content-type': 'application/json' }
+    const newCoupon = async () => {
+      const res = await fetch(`${s.url}/admin/coupons`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          name: `rush ${uuidv7()}`,
+          totalQuantity: stock,
+          discountType: 'fixed',
+          discountValue: 100,
+        }),
+      })
+      if (res.status !== 201) throw new Error(`coupon: ${res.status} ${await res.text()}`)
+      return ((await res.json()) as { id: string }).id
+    }
+    const sale = await createSale(s, 1)
+    const users = await seedAdmittedFans(db.db, {
+      count: fans + 500,
+      points: 0,
+      secret: s.secret,
+      scheduleId: sale.scheduleId,
+      admit: false,
+    })
+    const ask = (couponId: string, i: number) =>
+      ({
+        method: 'POST',
+        path: `/coupons/${couponId}/requests`,
+        headers: { authorization: `Bearer ${users[i]!.token}` },
+      }) as const
+    o.say(`coupon-requests: ${fans} fans ask for a coupon of ${stock}`)
+    const warm = await newCoupon()
+    await drive(s.url, { connections: o.connections, count: 500, request: (i) => ask(warm, fans + i) })
+    const couponId = await newCoupon()
+    const cpu = cpuMeter(s)
+    const result = await drive(s.url, {
+      connections: o.connections,
+      count: fans,
+      request: (i) => ask(couponId, i),
+    })
+    const cpuSeconds = cpu()
+    await drain(s, 'after coupon requests')
+    const decided = await sql<{ issued: number; rejected: number; pending: number }>`
+      select count(*) filter (where status = 'issued')::int as issued,
+             count(*) filter (where status = 'rejected')::int as rejected,
+             count(*) filter (where status = 'pending')::int as pending
+      from coupon_requests where coupon_id = ${couponId}`.execute(db.db)
+    const d = decided.rows[0]!
+    return {
+      path: 'coupon-requests',
+      transport: o.transport,
+      service: result.perSecond,
+      unit: 'requests/s',
+      latencyMs: summarize(result),
+      limitName: 'pgbench-payment',
+      correct:
+        (result.outcomes['202'] ?? 0) === fans &&
+        d.issued === stock &&
+        d.rejected === fans - stock &&
+        d.pending === 0,
+      counts: { requests: fans, outcomes: result.outcomes, ...d },
+      cpuSeconds: perOp(cpuSeconds, fans),
+    }
+  } finally {
+    await db.close()
+    await s.stop()
+  }
+}
+
 /** Holds taken in one burst with a short TTL: how late after its own deadline each is released. */
 export async function expiry(o: ServiceOptions): Promise<PathResult> {
   const holds = o.smoke ? 200 : 1_000
