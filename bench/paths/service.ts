@@ -34,17 +34,23 @@ const env = (o: ServiceOptions, extra: Record<string, string> = {}) => ({
   ...extra,
 })
 
+/** An organizer's POST that must answer 201; its body's id. */
+async function adminPost(s: RunningService, path: string, body: unknown): Promise<{ id: string }> {
+  const res = await fetch(`${s.url}${path}`, {
+    method: 'POST',
+    headers: { 'x-admin-key': s.adminKey, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as { id: string }
+}
+
 /** A concert and one schedule on sale now, with `seats` seats. */
 async function createSale(
   s: RunningService,
   seats: number,
 ): Promise<{ scheduleId: string; seatIds: string[] }> {
-  const headers = { 'x-admin-key': s.adminKey, 'content-type': 'application/json' }
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${s.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) })
-    if (res.status !== 201) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-    return (await res.json()) as { id: string }
-  }
+  const post = (path: string, body: unknown) => adminPost(s, path, body)
   const concert = await post('/admin/concerts', {
     title: 'Bench Night',
     artist: 'Load',
@@ -403,21 +409,15 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
   const s = await startService('coupons', env(o))
   const db = openPostgres(s.databaseUrl, 4)
   try {
-    const headers = { 'x-admin-key': s.adminKey, 'content-type': 'application/json' }
-    const newCoupon = async () => {
-      const res = await fetch(`${s.url}/admin/coupons`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
+    const newCoupon = async () =>
+      (
+        await adminPost(s, '/admin/coupons', {
           name: `rush ${uuidv7()}`,
           totalQuantity: stock,
           discountType: 'fixed',
           discountValue: 100,
-        }),
-      })
-      if (res.status !== 201) throw new Error(`coupon: ${res.status} ${await res.text()}`)
-      return ((await res.json()) as { id: string }).id
-    }
+        })
+      ).id
     const sale = await createSale(s, 1)
     const users = await seedAdmittedFans(db.db, {
       count: fans + 500,
