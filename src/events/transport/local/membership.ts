@@ -82,7 +82,7 @@ export class GroupMembership {
       await revoke(lost.map(([, p]) => p))
     }
 
-    const share = Math.ceil(partitions.length / Math.max(1, members))
+    const share = Math.ceil(partitions.length / members)
 
     if (this.owned.size > share) {
       // Give back the surplus so a newcomer gets its share: finish or abort work, commit, then release.
