@@ -1,6 +1,6 @@
 import type { DatabaseHandle } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
+import { groupCommitted } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { ReservationView } from './reservations-sql.ts'
 import type { SeatBoard } from './seat-board.ts'
@@ -40,7 +40,7 @@ async function attemptHold(
   board: SeatBoard,
   input: HoldInput,
 ): Promise<ReservationView> {
-  const result = await groupCommit<HoldResult>(database, 'hold_seat', HOLD_PARAMETERS).call([
+  const result = await holdAttempts.call(database, [
     input.scheduleId,
     input.seatId,
     input.userId,
@@ -61,13 +61,9 @@ type HoldResult =
   | ReservationView
   | { taken: true; status: 'available' | 'held' | 'sold'; heldUntil: string | null }
 
-const HOLD_PARAMETERS = ['uuid', 'uuid', 'uuid', 'integer', 'integer'] as const
-
 /** Holds of the same moment share one transaction and round trip (GroupCommit). */
-export const holdSeatBatchRoutine: Routine = routine(
-  'hold_seat_batch',
-  batchRoutineSql('hold_seat', HOLD_PARAMETERS),
-)
+const holdAttempts = groupCommitted<HoldResult>('hold_seat', ['uuid', 'uuid', 'uuid', 'integer', 'integer'])
+export const holdSeatBatchRoutine: Routine = holdAttempts.batchRoutine
 
 export const holdSeatRoutine: Routine = routine(
   'hold_seat',

@@ -1,5 +1,5 @@
 import type { DatabaseHandle } from '../platform/db.ts'
-import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
+import { groupCommitted } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { CouponRequest } from './coupons-sql.ts'
 
@@ -13,14 +13,15 @@ export async function requestCoupon(
   couponId: string,
   userId: string,
 ): Promise<{ request: CouponRequest; created: boolean }> {
-  return groupCommit<{ request: CouponRequest; created: boolean }>(
-    database,
-    'request_coupon',
-    REQUEST_PARAMETERS,
-  ).call([couponId, userId])
+  return requests.call(database, [couponId, userId])
 }
 
-const REQUEST_PARAMETERS = ['uuid', 'uuid'] as const
+/** Requests of the same moment share one transaction and round trip (GroupCommit). */
+const requests = groupCommitted<{ request: CouponRequest; created: boolean }>('request_coupon', [
+  'uuid',
+  'uuid',
+])
+export const requestCouponBatchRoutine: Routine = requests.batchRoutine
 
 export const requestCouponRoutine: Routine = routine(
   'request_coupon',
@@ -49,10 +50,4 @@ export const requestCouponRoutine: Routine = routine(
       'requestId', r.id, 'couponId', r.coupon_id, 'userId', r.user_id, 'status', r.status, 'reason', r.reason,
       'requestedAt', iso_time(r.requested_at), 'decidedAt', iso_time(r.decided_at)));
   end $$`,
-)
-
-/** Requests of the same moment share one transaction and round trip (GroupCommit). */
-export const requestCouponBatchRoutine: Routine = routine(
-  'request_coupon_batch',
-  batchRoutineSql('request_coupon', REQUEST_PARAMETERS),
 )

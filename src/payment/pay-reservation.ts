@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { SeatBoard } from '../booking/seat-board.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import { canonicalJson } from '../platform/idempotency.ts'
-import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
+import { groupCommitted } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { QueueWatch } from '../queue/queue-watch.ts'
 
@@ -38,12 +38,7 @@ export async function payReservation(
 ): Promise<{ status: number; body: PaymentReceipt; replayed: boolean }> {
   const request = input.couponId ? { couponId: input.couponId } : {}
   const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
-  const result = await groupCommit<{
-    replayed: boolean
-    status: number
-    receipt: PaymentReceipt
-    spentSeq?: number | null
-  }>(deps.database, 'pay_reservation', PAY_PARAMETERS).call([
+  const result = await payments.call(deps.database, [
     input.userId,
     input.reservationId,
     input.scheduleId,
@@ -58,13 +53,14 @@ export async function payReservation(
   return { status, body: receipt, replayed }
 }
 
-const PAY_PARAMETERS = ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'] as const
-
 /** Payments of the same moment share one transaction and round trip (GroupCommit). */
-export const payReservationBatchRoutine: Routine = routine(
-  'pay_reservation_batch',
-  batchRoutineSql('pay_reservation', PAY_PARAMETERS),
-)
+const payments = groupCommitted<{
+  replayed: boolean
+  status: number
+  receipt: PaymentReceipt
+  spentSeq?: number | null
+}>('pay_reservation', ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'])
+export const payReservationBatchRoutine: Routine = payments.batchRoutine
 
 /** A coupon's discount on a price: never more than the price, percentages rounded down. */
 export const couponDiscountRoutine: Routine = routine(

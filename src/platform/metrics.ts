@@ -20,7 +20,7 @@ export function createMetrics(): Metrics {
   })
   const groupCommitSize = new Histogram({
     name: 'db_group_commit_calls',
-    help: 'Calls per transaction of a group-committed routine (hold_seat, pay_reservation, enter_queue)',
+    help: 'Calls per transaction of a group-committed routine (1 when the call went alone)',
     labelNames: ['routine'],
     buckets: [1, 2, 4, 8, 16, 32],
     registers: [registry],

@@ -4,6 +4,7 @@ import { Batcher } from './batcher.ts'
 import type { DatabaseHandle } from './db.ts'
 import { AppError, type ErrorCode, errorCatalog } from './errors.ts'
 import { isTransactionConflict } from './pg-errors.ts'
+import { type Routine, routine } from './routines.ts'
 
 /** A statement of a hot path: parsed and planned once per connection (a named prepared statement), not per call. */
 export interface Statement {
@@ -83,7 +84,7 @@ export function batchRoutineSql(name: string, parameterTypes: readonly string[])
 
 /**
  * Group commit for a hot path's routine: calls made while every batch slot is busy wait and go together, up to
- * `maxBatch` in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd of a flash
+ * MAX_BATCH in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd of a flash
  * sale shares commits, round trips and the per-transaction work of the server. A call made when a slot is free goes
  * at once, alone, as the single statement. An item that lost a deadlock or a serialization conflict is run again
  * alone (execute retries those); its catalog error rejects it like the single statement's would. Batches stay at
@@ -92,6 +93,8 @@ export function batchRoutineSql(name: string, parameterTypes: readonly string[])
  * pool of 8: half gave fewer, larger batches and left connections to the relay and the consumers).
  * On PGlite (one connection, no pool) every call is the single statement.
  */
+const MAX_BATCH = 32
+
 export class GroupCommit<R> {
   readonly #database: DatabaseHandle
   readonly #single: Statement
@@ -100,7 +103,7 @@ export class GroupCommit<R> {
 
   constructor(
     database: DatabaseHandle,
-    options: { name: string; parameterTypes: readonly string[]; maxBatch?: number; concurrency?: number },
+    options: { name: string; parameterTypes: readonly string[]; concurrency?: number },
   ) {
     this.#database = database
     const placeholders = options.parameterTypes.map((_, i) => `$${i + 1}`)
@@ -113,7 +116,7 @@ export class GroupCommit<R> {
     )
     this.#batcher = new Batcher(
       (items) => this.#runBatch(items),
-      Math.min(options.maxBatch ?? 32, 32),
+      MAX_BATCH,
       options.concurrency ?? Math.max(1, Math.floor((database.pool?.options.max ?? 2) / 2)),
     )
   }
@@ -155,7 +158,6 @@ type BatchItem<R> =
   | { ok: R }
   | { state: string; message: string; detail: string | null; constraint: string | null }
 
-const groupCommits = new WeakMap<DatabaseHandle, Map<string, GroupCommit<unknown>>>()
 const observers = new WeakMap<DatabaseHandle, (routine: string, calls: number) => void>()
 
 /** Tells `observe` how many calls each group-committed transaction on this database carried (for a metric). */
@@ -166,21 +168,25 @@ export function observeGroupCommits(
   observers.set(database, observe)
 }
 
-/** The GroupCommit of routine `name` on this database (one per database handle, so its batches share the pool). */
-export function groupCommit<R>(
-  database: DatabaseHandle,
-  name: string,
-  parameterTypes: readonly string[],
-): GroupCommit<R> {
-  let byName = groupCommits.get(database)
-  if (!byName) {
-    byName = new Map()
-    groupCommits.set(database, byName)
+/** A hot path's routine called through group commit: its batch form, to install, and the call. */
+export interface GroupCommitted<R> {
+  readonly batchRoutine: Routine
+  /** The routine's result for these arguments, through this database's GroupCommit (one per handle). */
+  call(database: DatabaseHandle, values: readonly unknown[]): Promise<R>
+}
+
+/** Declares routine `name` (with these parameter types) as group-committed: the one place both are named. */
+export function groupCommitted<R>(name: string, parameterTypes: readonly string[]): GroupCommitted<R> {
+  const byDatabase = new WeakMap<DatabaseHandle, GroupCommit<R>>()
+  return {
+    batchRoutine: routine(`${name}_batch`, batchRoutineSql(name, parameterTypes)),
+    call(database, values) {
+      let commit = byDatabase.get(database)
+      if (!commit) {
+        commit = new GroupCommit<R>(database, { name, parameterTypes })
+        byDatabase.set(database, commit)
+      }
+      return commit.call(values)
+    },
   }
-  let commit = byName.get(name)
-  if (!commit) {
-    commit = new GroupCommit(database, { name, parameterTypes })
-    byName.set(name, commit)
-  }
-  return commit as GroupCommit<R>
 }

@@ -1,5 +1,5 @@
 import type { DatabaseHandle } from '../platform/db.ts'
-import { batchRoutineSql, groupCommit } from '../platform/prepared.ts'
+import { groupCommitted } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { EntryStatus } from './queue-sql.ts'
 
@@ -22,16 +22,12 @@ export async function enterQueue(
   scheduleId: string,
   userId: string,
 ): Promise<EnteredEntry> {
-  return groupCommit<EnteredEntry>(database, 'enter_queue', ENTER_PARAMETERS).call([scheduleId, userId])
+  return entries.call(database, [scheduleId, userId])
 }
 
-const ENTER_PARAMETERS = ['uuid', 'uuid'] as const
-
 /** Entries of the same moment share one transaction and round trip (GroupCommit). */
-export const enterQueueBatchRoutine: Routine = routine(
-  'enter_queue_batch',
-  batchRoutineSql('enter_queue', ENTER_PARAMETERS),
-)
+const entries = groupCommitted<EnteredEntry>('enter_queue', ['uuid', 'uuid'])
+export const enterQueueBatchRoutine: Routine = entries.batchRoutine
 
 export const enterQueueRoutine: Routine = routine(
   'enter_queue',
