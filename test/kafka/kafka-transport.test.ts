@@ -77,6 +77,24 @@ describe('kafka transport', {
     )
   })
 
+  test('one publish of 2 MB under one key (beyond what a broker takes per partition batch) lands whole, in order', async (t) => {
+    const { transport, topic, group } = await setup(t)
+    // A first-come coupon: every request event carries the coupon's key, so a relay batch is one partition's.
+    const sent = Array.from({ length: 4_000 }, (_, i) => record(topic, 'one-coupon', i))
+    await transport.publish(sent)
+
+    const seen: TransportRecord[] = []
+    const consumer = await transport.consume(spec(group, topic, async (r) => void seen.push(r)))
+    t.after(() => consumer.close())
+    await waitUntil('all records consumed', () => seen.length >= sent.length)
+    assert.deepEqual(
+      seen.map((r) => JSON.parse(r.value).seq),
+      sent.map((_, i) => i),
+      'each record once, in the order published',
+    )
+    assert.ok(seen.every((r) => r.partition === partitionFor('one-coupon', PARTITIONS)))
+  })
+
   test('a consumer stopped halfway commits only what it handled; the next one gets the rest', async (t) => {
     const { transport, topic, group } = await setup(t)
     const sent = makeRecords(topic, 1_000)

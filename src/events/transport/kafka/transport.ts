@@ -1,14 +1,9 @@
-import {
-  Admin,
-  compatibilityPartitioner,
-  ProduceAcks,
-  Producer,
-  stringSerializers,
-} from '@platformatic/kafka'
+import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka'
 import { OpenConsumers } from '../consumer-loop.ts'
 import type { ConsumerSpec, EventTransport, OutgoingRecord } from '../port.ts'
 import { consumerLag, ensureTopics, partitionBounds } from './admin.ts'
 import { type KafkaConsumerOptions, startConsumer } from './consumer.ts'
+import { produceRequests } from './produce-requests.ts'
 import { readHeader } from './read-back.ts'
 
 export type KafkaTransportOptions = KafkaConsumerOptions
@@ -29,8 +24,6 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
     // Bounded, so a batch fails (and the relay retries it) rather than hanging while the cluster is away.
     retries: 12,
     retryDelay: 500,
-    // Kafka's Java default partitioner (murmur2 & 0x7fffffff, modulo partitions): the same as `partitionFor`.
-    partitioner: compatibilityPartitioner,
   })
   const admin = new Admin({ ...base, retries: 5, retryDelay: 500 })
   for (const client of [producer, admin])
@@ -44,10 +37,20 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
 
     async publish(records: readonly OutgoingRecord[]) {
       if (records.length === 0) return
-      // One send: the library groups by leader and sends one request per broker, in array order per partition.
-      await producer.send({
-        messages: records.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: r.headers })),
-      })
+      const metadata = await producer.metadata({ topics: [...new Set(records.map((r) => r.topic))] })
+      const partitionsOf = (topic: string) => metadata.topics.get(topic)!.partitionsCount
+      // One send per request that fits the brokers' batch limit (usually one); the library groups each by leader and
+      // sends one request per broker, in array order per partition. The partition is the one `partitionFor` gives.
+      for (const request of produceRequests(records, partitionsOf))
+        await producer.send({
+          messages: request.map(({ record: r, partition }) => ({
+            topic: r.topic,
+            partition,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+          })),
+        })
     },
 
     partitionBounds: (topics) => partitionBounds(admin, topics),
