@@ -7,6 +7,7 @@ import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
 import {
@@ -117,11 +118,16 @@ for (const target of transportTargets(['kafka'])) {
           0n,
         )
 
-      const relayConfig = { ...rig.settings, dbUrl: rig.handle.url, batchSize: 2000 }
-      // The first relay lingers after each acknowledged batch, so the kill lands between publish and delete.
-      const first = spawnFixture('events/fixtures/relay', { ...relayConfig, holdAfterPublishMs: 3000 })
+      const relayConfig = { ...rig.settings, dbUrl: rig.handle.url, batchSize: 1000 }
+      // The first relay moves two batches as usual (recording where the partitions end from the brokers'
+      // acknowledgements), then lingers after the third is acknowledged, so the kill lands between publish and delete.
+      const first = spawnFixture('events/fixtures/relay', {
+        ...relayConfig,
+        holdAfterPublishMs: 3000,
+        holdFromBatch: 3,
+      })
       rig.defer(() => first.kill())
-      await waitFor('records on the topic', async () => (await onTopic()) > 0n, {
+      await waitFor('records on the topic', async () => (await onTopic()) > 2000n, {
         intervalMs: 5,
         timeoutMs: 60_000,
       })
@@ -168,10 +174,25 @@ for (const target of transportTargets(['kafka'])) {
           `of them on the topic; ${onTopicAtEnd} records on the topic at the end, ${consumed.length} deliveries`,
       )
       assert.ok(publishedByFirst > 0n, 'the first relay published before it was killed')
-      assert.equal(leftInOutbox, events.length, 'the kill landed after the publish and before the delete')
+      assert.equal(
+        leftInOutbox,
+        events.length - 2000,
+        'the kill landed after the publish and before the delete',
+      )
       assert.equal(onTopicAtEnd, BigInt(events.length), 'no record published twice')
       assert.equal(idsOnTopic.size, events.length, 'every event id reached the consumer')
       assert.deepEqual(twice, [], 'an event id at two offsets')
+      // Every position the relays recorded is where its partition ends now (nothing was published since).
+      const bounds = await rig.transport.partitionBounds!(['points.charged'])
+      const positions = await sql<{ topic: string; partition: number; next_offset: string }>`
+        select topic, partition, next_offset from relay_positions`.execute(rig.db)
+      assert.ok(positions.rows.length > 0, 'the relays recorded positions')
+      for (const p of positions.rows)
+        assert.equal(
+          BigInt(p.next_offset),
+          bounds.get(`${p.topic}:${p.partition}`)?.end,
+          `${p.topic}:${p.partition} recorded where it ends`,
+        )
     })
 
     test('iii. two databases relaying to the same topics: records of the other are never taken for our rows', async (t) => {

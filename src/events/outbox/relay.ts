@@ -6,7 +6,7 @@ import { createBackgroundLoop } from '../../platform/background-loop.ts'
 import type { DatabaseHandle, Db } from '../../platform/db.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { listen } from '../../platform/pg-listen.ts'
-import type { EventTransport, OffsetRange, OutgoingRecord, PartitionBounds } from '../transport/port.ts'
+import type { EventTransport, OffsetRange, OutgoingRecord, PartitionEnd } from '../transport/port.ts'
 import { outboxBacklog } from './backlog.ts'
 
 /**
@@ -114,17 +114,17 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
         'outbox relay: records past the recorded positions read back; their rows are not published again',
       )
     }
-    await recordPositions(tx, bounds, recorded)
+    await recordPositions(tx, bounds.values(), recorded)
     return gone
   }
 
   /** Writes the partitions' ends as the positions (with the batch's delete), and into `recorded`. */
   async function recordPositions(
     tx: Db,
-    bounds: Map<string, PartitionBounds>,
+    ends: Iterable<PartitionEnd>,
     recorded: Map<string, number>,
   ): Promise<void> {
-    const values = [...bounds.values()].map((b) => ({
+    const values = [...ends].map((b) => ({
       topic: b.topic,
       partition: b.partition,
       next_offset: Number(b.end),
@@ -180,8 +180,9 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
         },
       }
     })
+    let ends: readonly PartitionEnd[] | undefined
     if (transport.publishWithin) await transport.publishWithin(tx, records)
-    else await transport.publish(records)
+    else ends = await transport.publish(records)
     await tx
       .deleteFrom('outbox')
       .where(
@@ -191,9 +192,10 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       )
       .execute()
     if (!positioned) return { moved: rows.length }
-    // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end.
-    const touched = [...new Set(rows.map((r) => r.topic))]
-    await recordPositions(tx, await positioned.partitionBounds!(touched), recorded)
+    // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end, as
+    // the acknowledgements tell (a transport that does not tell is asked).
+    ends ??= [...(await positioned.partitionBounds!([...new Set(rows.map((r) => r.topic))])).values()]
+    await recordPositions(tx, ends, recorded)
     return { moved: rows.length, positions: recorded }
   }
 

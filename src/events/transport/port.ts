@@ -32,6 +32,13 @@ export interface PartitionBounds {
   end: bigint
 }
 
+/** Where a publish left a partition it wrote: the offset the partition's next record will get. */
+export interface PartitionEnd {
+  topic: string
+  partition: number
+  end: bigint
+}
+
 /** Offsets [from, to) of one partition. */
 export interface OffsetRange {
   topic: string
@@ -80,8 +87,11 @@ export interface EventTransport {
   readonly kind: 'kafka' | 'local'
   /** Creates missing topics with their settings; idempotent. */
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>
-  /** Appends records durably (Kafka: acks=all, idempotent producer); per-key order within the call is kept. */
-  publish(records: readonly OutgoingRecord[]): Promise<void>
+  /**
+   * Appends records durably (Kafka: acks=all, idempotent producer); per-key order within the call is kept. Kafka
+   * answers where each partition it wrote now ends (from the brokers' acknowledgements).
+   */
+  publish(records: readonly OutgoingRecord[]): Promise<readonly PartitionEnd[] | undefined>
   /**
    * Embedded log only: appends in the caller's transaction, so the relay moves outbox rows to the log atomically
    * (and PGlite, a single connection, never needs a second transaction for it).

@@ -11,7 +11,10 @@ export function prefixed(inner: EventTransport, prefix: string): EventTransport 
   return {
     kind: inner.kind,
     ensureTopics: (specs) => inner.ensureTopics(specs.map((s) => ({ ...s, name: to(s.name) }))),
-    publish: (records) => inner.publish(records.map((r) => ({ ...r, topic: to(r.topic) }))),
+    async publish(records) {
+      const ends = await inner.publish(records.map((r) => ({ ...r, topic: to(r.topic) })))
+      return ends?.map((e) => ({ ...e, topic: from(e.topic) }))
+    },
     ...(inner.publishWithin
       ? {
           publishWithin: (tx, records) =>

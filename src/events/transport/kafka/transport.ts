@@ -1,6 +1,6 @@
 import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka'
 import { OpenConsumers } from '../consumer-loop.ts'
-import type { ConsumerSpec, EventTransport, OutgoingRecord } from '../port.ts'
+import type { ConsumerSpec, EventTransport, OutgoingRecord, PartitionEnd } from '../port.ts'
 import { consumerLag, ensureTopics, partitionBounds } from './admin.ts'
 import { type KafkaConsumerOptions, startConsumer } from './consumer.ts'
 import { produceRequests } from './produce-requests.ts'
@@ -36,13 +36,14 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
     ensureTopics: (specs) => ensureTopics(admin, specs, log),
 
     async publish(records: readonly OutgoingRecord[]) {
-      if (records.length === 0) return
+      if (records.length === 0) return []
       const metadata = await producer.metadata({ topics: [...new Set(records.map((r) => r.topic))] })
       const partitionsOf = (topic: string) => metadata.topics.get(topic)!.partitionsCount
       // One send per request that fits the brokers' batch limit (usually one); the library groups each by leader and
       // sends one request per broker, in array order per partition. The partition is the one `partitionFor` gives.
-      for (const request of produceRequests(records, partitionsOf))
-        await producer.send({
+      const ends = new Map<string, PartitionEnd>()
+      for (const request of produceRequests(records, partitionsOf)) {
+        const result = await producer.send({
           messages: request.map(({ record: r, partition }) => ({
             topic: r.topic,
             partition,
@@ -51,6 +52,18 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
             headers: r.headers,
           })),
         })
+        // Each partition's records got consecutive offsets from the base offset its acknowledgement carries.
+        const written = new Map<string, number>()
+        for (const { record, partition } of request) {
+          const slot = `${record.topic}:${partition}`
+          written.set(slot, (written.get(slot) ?? 0) + 1)
+        }
+        for (const { topic, partition, offset } of result.offsets ?? []) {
+          const slot = `${topic}:${partition}`
+          ends.set(slot, { topic, partition, end: offset + BigInt(written.get(slot) ?? 0) })
+        }
+      }
+      return [...ends.values()]
     },
 
     partitionBounds: (topics) => partitionBounds(admin, topics),

@@ -111,8 +111,8 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
     },
 
     async publish(records: readonly OutgoingRecord[]) {
-      if (records.length === 0) return
-      await db.transaction().execute((tx) => appendToLog(tx, records))
+      if (records.length > 0) await db.transaction().execute((tx) => appendToLog(tx, records))
+      return undefined
     },
 
     publishWithin: (tx, records) => appendToLog(tx, records),
