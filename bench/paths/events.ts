@@ -15,7 +15,7 @@ import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
 import { percentile, waitFor } from '../../test/support/wait.ts'
-import { POSTGRES_ADMIN_URL } from '../support/service.ts'
+import { deleteTopicsUnder, POSTGRES_ADMIN_URL } from '../support/service.ts'
 
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
 
@@ -154,20 +154,5 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     await handle.close()
     await adminQuery(`drop database if exists ${dbName} with (force)`)
     if (kind === 'kafka') await deleteTopicsUnder(dbName)
-  }
-}
-
-/** The run's topics and group go when it ends, so the shared cluster does not fill up. */
-async function deleteTopicsUnder(prefix: string): Promise<void> {
-  const { Admin } = await import('@platformatic/kafka')
-  const admin = new Admin({
-    clientId: 'bench-cleanup',
-    bootstrapBrokers: process.env.KAFKA_BROKERS!.split(','),
-  })
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`))
-    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
-  } finally {
-    await admin.close().catch(() => {})
   }
 }
