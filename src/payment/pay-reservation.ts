@@ -140,7 +140,10 @@ export const payReservationRoutine: Routine = routine(
     if not found then
       raise exception 'HOLD_EXPIRED';
     end if;
-    update reservations set status = 'confirmed', confirmed_at = v_at where id = p_reservation and status = 'held';
+    -- Still held: the seat row, locked above and still ours, is released before its reservation ends (expiry and
+    -- cancellation lock the seat first). No status test here: a WHERE that says status = 'held' lets the planner take
+    -- the partial index of every held reservation, which stale statistics make look empty.
+    update reservations set status = 'confirmed', confirmed_at = v_at where id = p_reservation;
 
     if p_coupon is not null then
       update user_coupons uc set status = 'used', used_at = now(), used_by_reservation_id = p_reservation
@@ -170,9 +173,12 @@ export const payReservationRoutine: Routine = routine(
     insert into payments (id, reservation_id, user_id, price, discount, amount, user_coupon_id)
     values (v_payment, p_reservation, p_user, r.price, v_discount, v_amount, v_user_coupon);
 
-    -- The admission is spent once the fan holds nothing more to pay for.
-    if not exists (select 1 from reservations where schedule_id = r.schedule_id and user_id = p_user
-                     and status = 'held' and expires_at > now() and id <> p_reservation) then
+    -- The admission is spent once the fan holds nothing more to pay for. The fan's reservations are read by their
+    -- (schedule, user) index and the live holds counted among them: with status = 'held' in the WHERE, the planner
+    -- may take the partial index of all held reservations once statistics see a sale's thousands of holds, and every
+    -- payment then reads every hold of the sale (0.2 ms instead of 0.01).
+    if (select count(*) filter (where status = 'held' and expires_at > now() and id <> p_reservation)
+          from reservations where schedule_id = r.schedule_id and user_id = p_user) = 0 then
       update queue_entries set status = 'completed' where schedule_id = r.schedule_id and user_id = p_user;
       insert into queue_revocations (schedule_id, user_id, entry_seq, reason)
       values (r.schedule_id, p_user, v_entry.seq, 'paid');
