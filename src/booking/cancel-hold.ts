@@ -35,7 +35,9 @@ export const cancelHoldRoutine: Routine = routine(
     if not found then
       raise exception 'RESERVATION_NOT_PAYABLE' using detail = 'Only a live hold can be cancelled.';
     end if;
-    update reservations set status = 'cancelled', ended_at = now() where id = p_reservation and status = 'held';
+    -- Still held: its seat, just released from it under lock, is released before a reservation ends (and a WHERE on
+    -- the status could take the partial index of every hold, which statistics from before a sale make look empty).
+    update reservations set status = 'cancelled', ended_at = now() where id = p_reservation;
     perform outbox_append('reservation.cancelled', p_reservation::text, jsonb_build_object(
       'reservationId', p_reservation, 'scheduleId', r.schedule_id, 'seatId', r.seat_id, 'userId', p_user,
       'cancelledAt', iso_time(clock_timestamp())));

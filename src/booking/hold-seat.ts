@@ -87,10 +87,12 @@ export const holdSeatRoutine: Routine = routine(
     if not found or v_entry.status <> 'admitted' or v_entry.admitted_until <= now() then
       raise exception 'QUEUE_NOT_ADMITTED' using detail = 'You are not admitted to this schedule now.';
     end if;
-    -- One admission buys at most p_max_seats: its live holds and the seats paid since it began.
-    select count(*) into v_seats from reservations
-     where schedule_id = p_schedule and user_id = p_user
-       and ((status = 'held' and expires_at > now()) or (status = 'confirmed' and created_at >= v_entry.admitted_at));
+    -- One admission buys at most p_max_seats: its live holds and the seats paid since it began. Counted among the
+    -- fan's own reservations (their (schedule, user) index): a WHERE on the status would let the planner take the
+    -- partial indexes of every hold or every sale, which statistics from before a sale make look empty.
+    select count(*) filter (where (status = 'held' and expires_at > now())
+                               or (status = 'confirmed' and created_at >= v_entry.admitted_at))
+      into v_seats from reservations where schedule_id = p_schedule and user_id = p_user;
     if v_seats >= p_max_seats then
       raise exception 'HOLD_LIMIT_REACHED';
     end if;
@@ -125,9 +127,11 @@ export const holdSeatRoutine: Routine = routine(
       return jsonb_build_object('taken', true, 'status', v_seat.status,
         'heldUntil', case when v_seat.held_until > now() then iso_time(v_seat.held_until) end);
     end if;
-    -- A lapsed hold taken over ends here, with its event, even if the expiry worker has not run yet.
+    -- A lapsed hold taken over ends here, with its event, even if the expiry worker has not run yet. It is still
+    -- held: its seat, locked above and still pointing at it, is released before a reservation ends (and a WHERE on
+    -- the status could take the partial index of every hold).
     if v_won.lapsed is not null then
-      update reservations set status = 'expired', ended_at = now() where id = v_won.lapsed and status = 'held'
+      update reservations set status = 'expired', ended_at = now() where id = v_won.lapsed
       returning id, user_id, expires_at into v_lapsed;
       if found then
         perform outbox_append('reservation.expired', v_lapsed.id::text, jsonb_build_object(

@@ -9,8 +9,8 @@ import { prepareQueue } from '../../src/queue/queue-sql.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
 import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
 
-// A payment in the middle of a big sale must read the paying fan's own rows, not every hold of the sale, whatever the
-// planner's statistics say. The trap: statistics taken before the sale (here: after earlier sales whose holds were
+// A hold, a payment or a cancellation in the middle of a big sale must read the fan's own rows, not every hold of the
+// sale, whatever the planner's statistics say. The trap: statistics taken before the sale (here: after earlier sales whose holds were
 // all paid) say almost no reservation is held, so the partial index of held reservations looks empty and cheap;
 // then the sale's thousands of holds arrive, and a big table is not analyzed again before it ends. Checked by the
 // index scans PostgreSQL counts, so it fails on the plan, not on a clock.
@@ -18,13 +18,16 @@ import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
 const EARLIER = 300
 const HOLDS = 3_000
 const PAYMENTS = 30
+const LATE = 30
 
 const onPostgres = databaseKinds.includes('postgres')
-if (!onPostgres) test('payment plans need PostgreSQL', { skip: 'TEST_DATABASES leaves postgres out' })
+if (!onPostgres) test('reservation plans need PostgreSQL', { skip: 'TEST_DATABASES leaves postgres out' })
 
 let database: DatabaseHandle
 let scheduleId: string
 let fans: SeededFan[]
+let lateFans: SeededFan[]
+let lateSeats: string[]
 const reservations: string[] = []
 
 /** Each fan holds the seat of the same index, in transactions of 500; the reservations' ids in order. */
@@ -62,12 +65,12 @@ before(async () => {
     concertId: concert.id,
     startsAt: new Date(Date.now() + 86_400_000),
     saleOpensAt: new Date(),
-    seats: [{ grade: 'R', price: 1_000, count: EARLIER + HOLDS }],
+    seats: [{ grade: 'R', price: 1_000, count: EARLIER + HOLDS + LATE }],
   })
   scheduleId = schedule.id
   await db.transaction().execute((tx) => prepareQueue(tx, scheduleId))
   const all = await seedAdmittedFans(db, {
-    count: EARLIER + HOLDS,
+    count: EARLIER + HOLDS + LATE,
     points: 10_000,
     secret: 'p'.repeat(32),
     scheduleId,
@@ -81,13 +84,15 @@ before(async () => {
   for (const [i, fan] of earlier.entries()) await pay(db, fan, paid[i]!)
   await sql`analyze reservations`.execute(db)
   // The sale: every other seat held by its own fan.
-  fans = all.slice(EARLIER)
-  reservations.push(...(await holdAll(fans, seatIds.slice(EARLIER))))
+  fans = all.slice(EARLIER, EARLIER + HOLDS)
+  reservations.push(...(await holdAll(fans, seatIds.slice(EARLIER, EARLIER + HOLDS))))
+  lateFans = all.slice(EARLIER + HOLDS)
+  lateSeats = seatIds.slice(EARLIER + HOLDS)
 })
 
 after(() => database?.close())
 
-/** Index scans so far by index name, once the statistics include the last payment's. */
+/** Index scans so far by index name. */
 async function indexScans(): Promise<Map<string, number>> {
   const { rows } = await sql<{ name: string; scans: string }>`
     select indexrelname as name, idx_scan::text as scans from pg_stat_user_indexes
@@ -95,30 +100,64 @@ async function indexScans(): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.name, Number(r.scans)]))
 }
 
-test(`paying amid ${HOLDS} holds reads the fan's own reservations, not the index of every hold`, {
-  skip: !onPostgres,
-}, async () => {
+/**
+ * Runs `work` and answers how many scans each index of reservations gained, once the statistics show at least
+ * `primaryKeyScans` of its primary key (backends report them when idle, a second or so later).
+ */
+async function scansDuring(
+  primaryKeyScans: number,
+  work: () => Promise<void>,
+): Promise<(name: string) => number> {
   const before = await indexScans()
-  // One after another on one connection, past the 5 calls after which PL/pgSQL may keep a generic plan.
-  await database.db.connection().execute(async (db) => {
-    for (let i = 0; i < PAYMENTS; i++) await pay(db, fans[i]!, reservations[i]!)
-  })
-  // Statistics reach the shared counters when a backend is idle (at most a second or so later).
+  await work()
+  const grew = (now: Map<string, number>, name: string) => (now.get(name) ?? 0) - (before.get(name) ?? 0)
   let after = await indexScans()
-  for (
-    let i = 0;
-    i < 50 && (after.get('reservations_pkey') ?? 0) - (before.get('reservations_pkey') ?? 0) < PAYMENTS;
-    i++
-  ) {
+  for (let i = 0; i < 50 && grew(after, 'reservations_pkey') < primaryKeyScans; i++) {
     await sleep(100)
     after = await indexScans()
   }
-  const grew = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0)
-  assert.ok(grew('reservations_pkey') >= PAYMENTS, 'the payments were counted (each reads its reservation)')
+  assert.ok(grew(after, 'reservations_pkey') >= primaryKeyScans, 'the statistics counted the work')
+  return (name) => grew(after, name)
+}
+
+test(`paying amid ${HOLDS} holds reads the fan's own reservations, not the index of every hold`, {
+  skip: !onPostgres,
+}, async () => {
+  // One after another on one connection, past the 5 calls after which PL/pgSQL may keep a generic plan. Each payment
+  // reads its reservation by its key.
+  const grew = await scansDuring(PAYMENTS, () =>
+    database.db.connection().execute(async (db) => {
+      for (let i = 0; i < PAYMENTS; i++) await pay(db, fans[i]!, reservations[i]!)
+    }),
+  )
   assert.equal(grew('reservations_held_expiry'), 0, 'no payment scanned the index of every held reservation')
   const seatsSold = await sql<{ n: number }>`
     select count(*)::int as n from seats where schedule_id = ${scheduleId} and status = 'sold'`.execute(
     database.db,
   )
   assert.equal(seatsSold.rows[0]!.n, EARLIER + PAYMENTS)
+})
+
+test(`holding and cancelling amid ${HOLDS} holds read the fan's own reservations`, {
+  skip: !onPostgres,
+}, async () => {
+  // Each late fan holds a seat (counting the holds of their admission first) and cancels it (read by its key).
+  const grew = await scansDuring(LATE, () =>
+    database.db.connection().execute(async (db) => {
+      for (const [i, fan] of lateFans.entries()) {
+        const held = await sql<{ result: { id: string } }>`
+          select hold_seat(${scheduleId}::uuid, ${lateSeats[i]!}::uuid, ${fan.id}::uuid, 300, 4) as result`.execute(
+          db,
+        )
+        await sql`select cancel_hold(${held.rows[0]!.result.id}::uuid, ${fan.id}::uuid)`.execute(db)
+      }
+    }),
+  )
+  assert.equal(grew('reservations_held_expiry'), 0, 'no hold or cancellation scanned the index of every hold')
+  assert.equal(grew('reservations_one_sale_per_seat'), 0, 'nor the index of every sold seat')
+  const cancelled = await sql<{ n: number }>`
+    select count(*)::int as n from reservations where schedule_id = ${scheduleId} and status = 'cancelled'`.execute(
+    database.db,
+  )
+  assert.equal(cancelled.rows[0]!.n, LATE)
 })
