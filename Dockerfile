@@ -1,6 +1,7 @@
 FROM node:24-slim
 WORKDIR /app
 COPY package*.json ./
+COPY patches ./patches
 RUN npm ci
 COPY . .
 RUN npm run build --if-present

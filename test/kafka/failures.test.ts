@@ -3,10 +3,12 @@
 // TEST_KAFKA_REQUIRED=1. Broker 2 is killed and restarted through scripts/kafka/kafka.sh.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
@@ -193,6 +195,40 @@ for (const target of transportTargets(['kafka'])) {
           bounds.get(`${p.topic}:${p.partition}`)?.end,
           `${p.topic}:${p.partition} recorded where it ends`,
         )
+    })
+
+    test('iv. the group coordinator leaves the cluster metadata: the member looks the coordinator up again', async (t) => {
+      // @platformatic/kafka 2.12.1 forgot a coordinator only on errors that did not also say "stale metadata", and
+      // "the broker is not in the metadata" says both: a member whose coordinator died after a metadata refresh kept
+      // it for good, and every join, offset read and commit failed until the process restarted (patches/).
+      const topic = `coordinator-failover-${randomUUID()}`
+      const consumer = new Consumer({
+        clientId: 'coordinator-failover',
+        bootstrapBrokers: target.brokers,
+        groupId: topic,
+        deserializers: stringDeserializers,
+        autocommit: false,
+        retries: 2,
+        retryDelay: 200,
+      })
+      t.after(() => consumer.close(true))
+      const offsetsRead = () => consumer.listCommittedOffsets({ topics: [{ topic, partitions: [0] }] })
+      await offsetsRead()
+      const before = await consumer.findGroupCoordinator()
+      try {
+        await kafkaSh('stop-broker', String(before), '--kill')
+        // The order that wedged the member: the metadata drops the dead broker before the next group call.
+        await waitFor(
+          `broker ${before} gone from the metadata`,
+          async () => !(await consumer.metadata({ topics: [], forceUpdate: true })).brokers.has(before),
+          { timeoutMs: 60_000 },
+        )
+        const committed = await offsetsRead()
+        assert.equal(committed.get(topic)?.[0], -1n, 'nothing committed, read from the new coordinator')
+        assert.notEqual(await consumer.findGroupCoordinator(), before)
+      } finally {
+        await kafkaSh('start-broker', String(before))
+      }
     })
 
     test('iii. two databases relaying to the same topics: records of the other are never taken for our rows', async (t) => {
