@@ -95,6 +95,45 @@ describe('kafka transport', {
     assert.ok(seen.every((r) => r.partition === partitionFor('one-coupon', PARTITIONS)))
   })
 
+  test('a busy group commits its offsets at most once per 100 ms, and everything by the end', async (t) => {
+    const { transport, topic, group } = await setup(t)
+    const sent = makeRecords(topic, 3_000)
+    await transport.publish(sent)
+    let handled = 0
+    const consumer = await transport.consume(
+      spec(group, topic, async () => {
+        await sleep(10)
+        handled++
+      }),
+    )
+    t.after(() => consumer.close())
+    // Every change of a partition's committed offset seen while the records are being handled.
+    const changes = new Map<number, number>()
+    const last = new Map<number, bigint>()
+    let watchedFrom = 0
+    while (handled < sent.length) {
+      for (const e of await transport.lag([{ group, topics: [topic] }])) {
+        if (e.committed <= 0n) continue
+        watchedFrom ||= Date.now()
+        if (last.has(e.partition) && last.get(e.partition) !== e.committed)
+          changes.set(e.partition, (changes.get(e.partition) ?? 0) + 1)
+        last.set(e.partition, e.committed)
+      }
+      await sleep(5)
+    }
+    const seconds = (Date.now() - watchedFrom) / 1000
+    const most = Math.max(0, ...changes.values())
+    t.diagnostic(`${most} commits of one partition seen in ${seconds.toFixed(2)} s of handling`)
+    assert.ok(most >= 3, 'offsets are committed while records are handled, not only at the end')
+    assert.ok(
+      most <= seconds * 10 + 2,
+      `${most} commits in ${seconds.toFixed(2)} s: more than one per 100 ms`,
+    )
+    await waitUntil('lag 0', async () =>
+      (await transport.lag([{ group, topics: [topic] }])).every((e) => e.lag === 0n),
+    )
+  })
+
   test('a consumer stopped halfway commits only what it handled; the next one gets the rest', async (t) => {
     const { transport, topic, group } = await setup(t)
     const sent = makeRecords(topic, 1_000)

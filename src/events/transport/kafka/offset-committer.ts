@@ -6,9 +6,11 @@ import { partitionKey, type StringConsumer } from './consumer.ts'
 // Uses @platformatic/kafka internals (offsetCommitV8.api, consumer.connections, currentMetadata): pinned to 2.12.x.
 
 /**
- * Commits offsets one request at a time, each carrying the newest offset of every partition queued meanwhile.
- * A failed commit is logged; its offsets are retried while the partition is still ours (after a rebalance the new
- * owner starts from the last commit that landed, and handlers are idempotent).
+ * Commits offsets one request at a time, each carrying the newest offset of every partition queued meanwhile, and
+ * at most one request per `intervalMs` while records keep coming: each commit is a replicated write on the group
+ * coordinator, and a busy group committing back to back made the brokers' largest share of work. A flush (revoke,
+ * close) sends at once. A failed commit is logged; its offsets are retried while the partition is still ours (after a
+ * rebalance the new owner starts from the last commit that landed, and handlers are idempotent).
  */
 export class OffsetCommitter {
   readonly #consumer: StringConsumer
@@ -20,11 +22,15 @@ export class OffsetCommitter {
   #started = 0
   #finished = 0
   #retry = true
+  readonly #intervalMs: number
+  /** Ends the wait between two commits early (a flush). */
+  #hurry: (() => void) | undefined
 
-  constructor(consumer: StringConsumer, log: Logger, retryable: (key: string) => boolean) {
+  constructor(consumer: StringConsumer, log: Logger, retryable: (key: string) => boolean, intervalMs = 100) {
     this.#consumer = consumer
     this.#log = log
     this.#retryable = retryable
+    this.#intervalMs = intervalMs
   }
 
   enqueue(offset: CommitOptionsPartition): void {
@@ -38,7 +44,9 @@ export class OffsetCommitter {
   flush(): Promise<void> {
     if (!this.#running && this.#queued.size === 0) return Promise.resolve()
     const round = this.#queued.size > 0 ? this.#started + 1 : this.#started
-    return new Promise((resolve) => this.#waiters.push({ round, resolve }))
+    const flushed = new Promise<void>((resolve) => this.#waiters.push({ round, resolve }))
+    this.#hurry?.()
+    return flushed
   }
 
   stopRetrying(): void {
@@ -49,6 +57,7 @@ export class OffsetCommitter {
     this.#running = true
     try {
       while (this.#queued.size > 0) {
+        const sentAt = performance.now()
         const offsets = [...this.#queued.values()]
         this.#queued.clear()
         this.#started++
@@ -73,11 +82,25 @@ export class OffsetCommitter {
           if (this.#waiters[i]!.round <= this.#finished) this.#waiters.splice(i, 1)[0]!.resolve()
         }
         if (failed && this.#queued.size > 0) await sleep(500)
+        else await this.#pause(sentAt + this.#intervalMs - performance.now())
       }
     } finally {
       this.#running = false
       for (const waiter of this.#waiters.splice(0)) waiter.resolve()
     }
+  }
+
+  /** Waits up to `ms` (while nothing asks for a flush), so the next request carries what came meanwhile. */
+  async #pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.#waiters.length > 0) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#hurry = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.#hurry = undefined
   }
 
   /**
