@@ -197,40 +197,6 @@ for (const target of transportTargets(['kafka'])) {
         )
     })
 
-    test('iv. the group coordinator leaves the cluster metadata: the member looks the coordinator up again', async (t) => {
-      // @platformatic/kafka 2.12.1 forgot a coordinator only on errors that did not also say "stale metadata", and
-      // "the broker is not in the metadata" says both: a member whose coordinator died after a metadata refresh kept
-      // it for good, and every join, offset read and commit failed until the process restarted (patches/).
-      const topic = `coordinator-failover-${randomUUID()}`
-      const consumer = new Consumer({
-        clientId: 'coordinator-failover',
-        bootstrapBrokers: target.brokers,
-        groupId: topic,
-        deserializers: stringDeserializers,
-        autocommit: false,
-        retries: 2,
-        retryDelay: 200,
-      })
-      t.after(() => consumer.close(true))
-      const offsetsRead = () => consumer.listCommittedOffsets({ topics: [{ topic, partitions: [0] }] })
-      await offsetsRead()
-      const before = await consumer.findGroupCoordinator()
-      try {
-        await kafkaSh('stop-broker', String(before), '--kill')
-        // The order that wedged the member: the metadata drops the dead broker before the next group call.
-        await waitFor(
-          `broker ${before} gone from the metadata`,
-          async () => !(await consumer.metadata({ topics: [], forceUpdate: true })).brokers.has(before),
-          { timeoutMs: 60_000 },
-        )
-        const committed = await offsetsRead()
-        assert.equal(committed.get(topic)?.[0], -1n, 'nothing committed, read from the new coordinator')
-        assert.notEqual(await consumer.findGroupCoordinator(), before)
-      } finally {
-        await kafkaSh('start-broker', String(before))
-      }
-    })
-
     test('iii. two databases relaying to the same topics: records of the other are never taken for our rows', async (t) => {
       const rig = await rigFor(t, 'twodbs')
       await rig.declare('points.charged')
@@ -279,5 +245,57 @@ for (const target of transportTargets(['kafka'])) {
         "every event of the second database was published, none deleted as the first one's",
       )
     })
+
+    test('iv. the group coordinator leaves the cluster metadata: the member looks the coordinator up again', async (t) => {
+      // @platformatic/kafka 2.12.1 forgot a coordinator only on errors that did not also say "stale metadata", and
+      // "the broker is not in the metadata" says both: a member whose coordinator died after a metadata refresh kept
+      // it for good, and every join, offset read and commit failed until the process restarted (patches/).
+      const topic = `coordinator-failover-${randomUUID()}`
+      const consumer = new Consumer({
+        clientId: 'coordinator-failover',
+        bootstrapBrokers: target.brokers,
+        groupId: topic,
+        deserializers: stringDeserializers,
+        autocommit: false,
+        retries: 2,
+        retryDelay: 200,
+      })
+      t.after(() => consumer.close(true))
+      const offsetsRead = () => consumer.listCommittedOffsets({ topics: [{ topic, partitions: [0] }] })
+      await offsetsRead()
+      const before = await consumer.findGroupCoordinator()
+      try {
+        await kafkaSh('stop-broker', String(before), '--kill')
+        // The order that wedged the member: the metadata drops the dead broker before the next group call.
+        await waitFor(
+          `broker ${before} gone from the metadata`,
+          async () => !(await consumer.metadata({ topics: [], forceUpdate: true })).brokers.has(before),
+          { timeoutMs: 60_000 },
+        )
+        // The new coordinator may still be loading the group's offsets (COORDINATOR_LOAD_IN_PROGRESS): the read is
+        // retried until it answers. Without the fix it never does: every attempt goes to the dead broker.
+        const met = new Set<string>()
+        const committed = await waitFor(
+          'committed offsets read from the new coordinator',
+          () =>
+            offsetsRead().catch((err: Error) => {
+              for (const e of causes(err)) met.add(e.apiId ?? e.message)
+              return undefined
+            }),
+          { timeoutMs: 60_000, intervalMs: 500 },
+        )
+        if (met.size > 0) t.diagnostic(`met on the way: ${[...met].join('; ')}`)
+        assert.equal(committed.get(topic)?.[0], -1n, 'nothing committed yet')
+        assert.notEqual(await consumer.findGroupCoordinator(), before)
+      } finally {
+        await kafkaSh('start-broker', String(before))
+      }
+    })
   })
+}
+
+/** An error and the errors it aggregates, at any depth. */
+function causes(error: Error & { apiId?: string }): (Error & { apiId?: string })[] {
+  const nested = (error as Partial<AggregateError>).errors ?? []
+  return [error, ...nested.flatMap((e: Error) => causes(e))]
 }
