@@ -91,18 +91,6 @@ export const payReservationRoutine: Routine = routine(
     v_receipt jsonb;
     v_spent boolean := false;
   begin
-    -- The key is claimed first: a concurrent duplicate waits here for the first to commit, then replays it.
-    insert into idempotency_keys (user_id, scope, key, request_hash) values (p_user, v_scope, p_key, p_request_hash)
-    on conflict do nothing;
-    if not found then
-      select request_hash, status_code, response into v_stored from idempotency_keys
-       where user_id = p_user and scope = v_scope and key = p_key;
-      if v_stored.request_hash <> p_request_hash then
-        raise exception 'IDEMPOTENCY_KEY_REUSED';
-      end if;
-      return jsonb_build_object('replayed', true, 'status', coalesce(v_stored.status_code, 200), 'receipt', v_stored.response);
-    end if;
-
     select res.id, res.schedule_id, res.seat_id, res.user_id, res.price, res.status, res.expires_at, s.label
       into r from reservations res join seats s on s.id = res.seat_id where res.id = p_reservation;
     if not found then
@@ -120,6 +108,19 @@ export const payReservationRoutine: Routine = routine(
     select status, seq into v_entry from queue_entries
      where schedule_id = r.schedule_id and user_id = p_user for no key update;
     select status, expires_at into v_now_status from reservations where id = p_reservation;
+    -- A payment stores its Idempotency-Key with the receipt, once, at the end. A reservation no longer held may
+    -- have been paid under this key: the request is then a replay (sent again, or a duplicate that waited on the
+    -- queue entry above while the first one paid), and answers the stored receipt.
+    if v_now_status.status <> 'held' then
+      select request_hash, status_code, response into v_stored from idempotency_keys
+       where user_id = p_user and scope = v_scope and key = p_key;
+      if found then
+        if v_stored.request_hash <> p_request_hash then
+          raise exception 'IDEMPOTENCY_KEY_REUSED';
+        end if;
+        return jsonb_build_object('replayed', true, 'status', coalesce(v_stored.status_code, 200), 'receipt', v_stored.response);
+      end if;
+    end if;
     if v_now_status.status = 'expired' or (v_now_status.status = 'held' and v_now_status.expires_at <= clock_timestamp()) then
       raise exception 'HOLD_EXPIRED';
     end if;
@@ -192,8 +193,8 @@ export const payReservationRoutine: Routine = routine(
       'confirmedAt', iso_time(v_at));
     perform outbox_append('reservation.confirmed', p_reservation::text,
       (v_receipt - 'balance') || jsonb_build_object('concertId', v_concert, 'userId', p_user));
-    update idempotency_keys set status_code = 201, response = v_receipt
-     where user_id = p_user and scope = v_scope and key = p_key;
+    insert into idempotency_keys (user_id, scope, key, request_hash, status_code, response)
+    values (p_user, v_scope, p_key, p_request_hash, 201, v_receipt);
     return jsonb_build_object('replayed', false, 'status', 201, 'receipt', v_receipt)
       || case when v_spent then jsonb_build_object('spentSeq', v_entry.seq) else '{}'::jsonb end;
   end $$`,
