@@ -16,6 +16,10 @@ import { startTestCluster, type TestCluster } from './test-runner/test-cluster.t
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPORT_FILE = process.env.TEST_REPORT_FILE ?? join(ROOT, 'test-output', 'report.log')
 const TEST_TIMEOUT_MS = 300_000
+// A file whose tests all ended but whose process stays alive (a client or server left open), or a test that ignores
+// its timeout, would hold the run until CI gives up: a run with no test event for longer than any test may take
+// is stopped, and the file still running fails with that reason.
+const IDLE_LIMIT_MS = Number(process.env.TEST_IDLE_LIMIT_MS) || TEST_TIMEOUT_MS + 60_000
 // Every file runs in its own process: Node's compile cache keeps their parsed and type-stripped modules between
 // processes and runs (0.6 s -> 0.35 s to load the service per file). Node checks each entry against the source.
 process.env.NODE_COMPILE_CACHE ??= join(ROOT, 'node_modules', '.cache', 'node-compile')
@@ -248,18 +252,33 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     for (const [file, ms] of progress.durations) durations[relative(ROOT, file)] = ms
     writeDurations(durations)
   } else {
+    const idle = new AbortController()
+    let watch: NodeJS.Timeout | undefined
+    const touch = () => {
+      if (watch) return void watch.refresh()
+      watch = setTimeout(() => {
+        say(
+          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; stopping. The file still running did not exit after ` +
+            'its last test (an open handle: a client, server or timer left running), or a test ignored its timeout.',
+        )
+        idle.abort()
+      }, IDLE_LIMIT_MS)
+    }
+    touch()
     const stream = run({
       files,
       concurrency,
       timeout: TEST_TIMEOUT_MS,
-      signal,
+      signal: AbortSignal.any([signal, idle.signal]),
       ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
       ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
     })
     for await (const event of stream) {
+      touch()
       progress.handle(event)
       full.write(event)
     }
+    clearTimeout(watch)
   }
   progress.close()
   full.end()
