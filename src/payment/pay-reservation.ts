@@ -79,7 +79,6 @@ export const payReservationRoutine: Routine = routine(
     v_stored record;
     r record;
     v_entry record;
-    v_now_status record;
     v_at timestamptz;
     v_coupon record;
     v_user_coupon uuid;
@@ -87,12 +86,17 @@ export const payReservationRoutine: Routine = routine(
     v_amount integer;
     v_balance integer;
     v_payment uuid := uuid_v7();
-    v_concert uuid;
     v_receipt jsonb;
     v_spent boolean := false;
   begin
-    select res.id, res.schedule_id, res.seat_id, res.user_id, res.price, res.status, res.expires_at, s.label
-      into r from reservations res join seats s on s.id = res.seat_id where res.id = p_reservation;
+    -- Lock order: queue entry, seat, reservation, user coupon, wallet. The fan's entry for the token's schedule is
+    -- locked first, then the reservation is read: a concurrent payment of the fan has committed by then.
+    select status, seq into v_entry from queue_entries
+     where schedule_id = p_schedule and user_id = p_user for no key update;
+    select res.id, res.schedule_id, res.seat_id, res.user_id, res.price, res.status, res.expires_at, s.label,
+           sc.concert_id
+      into r from reservations res join seats s on s.id = res.seat_id join schedules sc on sc.id = res.schedule_id
+     where res.id = p_reservation;
     if not found then
       raise exception 'RESERVATION_NOT_FOUND';
     end if;
@@ -102,16 +106,10 @@ export const payReservationRoutine: Routine = routine(
     if r.schedule_id <> p_schedule then
       raise exception 'QUEUE_NOT_ADMITTED' using detail = 'The queue token is for another schedule than this reservation.';
     end if;
-
-    -- Lock order: queue entry, seat, reservation, user coupon, wallet. Once the entry is ours (a concurrent payment
-    -- of the fan may have committed while we waited), the reservation is read again.
-    select status, seq into v_entry from queue_entries
-     where schedule_id = r.schedule_id and user_id = p_user for no key update;
-    select status, expires_at into v_now_status from reservations where id = p_reservation;
     -- A payment stores its Idempotency-Key with the receipt, once, at the end. A reservation no longer held may
     -- have been paid under this key: the request is then a replay (sent again, or a duplicate that waited on the
     -- queue entry above while the first one paid), and answers the stored receipt.
-    if v_now_status.status <> 'held' then
+    if r.status <> 'held' then
       select request_hash, status_code, response into v_stored from idempotency_keys
        where user_id = p_user and scope = v_scope and key = p_key;
       if found then
@@ -121,10 +119,10 @@ export const payReservationRoutine: Routine = routine(
         return jsonb_build_object('replayed', true, 'status', coalesce(v_stored.status_code, 200), 'receipt', v_stored.response);
       end if;
     end if;
-    if v_now_status.status = 'expired' or (v_now_status.status = 'held' and v_now_status.expires_at <= clock_timestamp()) then
+    if r.status = 'expired' or (r.status = 'held' and r.expires_at <= clock_timestamp()) then
       raise exception 'HOLD_EXPIRED';
     end if;
-    if v_now_status.status <> 'held' then
+    if r.status <> 'held' then
       raise exception 'RESERVATION_NOT_PAYABLE';
     end if;
     if v_entry.status in ('completed', 'left') then
@@ -186,13 +184,12 @@ export const payReservationRoutine: Routine = routine(
       v_spent := true;
     end if;
 
-    select concert_id into v_concert from schedules where id = r.schedule_id;
     v_receipt := jsonb_build_object('paymentId', v_payment, 'reservationId', p_reservation,
       'scheduleId', r.schedule_id, 'seatId', r.seat_id, 'seatLabel', r.label, 'price', r.price,
       'discount', v_discount, 'amount', v_amount, 'couponId', p_coupon, 'balance', v_balance,
       'confirmedAt', iso_time(v_at));
     perform outbox_append('reservation.confirmed', p_reservation::text,
-      (v_receipt - 'balance') || jsonb_build_object('concertId', v_concert, 'userId', p_user));
+      (v_receipt - 'balance') || jsonb_build_object('concertId', r.concert_id, 'userId', p_user));
     insert into idempotency_keys (user_id, scope, key, request_hash, status_code, response)
     values (p_user, v_scope, p_key, p_request_hash, 201, v_receipt);
     return jsonb_build_object('replayed', false, 'status', 201, 'receipt', v_receipt)
