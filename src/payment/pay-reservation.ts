@@ -118,12 +118,13 @@ export const payReservationRoutine: Routine = routine(
         end if;
         return jsonb_build_object('replayed', true, 'status', coalesce(v_stored.status_code, 200), 'receipt', v_stored.response);
       end if;
-    end if;
-    if r.status = 'expired' or (r.status = 'held' and r.expires_at <= clock_timestamp()) then
-      raise exception 'HOLD_EXPIRED';
-    end if;
-    if r.status <> 'held' then
+      if r.status = 'expired' then
+        raise exception 'HOLD_EXPIRED';
+      end if;
       raise exception 'RESERVATION_NOT_PAYABLE';
+    end if;
+    if r.expires_at <= clock_timestamp() then
+      raise exception 'HOLD_EXPIRED';
     end if;
     if v_entry.status in ('completed', 'left') then
       raise exception 'QUEUE_TOKEN_REVOKED';
