@@ -253,18 +253,13 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     writeDurations(durations)
   } else {
     const idle = new AbortController()
-    let watch: NodeJS.Timeout | undefined
-    const touch = () => {
-      if (watch) return void watch.refresh()
-      watch = setTimeout(() => {
-        say(
-          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; stopping. The file still running did not exit after ` +
-            'its last test (an open handle: a client, server or timer left running), or a test ignored its timeout.',
-        )
-        idle.abort()
-      }, IDLE_LIMIT_MS)
-    }
-    touch()
+    const watch = setTimeout(() => {
+      say(
+        `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; stopping. The file still running did not exit after ` +
+          'its last test (an open handle: a client, server or timer left running), or a test ignored its timeout.',
+      )
+      idle.abort()
+    }, IDLE_LIMIT_MS)
     const stream = run({
       files,
       concurrency,
@@ -274,7 +269,7 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
       ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
     })
     for await (const event of stream) {
-      touch()
+      watch.refresh()
       progress.handle(event)
       full.write(event)
     }

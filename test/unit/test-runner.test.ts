@@ -13,7 +13,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 test('a test file whose process never exits fails the run after the idle limit, and its process is ended', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'runner-'))
   const pidFile = join(dir, 'pid')
-  const started = Date.now()
   // Without the marker node:test sets in this file's process, which would make the inner run report to ours.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
@@ -38,7 +37,6 @@ test('a test file whose process never exits fails the run after the idle limit, 
   assert.match(stdout, /no test event for 2\.0 s; stopping/)
   assert.match(stdout, /lingering\.fixture\.ts did not run to its end/)
   assert.match(stdout, /FAILED/)
-  assert.ok(Date.now() - started < 25_000, 'stopped by the idle limit, not by this test')
   const pid = Number(readFileSync(pidFile, 'utf8'))
   assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the file process was ended')
 })
