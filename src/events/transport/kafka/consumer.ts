@@ -341,6 +341,10 @@ export async function startConsumer(
         committer.stopRetrying()
         await committer.flush()
         await consumer.close(true).catch((err: unknown) => log.warn({ err }, 'closing the kafka consumer'))
+        // The library closes a member's streams only when it leaves with a member id: a member that lost it (its
+        // session expired while a broker was down) and is rejoining leaves nothing, and its paused stream would keep
+        // its own fetch connections to every broker open, holding the process alive after shutdown.
+        await stream?.close().catch((err: unknown) => log.warn({ err }, 'closing the kafka consumer stream'))
       })()
       return closed
     },
