@@ -1,3 +1,7 @@
+import { after } from 'node:test'
+import { connectionsTo } from './sockets.ts'
+import { waitFor } from './wait.ts'
+
 export type TransportKind = 'local' | 'kafka'
 
 export interface TransportTarget {
@@ -12,10 +16,31 @@ export interface TransportTarget {
 /**
  * The transports a suite runs on: `local` always, `kafka` when KAFKA_BROKERS is set (skipped with the reason
  * otherwise, failed when TEST_KAFKA_REQUIRED=1). TEST_TRANSPORTS narrows the list (`local`, `kafka`).
+ * A file that runs on Kafka also checks, after all its tests, that nothing it closed left a connection to a broker
+ * open (one left open keeps the file's process, like a service's, from exiting).
  */
 export function transportTargets(kinds: readonly TransportKind[] = ['local', 'kafka']): TransportTarget[] {
   const only = process.env.TEST_TRANSPORTS?.split(',').map((k) => k.trim())
-  return kinds.filter((k) => !only || only.includes(k)).map((kind) => targetFor(kind))
+  const targets = kinds.filter((k) => !only || only.includes(k)).map((kind) => targetFor(kind))
+  const kafka = targets.find((t) => t.kind === 'kafka' && !t.skip && !t.fail)
+  if (kafka) checkBrokersLeftAfterAll(kafka.brokers)
+  return targets
+}
+
+let checkingBrokers = false
+function checkBrokersLeftAfterAll(brokers: readonly string[]): void {
+  if (checkingBrokers) return
+  checkingBrokers = true
+  after(async () => {
+    await waitFor(
+      'every connection to the brokers closed after the last test',
+      () => connectionsTo(brokers).length === 0,
+      {
+        timeoutMs: 10_000,
+        describe: () => connectionsTo(brokers),
+      },
+    )
+  })
 }
 
 function targetFor(kind: TransportKind): TransportTarget {

@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+
+// TCP states in /proc/net/tcp (include/net/tcp_states.h).
+const TCP_STATES = [
+  '',
+  'ESTABLISHED',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'TIME_WAIT',
+  'CLOSE',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'LISTEN',
+  'CLOSING',
+]
+
+export interface TcpConnection {
+  /** The remote end, `address:port` (IPv4, or IPv6 as the kernel's hex). */
+  remote: string
+  remotePort: number
+  state: string
+}
+
+/** A process's TCP connections (listening sockets left out), read from /proc: Linux only. */
+export function tcpConnectionsOf(pid: number | 'self' = 'self'): TcpConnection[] {
+  const inodes = new Set<string>()
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      if (target.startsWith('socket:[')) inodes.add(target.slice(8, -1))
+    } catch {
+      // closed between the listing and the read
+    }
+  }
+  const found: TcpConnection[] = []
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      if (fields.length < 10 || !inodes.has(fields[9]!)) continue
+      const [hex, port] = fields[2]!.split(':') as [string, string]
+      const state = TCP_STATES[Number.parseInt(fields[3]!, 16)] ?? fields[3]!
+      if (state === 'LISTEN') continue
+      const remotePort = Number.parseInt(port, 16)
+      found.push({ remote: `${ipv4(hex) ?? hex}:${remotePort}`, remotePort, state })
+    }
+  }
+  return found
+}
+
+/** This process's open connections to any of these `host:port` addresses, matched by port (the test cluster's
+ * brokers all listen on loopback), e.g. `127.0.0.1:19093 ESTABLISHED`. */
+export function connectionsTo(addresses: readonly string[]): string[] {
+  const ports = new Map(addresses.map((a) => [Number(a.slice(a.lastIndexOf(':') + 1)), a]))
+  return tcpConnectionsOf()
+    .filter((c) => ports.has(c.remotePort))
+    .map((c) => `${ports.get(c.remotePort)} ${c.state}`)
+}
+
+/** /proc/net/tcp writes an IPv4 address as one little-endian hex word. */
+function ipv4(hex: string): string | undefined {
+  if (hex.length !== 8) return undefined
+  return [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.')
+}
