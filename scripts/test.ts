@@ -1,12 +1,13 @@
 // `npm test`: every test file, one at a time, with what the suites need checked first and Kafka started here unless
 // KAFKA_BROKERS names a cluster (then it is used and left alone). A skipped test fails the run unless TEST_TRANSPORTS
 // or TEST_DATABASES narrowed it on purpose. See README "Run it" and scripts/kafka/README.md.
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { run } from 'node:test'
 import { spec, type TestEvent } from 'node:test/reporters'
 import { fileURLToPath } from 'node:url'
+import { tcpConnectionsOf } from '../test/support/sockets.ts'
 import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } from './test-runner/preflight.ts'
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
@@ -17,8 +18,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPORT_FILE = process.env.TEST_REPORT_FILE ?? join(ROOT, 'test-output', 'report.log')
 const TEST_TIMEOUT_MS = 300_000
 // A file whose tests all ended but whose process stays alive (a client or server left open), or a test that ignores
-// its timeout, would hold the run until CI gives up: a run with no test event for longer than any test may take
-// is stopped, and the file still running fails with that reason.
+// its timeout, would hold the run until CI gives up: after no test event for longer than any test may take, the
+// process of the file still running is ended (it fails, with its open connections named) and the run goes on.
 const IDLE_LIMIT_MS = Number(process.env.TEST_IDLE_LIMIT_MS) || TEST_TIMEOUT_MS + 60_000
 // Every file runs in its own process: Node's compile cache keeps their parsed and type-stripped modules between
 // processes and runs (0.6 s -> 0.35 s to load the service per file). Node checks each entry against the source.
@@ -254,11 +255,37 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   } else {
     const idle = new AbortController()
     const watch = setTimeout(() => {
-      say(
-        `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; stopping. The file still running did not exit after ` +
-          'its last test (an open handle: a client, server or timer left running), or a test ignored its timeout.',
-      )
-      idle.abort()
+      const stuck = fileProcesses(files)
+      const why =
+        'did not exit after its last test (an open handle: a client, server or timer left running), or a test ' +
+        'ignored its timeout'
+      if (stuck.length === 0) {
+        say(
+          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}, and no test file process found; stopping.`,
+        )
+        idle.abort()
+        return
+      }
+      for (const { pid, file } of stuck) {
+        let open: string
+        try {
+          open = tcpConnectionsOf(pid)
+            .map((c) => `${c.remote} ${c.state}`)
+            .join(', ')
+        } catch (error) {
+          open = `unreadable (${(error as Error).message})`
+        }
+        say(
+          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ${why}. ` +
+            `Its TCP connections: ${open || 'none'}.`,
+        )
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // it exited meanwhile
+        }
+      }
+      watch.refresh()
     }, IDLE_LIMIT_MS)
     const stream = run({
       files,
@@ -279,6 +306,26 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   full.end()
   await finished(report)
   return progress.totals
+}
+
+/** The processes node:test runs these files in: children of this process whose command line names one (Linux). */
+function fileProcesses(files: readonly string[]): { pid: number; file: string }[] {
+  const found: { pid: number; file: string }[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // pid (comm) state ppid ...: the command name may hold spaces and parentheses, so read after its last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid !== process.pid) continue
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      const file = files.find((f) => args.includes(f))
+      if (file) found.push({ pid: Number(entry), file })
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found
 }
 
 const DURATIONS_FILE = join(ROOT, 'node_modules', '.cache', 'flash-sale-tests', 'durations.json')

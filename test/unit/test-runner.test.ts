@@ -1,8 +1,9 @@
-// `npm test` itself (scripts/test.ts): a file whose process outlives its tests stops the run with a reason, instead
-// of holding it until CI's limit.
+// `npm test` itself (scripts/test.ts): a file whose process outlives its tests is ended with a reason naming its open
+// connections, and the run goes on, instead of being held until CI's limit.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -10,15 +11,23 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-test('a test file whose process never exits fails the run after the idle limit, and its process is ended', async () => {
+test('a test file whose process never exits is ended after the idle limit, naming its open connections; the next file still runs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'runner-'))
   const pidFile = join(dir, 'pid')
+  const accepted: Socket[] = []
+  const server = createServer((socket) => accepted.push(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const socket of accepted) socket.destroy()
+    server.close()
+  })
+  const port = (server.address() as { port: number }).port
   // Without the marker node:test sets in this file's process, which would make the inner run report to ours.
   const { NODE_TEST_CONTEXT: _, ...env } = process.env
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['scripts/test.ts', 'test/unit/fixtures/lingering.fixture.ts'],
+      ['scripts/test.ts', 'test/unit/fixtures/lingering.fixture.ts', 'test/unit/fixtures/passing.fixture.ts'],
       {
         cwd: ROOT,
         env: {
@@ -27,6 +36,7 @@ test('a test file whose process never exits fails the run after the idle limit, 
           TEST_IDLE_LIMIT_MS: '2000',
           TEST_REPORT_FILE: join(dir, 'report.log'),
           LINGER_PID_FILE: pidFile,
+          LINGER_PORT: String(port),
         },
         timeout: 30_000,
       },
@@ -34,9 +44,16 @@ test('a test file whose process never exits fails the run after the idle limit, 
     )
   })
   assert.equal(code, 1, stdout)
-  assert.match(stdout, /no test event for 2\.0 s; stopping/)
-  assert.match(stdout, /lingering\.fixture\.ts did not run to its end/)
-  assert.match(stdout, /FAILED/)
   const pid = Number(readFileSync(pidFile, 'utf8'))
+  assert.match(
+    stdout,
+    new RegExp(
+      `no test event for 2\\.0 s; ending test/unit/fixtures/lingering\\.fixture\\.ts \\(pid ${pid}\\).*` +
+        `Its TCP connections: 127\\.0\\.0\\.1:${port} ESTABLISHED`,
+    ),
+  )
+  assert.match(stdout, /lingering\.fixture\.ts.*✖ 1/)
+  assert.match(stdout, /passing\.fixture\.ts\s+✔ 1\s+✖ 0/, 'the next file ran')
+  assert.match(stdout, /FAILED/)
   assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the file process was ended')
 })
