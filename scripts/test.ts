@@ -1,17 +1,17 @@
 // `npm test`: every test file, one at a time, with what the suites need checked first and Kafka started here unless
 // KAFKA_BROKERS names a cluster (then it is used and left alone). A skipped test fails the run unless TEST_TRANSPORTS
 // or TEST_DATABASES narrowed it on purpose. See README "Run it" and scripts/kafka/README.md.
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { run } from 'node:test'
 import { spec, type TestEvent } from 'node:test/reporters'
 import { fileURLToPath } from 'node:url'
-import { tcpConnectionsOf } from '../test/support/sockets.ts'
 import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } from './test-runner/preflight.ts'
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
 import { runShared } from './test-runner/shared-runs.ts'
+import { fileProcesses, reportFlags, whatKeepsAlive } from './test-runner/stuck-files.ts'
 import { startTestCluster, type TestCluster } from './test-runner/test-cluster.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -254,11 +254,10 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     writeDurations(durations)
   } else {
     const idle = new AbortController()
-    const watch = setTimeout(() => {
+    const reportDir = join(dirname(REPORT_FILE), 'node-reports')
+    const watch = setTimeout(() => void endStuckFiles(), IDLE_LIMIT_MS)
+    const endStuckFiles = async () => {
       const stuck = fileProcesses(files)
-      const why =
-        'did not exit after its last test (an open handle: a client, server or timer left running), or a test ' +
-        'ignored its timeout'
       if (stuck.length === 0) {
         say(
           `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}, and no test file process found; stopping.`,
@@ -267,17 +266,11 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         return
       }
       for (const { pid, file } of stuck) {
-        let open: string
-        try {
-          open = tcpConnectionsOf(pid)
-            .map((c) => `${c.remote} ${c.state}`)
-            .join(', ')
-        } catch (error) {
-          open = `unreadable (${(error as Error).message})`
-        }
+        const alive = await whatKeepsAlive(pid, reportDir)
         say(
-          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ${why}. ` +
-            `Its TCP connections: ${open || 'none'}.`,
+          `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ` +
+            'did not exit after its last test (a client, server or timer left open), or a test ignored its timeout. ' +
+            `What kept it alive: ${alive}.`,
         )
         try {
           process.kill(pid, 'SIGKILL')
@@ -286,12 +279,13 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         }
       }
       watch.refresh()
-    }, IDLE_LIMIT_MS)
+    }
     const stream = run({
       files,
       concurrency,
       timeout: TEST_TIMEOUT_MS,
       signal: AbortSignal.any([signal, idle.signal]),
+      execArgv: reportFlags(reportDir),
       ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
       ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
     })
@@ -306,26 +300,6 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
   full.end()
   await finished(report)
   return progress.totals
-}
-
-/** The processes node:test runs these files in: children of this process whose command line names one (Linux). */
-function fileProcesses(files: readonly string[]): { pid: number; file: string }[] {
-  const found: { pid: number; file: string }[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // pid (comm) state ppid ...: the command name may hold spaces and parentheses, so read after its last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid !== process.pid) continue
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      const file = files.find((f) => args.includes(f))
-      if (file) found.push({ pid: Number(entry), file })
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found
 }
 
 const DURATIONS_FILE = join(ROOT, 'node_modules', '.cache', 'flash-sale-tests', 'durations.json')

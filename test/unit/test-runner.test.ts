@@ -1,5 +1,5 @@
-// `npm test` itself (scripts/test.ts): a file whose process outlives its tests is ended with a reason naming its open
-// connections, and the run goes on, instead of being held until CI's limit.
+// `npm test` itself (scripts/test.ts): a file whose process outlives its tests is ended with a reason naming what kept
+// it alive (its connections and timers), and the run goes on, instead of being held until CI's limit.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-test('a test file whose process never exits is ended after the idle limit, naming its open connections; the next file still runs', async (t) => {
+test('a test file whose process never exits is ended after the idle limit, naming what kept it alive; the next file still runs', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'runner-'))
   const pidFile = join(dir, 'pid')
   const accepted: Socket[] = []
@@ -49,9 +49,10 @@ test('a test file whose process never exits is ended after the idle limit, namin
     stdout,
     new RegExp(
       `no test event for 2\\.0 s; ending test/unit/fixtures/lingering\\.fixture\\.ts \\(pid ${pid}\\).*` +
-        `Its TCP connections: 127\\.0\\.0\\.1:${port} ESTABLISHED`,
+        `What kept it alive: .*tcp to 127\\.0\\.0\\.1:${port}`,
     ),
   )
+  assert.match(stdout, /What kept it alive: [^\n]*timer \(next due in \d+ ms\)/)
   assert.match(stdout, /lingering\.fixture\.ts.*✖ 1/)
   assert.match(stdout, /passing\.fixture\.ts\s+✔ 1\s+✖ 0/, 'the next file ran')
   assert.match(stdout, /FAILED/)
