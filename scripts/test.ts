@@ -19,7 +19,7 @@ const REPORT_FILE = process.env.TEST_REPORT_FILE ?? join(ROOT, 'test-output', 'r
 const TEST_TIMEOUT_MS = 300_000
 // A file whose tests all ended but whose process stays alive (a client or server left open), or a test that ignores
 // its timeout, would hold the run until CI gives up: after no test event for longer than any test may take, the
-// process of the file still running is ended (it fails, with its open connections named) and the run goes on.
+// process of the file still running is ended (it fails, with what kept it alive named) and the run goes on.
 const IDLE_LIMIT_MS = Number(process.env.TEST_IDLE_LIMIT_MS) || TEST_TIMEOUT_MS + 60_000
 // Every file runs in its own process: Node's compile cache keeps their parsed and type-stripped modules between
 // processes and runs (0.6 s -> 0.35 s to load the service per file). Node checks each entry against the source.

@@ -7,7 +7,10 @@ import { tcpConnectionsOf } from '../../test/support/sockets.ts'
 
 const REPORT_SIGNAL = 'SIGUSR2'
 
-/** The flags that let a file's process write a diagnostic report when asked (`node --report-on-signal`). */
+/**
+ * The flags that let a file's process write a diagnostic report when asked (`node --report-on-signal`), into
+ * `reportDir`, emptied here.
+ */
 export function reportFlags(reportDir: string): string[] {
   rmSync(reportDir, { recursive: true, force: true })
   mkdirSync(reportDir, { recursive: true })
