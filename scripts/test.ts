@@ -234,7 +234,15 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     const pending = new Map<string, TestEvent[]>()
     await runShared(
       files,
-      { processes: concurrency, timeout: TEST_TIMEOUT_MS, namePatterns, skipPatterns, signal },
+      {
+        processes: concurrency,
+        timeout: TEST_TIMEOUT_MS,
+        namePatterns,
+        skipPatterns,
+        signal,
+        idleLimitMs: IDLE_LIMIT_MS,
+        reportDir: join(dirname(REPORT_FILE), 'node-reports'),
+      },
       (event) => {
         progress.handle(event)
         const file = (event.data as { file?: string } | undefined)?.file

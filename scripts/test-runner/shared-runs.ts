@@ -1,9 +1,11 @@
 // `--test-isolation=none`: the files share `processes` test processes (shared-process.ts), each taking the next file
 // when it is done with one, so a process pays for loading the service and PGlite once. A process that dies takes
-// only its current file down: that file fails, and a new process takes the rest.
+// only its current file down: that file fails, and a new process takes the rest. A process silent for `idleLimitMs`
+// (its file's tests ended but something it left open holds its run, or a test ignored its timeout) is ended so.
 import { type ChildProcess, fork } from 'node:child_process'
 import type { TestEvent } from 'node:test/reporters'
 import type { FileOrder } from './shared-process.ts'
+import { reportFlags, whatKeepsAlive } from './stuck-files.ts'
 import { fromWire } from './wire.ts'
 
 export interface SharedRun {
@@ -12,6 +14,9 @@ export interface SharedRun {
   namePatterns: string[]
   skipPatterns: string[]
   signal: AbortSignal
+  idleLimitMs: number
+  /** Where a silent process writes the diagnostic report it is asked for. */
+  reportDir: string
 }
 
 const CHILD = new URL('./shared-process.ts', import.meta.url)
@@ -20,17 +25,25 @@ const CHILD = new URL('./shared-process.ts', import.meta.url)
 export function runShared(files: readonly string[], options: SharedRun, onEvent: (event: TestEvent) => void) {
   const queue = [...files]
   const children = new Set<ChildProcess>()
+  const execArgv = [...process.execArgv, ...reportFlags(options.reportDir)]
   return new Promise<void>((resolve) => {
     const settle = () => {
       if (children.size === 0) resolve()
     }
     const start = () => {
       const child = fork(CHILD, [], {
+        execArgv,
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       })
       children.add(child)
       let file: string | undefined
+      let ended: string | undefined
+      const watch = setTimeout(async () => {
+        const alive = await whatKeepsAlive(child.pid!, options.reportDir)
+        ended = `no test event for ${options.idleLimitMs / 1000} s, so its process was ended; what kept it alive: ${alive}`
+        child.kill('SIGKILL')
+      }, options.idleLimitMs)
       const next = () => {
         file = options.signal.aborted ? undefined : queue.shift()
         if (file === undefined) {
@@ -46,14 +59,16 @@ export function runShared(files: readonly string[], options: SharedRun, onEvent:
         child.send(order)
       }
       child.on('message', (message: { ready?: true; done?: string; event?: unknown }) => {
+        watch.refresh()
         if (message.event) onEvent(fromWire(message.event) as TestEvent)
         else if (message.ready || message.done) next()
       })
       child.on('exit', (code, signal) => {
+        clearTimeout(watch)
         children.delete(child)
         if (file !== undefined && !options.signal.aborted) {
           const error = new Error(
-            `its test process exited (${signal ?? `code ${code}`}) before the file finished`,
+            ended ?? `its test process exited (${signal ?? `code ${code}`}) before the file finished`,
           )
           onEvent({
             type: 'test:fail',
