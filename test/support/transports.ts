@@ -27,10 +27,8 @@ export function transportTargets(kinds: readonly TransportKind[] = ['local', 'ka
   return targets
 }
 
-let checkingBrokers = false
+/** Registered by each file's own call (a shared test process runs several files: each gets its check). */
 function checkBrokersLeftAfterAll(brokers: readonly string[]): void {
-  if (checkingBrokers) return
-  checkingBrokers = true
   after(async () => {
     await waitFor(
       'every connection to the brokers closed after the last test',
