@@ -16,6 +16,8 @@ import { startTestCluster, type TestCluster } from './test-runner/test-cluster.t
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const REPORT_FILE = process.env.TEST_REPORT_FILE ?? join(ROOT, 'test-output', 'report.log')
+/** Where a silent test process writes the diagnostic report it is asked for. */
+const NODE_REPORTS_DIR = join(dirname(REPORT_FILE), 'node-reports')
 const TEST_TIMEOUT_MS = 300_000
 // A file whose tests all ended but whose process stays alive (a client or server left open), or a test that ignores
 // its timeout, would hold the run until CI gives up: after no test event for longer than any test may take, the
@@ -241,7 +243,7 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         skipPatterns,
         signal,
         idleLimitMs: IDLE_LIMIT_MS,
-        reportDir: join(dirname(REPORT_FILE), 'node-reports'),
+        reportDir: NODE_REPORTS_DIR,
       },
       (event) => {
         progress.handle(event)
@@ -262,7 +264,6 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
     writeDurations(durations)
   } else {
     const idle = new AbortController()
-    const reportDir = join(dirname(REPORT_FILE), 'node-reports')
     const watch = setTimeout(() => void endStuckFiles(), IDLE_LIMIT_MS)
     const endStuckFiles = async () => {
       const stuck = fileProcesses(files)
@@ -274,7 +275,7 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
         return
       }
       for (const { pid, file } of stuck) {
-        const alive = await whatKeepsAlive(pid, reportDir)
+        const alive = await whatKeepsAlive(pid, NODE_REPORTS_DIR)
         say(
           `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ` +
             'did not exit after its last test (a client, server or timer left open), or a test ignored its timeout. ' +
@@ -293,7 +294,7 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
       concurrency,
       timeout: TEST_TIMEOUT_MS,
       signal: AbortSignal.any([signal, idle.signal]),
-      execArgv: reportFlags(reportDir),
+      execArgv: reportFlags(NODE_REPORTS_DIR),
       ...(namePatterns.length > 0 ? { testNamePatterns: namePatterns } : {}),
       ...(skipPatterns.length > 0 ? { testSkipPatterns: skipPatterns } : {}),
     })
