@@ -29,32 +29,63 @@ const GROUPS = {
 } as const
 type Group = keyof typeof GROUPS
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    smoke: { type: 'boolean', default: false },
-    transports: { type: 'string' },
-    connections: { type: 'string', default: '200' },
-  },
-})
+const PATHS = Object.values(GROUPS).flat()
+const USAGE = `usage: npm run bench [-- <path>…] [--smoke] [--transports=local,kafka] [--connections=200]
+paths: ${PATHS.join(', ')} (or a group: ${Object.keys(GROUPS).join(', ')}); none runs them all
+--transports: local (the default) and kafka (the default too when KAFKA_BROKERS is set)
+--connections: the load generator's connections for the request paths
+--smoke: every path small, checking correctness counts only`
+const usageError = (message: string): never => {
+  console.error(`${message}\n${USAGE}`)
+  process.exit(2)
+}
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        smoke: { type: 'boolean', default: false },
+        transports: { type: 'string' },
+        connections: { type: 'string', default: '200' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+  } catch (err) {
+    return usageError((err as Error).message.split('.')[0] ?? String(err))
+  }
+})()
+const { values, positionals } = parsed
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
 
 const groups = new Set<Group>()
 for (const name of positionals.length > 0 ? positionals : Object.keys(GROUPS)) {
   const group = (Object.keys(GROUPS) as Group[]).find(
     (g) => g === name || (GROUPS[g] as readonly string[]).includes(name),
   )
-  if (!group) {
-    console.error(`unknown path "${name}"; paths: ${Object.values(GROUPS).flat().join(', ')}`)
-    process.exit(2)
-  }
-  groups.add(group)
+  if (!group) usageError(`unknown path "${name}"`)
+  else groups.add(group)
 }
-const transports = (values.transports ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local')).split(
-  ',',
-) as ('local' | 'kafka')[]
+const TRANSPORTS = ['local', 'kafka'] as const
+type Transport = (typeof TRANSPORTS)[number]
+const transports = (values.transports ?? (process.env.KAFKA_BROKERS ? 'local,kafka' : 'local'))
+  .split(',')
+  .map((t) => t.trim())
+  .filter((t) => t !== '')
+for (const t of transports) {
+  if (!(TRANSPORTS as readonly string[]).includes(t)) usageError(`unknown transport "${t}" in --transports`)
+}
+if (transports.length === 0) usageError('--transports names no transport')
 if (transports.includes('kafka') && !process.env.KAFKA_BROKERS) {
   console.error('--transports=kafka needs KAFKA_BROKERS (start a cluster with scripts/kafka/kafka.sh up)')
   process.exit(2)
+}
+const connections = Number(values.connections)
+if (!Number.isInteger(connections) || connections < 1 || connections > 10_000) {
+  usageError(`--connections must be a whole number from 1 to 10000, not "${values.connections}"`)
 }
 const smoke = values.smoke
 const began = Date.now()
@@ -109,11 +140,11 @@ if (needs.has('hello')) {
 
 // --- the service's paths
 const rows: PathResult[] = []
-for (const transport of transports) {
+for (const transport of transports as Transport[]) {
   const o: ServiceOptions = {
     smoke,
     transport,
-    connections: Number(values.connections),
+    connections,
     say: (l) => say(`${transport}: ${l}`),
   }
   if (groups.has('holds-race')) rows.push(await holdsRace(o))
