@@ -3,7 +3,7 @@
  *   seed                       seed demo data into the configured database (DATABASE_URL, else PGlite in DATA_DIR)
  *   migrate                    apply migrations
  *   dead-letters list|show|replay   inspect and replay dead letters through a running service's admin API
- *   bench holds|events         run a load scenario (same as npm run bench:*)
+ *   bench [paths…] [options]   the benchmark suite (same as npm run bench; `bench --help` lists its paths)
  */
 import { spawn } from 'node:child_process'
 import { Command, Option } from 'commander'
@@ -52,21 +52,51 @@ const api = (command: Command) =>
     )
     .addOption(new Option('--admin-key <key>', 'organizer key').env('ADMIN_KEY').makeOptionMandatory())
 
+/**
+ * One admin API call whose answer must carry `field`; a failure ends the command with what went wrong, in one line,
+ * and exit code 1.
+ */
 async function call(
   options: { url: string; adminKey: string },
   method: string,
   path: string,
+  field: string,
   body?: unknown,
 ): Promise<any> {
-  const response = await fetch(`${options.url}${path}`, {
-    method,
-    headers: { 'x-admin-key': options.adminKey, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  })
-  const payload: any = await response.json()
-  if (!response.ok) {
-    console.error(`${response.status} ${payload.code}: ${payload.message}`)
+  const fail = (message: string): never => {
+    console.error(message)
     process.exit(1)
+  }
+  if (!/^https?:\/\//.test(options.url) || !URL.canParse(options.url)) {
+    fail(`--url must be the service's http(s) base URL, like http://127.0.0.1:3000, not "${options.url}"`)
+  }
+  let response: Response
+  try {
+    response = await fetch(`${options.url.replace(/\/+$/, '')}${path}`, {
+      method,
+      headers: { 'x-admin-key': options.adminKey, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    })
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message
+    return fail(`cannot reach the service at ${options.url} (${reason}); set --url or TICKETING_URL`)
+  }
+  const text = await response.text()
+  let payload: any
+  try {
+    payload = JSON.parse(text)
+  } catch {
+    payload = undefined
+  }
+  if (!response.ok && typeof payload?.code === 'string') {
+    return fail(`${response.status} ${payload.code}: ${payload.message}`)
+  }
+  if (!response.ok || payload?.[field] === undefined) {
+    return fail(
+      `${options.url} answered ${response.status} with something other than the ticketing API's JSON: ${text.slice(0, 120)}`,
+    )
   }
   return payload
 }
@@ -81,7 +111,7 @@ api(deadLetters.command('list'))
   .action(async (options) => {
     const query = new URLSearchParams({ status: options.status, limit: options.limit })
     if (options.group) query.set('group', options.group)
-    const { deadLetters: rows } = await call(options, 'GET', `/admin/dead-letters?${query}`)
+    const { deadLetters: rows } = await call(options, 'GET', `/admin/dead-letters?${query}`, 'deadLetters')
     if (rows.length === 0) return console.log('no dead letters')
     console.table(
       rows.map((d: Record<string, unknown>) => ({
@@ -99,7 +129,7 @@ api(deadLetters.command('list'))
 api(deadLetters.command('show <id>'))
   .description('one dead letter with its record')
   .action(async (id, options) => {
-    console.log(JSON.stringify(await call(options, 'GET', `/admin/dead-letters/${id}`), null, 2))
+    console.log(JSON.stringify(await call(options, 'GET', `/admin/dead-letters/${id}`, 'id'), null, 2))
   })
 
 api(deadLetters.command('replay [ids...]'))
@@ -112,22 +142,19 @@ api(deadLetters.command('replay [ids...]'))
       process.exit(2)
     }
     const body = ids.length > 0 ? { ids } : options.all ? { all: true } : { group: options.group }
-    const result = await call(options, 'POST', '/admin/dead-letters/replay', body)
+    const result = await call(options, 'POST', '/admin/dead-letters/replay', 'replayed', body)
     console.log(`replayed ${result.replayed.length}`)
   })
 
 program
-  .command('bench <scenario>')
-  .description('run a load scenario: holds or events (extra arguments pass through)')
+  .command('bench')
+  .description('the benchmark suite, as npm run bench (`bench --help` lists its paths and options)')
+  .helpOption(false)
   .allowUnknownOption()
-  .action((scenario: string, _options, command: Command) => {
-    if (!['holds', 'events'].includes(scenario)) {
-      console.error('scenario must be holds or events')
-      process.exit(2)
-    }
-    const child = spawn(process.execPath, [`bench/${scenario}.ts`, ...command.args.slice(1)], {
-      stdio: 'inherit',
-    })
+  .allowExcessArguments()
+  .action((_options, command: Command) => {
+    const suite = new URL('../bench/index.ts', import.meta.url).pathname
+    const child = spawn(process.execPath, [suite, ...command.args], { stdio: 'inherit' })
     child.on('exit', (code) => process.exit(code ?? 1))
   })
 
