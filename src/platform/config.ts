@@ -27,6 +27,7 @@ export const ConfigSchema = Type.Object(
     }),
     ROLES: Type.String({
       pattern: `^(${Roles.join('|')})(,(${Roles.join('|')}))*$`,
+      expected: `one or more of ${Roles.join(', ')}, separated by commas`,
       default: Roles.join(','),
     }),
     REQUEST_TIMEOUT_MS: Type.Integer({
@@ -78,6 +79,7 @@ export const ConfigSchema = Type.Object(
     TOSS_SECRET_KEY: Type.Optional(
       Type.String({
         pattern: '^(test|live)_g?sk_[A-Za-z0-9]{8,200}$',
+        expected: 'a Toss Payments secret key, test_sk_… or live_sk_…',
         description: 'Toss Payments secret key (test_sk_… or live_sk_…); paid top-ups are on when set',
       }),
     ),
@@ -113,6 +115,7 @@ export const ConfigSchema = Type.Object(
     KAFKA_BROKERS: Type.Optional(
       Type.String({
         pattern: '^[^,\\s]+:[0-9]+(,[^,\\s]+:[0-9]+)*$',
+        expected: 'host:port of each broker, separated by commas, like kafka-1:9092,kafka-2:9092',
         description: 'host:port list; the embedded transport when absent',
       }),
     ),
@@ -120,6 +123,7 @@ export const ConfigSchema = Type.Object(
     KAFKA_TOPIC_PREFIX: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$',
+        expected: 'up to 100 letters, digits, dots, dashes or underscores, not starting with a dot',
         description:
           'topics and consumer groups live under this prefix (<prefix>.reservation.held), so environments can share a cluster',
       }),
@@ -127,6 +131,7 @@ export const ConfigSchema = Type.Object(
     INSTANCE_ID: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9._-]{1,100}$',
+        expected: '1 to 100 letters, digits, dots, dashes or underscores',
         description:
           'a stable name of this instance (for example the pod name): Kafka static membership, so a restarted instance takes its partitions back at once',
       }),
@@ -139,6 +144,7 @@ export const ConfigSchema = Type.Object(
     DATA_PLATFORM_AUTH_HEADER: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9-]+:\\s*\\S.*$',
+        expected: 'one header line, like "Authorization: Bearer <token>"',
         description: 'e.g. "Authorization: Bearer <token>"',
       }),
     ),
@@ -176,6 +182,7 @@ export const ConfigSchema = Type.Object(
     }),
     RETRY_DELAYS_MS: Type.String({
       pattern: '^[0-9]+(,[0-9]+){0,2}$',
+      expected: '1 to 3 delays in milliseconds, separated by commas, like 1000,10000,60000',
       default: '1000,10000,60000',
       description: 'delays of the retry topics (at most three stages), comma-separated ms',
     }),
@@ -210,6 +217,7 @@ export const ConfigSchema = Type.Object(
     ALIMTALK_TEMPLATES: Type.Optional(
       Type.String({
         pattern: '^[a-z-]+=[A-Za-z0-9_-]+(,[a-z-]+=[A-Za-z0-9_-]+)*$',
+        expected: 'kind=TEMPLATE_CODE pairs separated by commas, like payment-confirmed=TPL001',
         description: 'kind=CODE,…',
       }),
     ),
@@ -221,7 +229,9 @@ export const ConfigSchema = Type.Object(
     SMS_API_URL: Type.String({ pattern: '^https?://', default: 'https://api-sms.cloud.toast.com' }),
     SMS_APP_KEY: Type.Optional(Type.String({ minLength: 1 })),
     SMS_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
-    SMS_SENDER_NUMBER: Type.Optional(Type.String({ pattern: '^[0-9]{4,13}$' })),
+    SMS_SENDER_NUMBER: Type.Optional(
+      Type.String({ pattern: '^[0-9]{4,13}$', expected: '4 to 13 digits, no dashes or spaces' }),
+    ),
     PHONE_CODE_TTL_SECONDS: Type.Integer({ minimum: 10, maximum: 3600, default: 180 }),
     PHONE_CODE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
     PHONE_CODE_MAX_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
@@ -251,6 +261,47 @@ export type Config = Readonly<Static<typeof ConfigSchema>> & {
   readonly kafkaBrokers: readonly string[]
   /** RETRY_DELAYS_MS parsed: one entry per retry stage (and retry topic). */
   readonly retryDelaysMs: readonly number[]
+}
+
+/** A refused value as the message shows it: secrets by their length only, URLs without their password. */
+function shown(name: string, value: unknown): string {
+  if (/(SECRET|_KEY|_TOKEN|PASSWORD|AUTH_HEADER|SERVICE_ACCOUNT)$/.test(name)) {
+    return `${String(value).length} characters, not shown`
+  }
+  if (typeof value === 'string' && URL.canParse(value)) {
+    const url = new URL(value)
+    if (url.password) {
+      url.password = '***'
+      return JSON.stringify(url.toString())
+    }
+  }
+  return JSON.stringify(value)
+}
+
+/** What a variable must be, in words: the schema's `expected`, or read from its type, bounds and choices. */
+function expectedOf(schema: Record<string, unknown>, given: unknown): string {
+  const s = schema as {
+    expected?: string
+    type?: string
+    pattern?: string
+    minimum?: number
+    maximum?: number
+    minLength?: number
+    anyOf?: { const?: unknown }[]
+  }
+  if (s.expected) return s.expected
+  if (s.anyOf?.every((c) => c.const !== undefined)) return `one of ${s.anyOf.map((c) => c.const).join(', ')}`
+  if (s.type === 'integer' || s.type === 'number') {
+    const what = s.type === 'integer' ? 'a whole number' : 'a number'
+    if (s.minimum !== undefined && s.maximum !== undefined) return `${what} from ${s.minimum} to ${s.maximum}`
+    if (s.minimum !== undefined) return `${what} of at least ${s.minimum}`
+    return what
+  }
+  if (s.pattern === '^https?://') return 'an http:// or https:// URL'
+  if (s.pattern?.startsWith('^postgres')) return 'a postgres:// or postgresql:// URL'
+  if (s.minLength !== undefined && typeof given === 'string' && given.length < s.minLength)
+    return `at least ${s.minLength} characters long`
+  return Value.Errors(schema as never, given)[0]?.message ?? 'valid'
 }
 
 export class ConfigError extends Error {
@@ -285,8 +336,7 @@ export function loadConfig(
     const problems = Object.entries(ConfigSchema.properties).flatMap(([name, schema]) => {
       const given = (value as Record<string, unknown>)[name]
       if (given === undefined || Value.Check(schema, given)) return []
-      const first = Value.Errors(schema, given)[0]
-      return [`  ${name}: ${first?.message ?? 'is not valid'} (got ${JSON.stringify(raw[name])})`]
+      return [`  ${name}: must be ${expectedOf(schema as never, given)} (got ${shown(name, raw[name])})`]
     })
     throw new ConfigError(`Invalid configuration from the environment:\n${problems.join('\n')}`)
   }

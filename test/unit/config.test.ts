@@ -92,6 +92,45 @@ describe('loadConfig', () => {
     }
   })
 
+  test('each refusal says in words what the variable must be, never a regular expression or a schema keyword', () => {
+    for (const [name, value, expected] of [
+      ['PORT', '70000', 'must be a whole number from 0 to 65535 (got "70000")'],
+      ['ACCESS_TOKEN_TTL_SECONDS', '5', 'must be a whole number of at least 60 (got "5")'],
+      ['LOG_LEVEL', 'loud', 'must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+      ['ROLES', 'api,bogus', 'must be one or more of api, relay, workers, separated by commas'],
+      [
+        'KAFKA_BROKERS',
+        'kafka-1',
+        'must be host:port of each broker, separated by commas, like kafka-1:9092',
+      ],
+      ['RETRY_DELAYS_MS', '1s', 'must be 1 to 3 delays in milliseconds, separated by commas'],
+      ['NOTIFY_WEBHOOK_URL', 'ftp://x', 'must be an http:// or https:// URL (got "ftp://x")'],
+      ['DATABASE_URL', 'mysql://x', 'must be a postgres:// or postgresql:// URL'],
+      ['SMS_SENDER_NUMBER', '010-1234', 'must be 4 to 13 digits, no dashes or spaces'],
+    ] as const) {
+      const error = configError(() => loadConfig({ [name]: value }))
+      assert.ok(error.message.includes(`${name}: ${expected}`), `${name}=${value}: ${error.message}`)
+      assert.doesNotMatch(error.message, /pattern|constant|\^|\$/, error.message)
+    }
+  })
+
+  test('a refused secret is not repeated in the message, and a URL loses its password', () => {
+    for (const [name, value] of [
+      ['AUTH_SECRET', 'hunter2-is-my-secret'],
+      ['ADMIN_KEY', 'hunter2'],
+      ['METRICS_TOKEN', 'hunter2'],
+      ['TOSS_SECRET_KEY', 'sk_hunter2'],
+      ['DATA_PLATFORM_AUTH_HEADER', 'hunter2'],
+    ] as const) {
+      const error = configError(() => loadConfig({ [name]: value }))
+      assert.match(error.message, new RegExp(`${name}: .*\\(got ${value.length} characters, not shown\\)`))
+      assert.doesNotMatch(error.message, /hunter2/)
+    }
+    const error = configError(() => loadConfig({ DATABASE_URL: 'mysql://app:hunter2@db/tickets' }))
+    assert.match(error.message, /\(got "mysql:\/\/app:\*\*\*@db\/tickets"\)/)
+    assert.doesNotMatch(error.message, /hunter2/)
+  })
+
   test('several bad variables are all reported at once', () => {
     const error = configError(() => loadConfig({ PORT: 'abc', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' }))
     for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL']) assert.match(error.message, new RegExp(name))
