@@ -11,7 +11,12 @@ import { passwordHasherFromConfig } from './auth/passwords.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
-import { type DatabaseHandle, openDatabase } from './platform/db.ts'
+import {
+  type DatabaseHandle,
+  DatabaseUnavailableError,
+  openDatabase,
+  waitForDatabase,
+} from './platform/db.ts'
 
 const program = new Command()
   .name('ticketing')
@@ -19,8 +24,13 @@ const program = new Command()
   .showHelpAfterError()
 
 async function withDatabase<T>(work: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
-  const handle = await openDatabase(loadConfig(process.env), 2)
+  const config = loadConfig(process.env)
+  const handle = await openDatabase(config, 2)
   try {
+    await waitForDatabase(handle, {
+      waitSeconds: config.DB_WAIT_SECONDS,
+      onWait: (reason) => console.error(`${reason}; waiting (DB_WAIT_SECONDS=${config.DB_WAIT_SECONDS})`),
+    })
     await prepareDatabase(handle.db)
     return await work(handle)
   } finally {
@@ -164,6 +174,10 @@ try {
   if (error instanceof ConfigError) {
     console.error(error.message)
     process.exit(2)
+  }
+  if (error instanceof DatabaseUnavailableError) {
+    console.error(error.message)
+    process.exit(1)
   }
   throw error
 }

@@ -5,7 +5,7 @@ import { buildApp } from './app.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
-import { openDatabase } from './platform/db.ts'
+import { DatabaseUnavailableError, openDatabase, waitForDatabase } from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -33,6 +33,18 @@ async function main(): Promise<void> {
     { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
     'database',
   )
+  try {
+    await waitForDatabase(database, {
+      waitSeconds: config.DB_WAIT_SECONDS,
+      onWait: (reason, attempt) =>
+        logger.warn({ attempt }, `${reason}; waiting (DB_WAIT_SECONDS=${config.DB_WAIT_SECONDS})`),
+    })
+  } catch (error) {
+    if (!(error instanceof DatabaseUnavailableError)) throw error
+    logger.fatal(error.message)
+    await database.close()
+    process.exit(1)
+  }
   await prepareDatabase(database.db)
 
   // Embedded mode keeps its generated secrets in the data folder, so tokens and the admin key survive restarts.

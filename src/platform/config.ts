@@ -20,6 +20,12 @@ export const ConfigSchema = Type.Object(
     // entries did as well or better than with 12 or 20, with shorter tails): past the server's cores, more sessions
     // only queue on its locks and CPU. Raise it for a PostgreSQL server with more cores.
     DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 8 }),
+    DB_WAIT_SECONDS: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 60,
+      description: 'at start, how long to wait for a PostgreSQL server that does not answer yet',
+    }),
     AUTH_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HMAC secret for tokens' })),
     ADMIN_KEY: Type.Optional(Type.String({ minLength: 16, description: 'key for organizer endpoints' })),
     SEED_DEMO: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], {

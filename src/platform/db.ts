@@ -66,6 +66,71 @@ export async function openPglite(
   return { db, kind: 'pglite', pglite, pool: undefined, close: () => db.destroy() }
 }
 
+/** The database cannot be used: a message for a person, without a stack trace. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError'
+}
+
+// Worth waiting for: the server is not up yet (a container starting beside this one) or is starting, or the
+// network is not there yet. Anything else (a wrong password, a missing database) will not change by waiting.
+const TRANSIENT = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P03', // cannot_connect_now: the server is starting up or shutting down
+  '53300', // too_many_connections
+])
+
+/**
+ * Waits until the PostgreSQL server answers, for up to `waitSeconds`, saying each time what it waits for; fails at
+ * once on what waiting cannot fix. PGlite is in process: there is nothing to wait for.
+ */
+export async function waitForDatabase(
+  handle: DatabaseHandle,
+  options: { waitSeconds: number; onWait?: (reason: string, attempt: number) => void },
+): Promise<void> {
+  if (handle.kind !== 'postgres') return
+  const where = handle.url ? serverOf(handle.url) : 'the database server'
+  const deadline = Date.now() + options.waitSeconds * 1000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const client = await handle.pool!.connect()
+      client.release()
+      return
+    } catch (error) {
+      const e = error as { code?: string; message?: string }
+      const reason =
+        e.code && e.message?.includes(e.code) ? e.message : `${e.code ?? ''} ${e.message ?? ''}`.trim()
+      if (!TRANSIENT.has(e.code ?? '')) {
+        throw new DatabaseUnavailableError(`PostgreSQL at ${where} refused the service: ${reason}`)
+      }
+      if (Date.now() >= deadline) {
+        throw new DatabaseUnavailableError(
+          `PostgreSQL at ${where} did not answer within ${options.waitSeconds} s (DB_WAIT_SECONDS): ${reason}`,
+        )
+      }
+      options.onWait?.(`PostgreSQL at ${where} does not answer yet: ${reason}`, attempt)
+      await new Promise((r) =>
+        setTimeout(r, Math.min(2000, 250 * attempt, Math.max(0, deadline - Date.now()))),
+      )
+    }
+  }
+}
+
+/** host:port/database of a PostgreSQL URL, without its user or password. */
+function serverOf(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`
+  } catch {
+    return 'DATABASE_URL'
+  }
+}
+
 export async function migrate(db: Db): Promise<void> {
   const migrator = new Migrator({ db, provider: migrationProvider })
   const { error, results } = await migrator.migrateToLatest()

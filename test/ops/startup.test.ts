@@ -1,0 +1,190 @@
+// Starting the service (`node src/main.ts`, its own process) before its PostgreSQL server answers, as a container
+// beside the database does: it waits and says so, then serves; a database that will never do (wrong name, no server
+// within DB_WAIT_SECONDS) ends the start at once with one message, exit code 1 and no stack trace.
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { createInterface } from 'node:readline'
+import { after, describe, test } from 'node:test'
+import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
+
+interface Started {
+  child: ChildProcess
+  /** Every log line so far, parsed. */
+  lines: { level: number; msg: string; address?: string }[]
+  exited: Promise<number | null>
+  /** Resolves with the first line that matches (rejects when the process exits first). */
+  line(
+    match: (l: { level: number; msg: string }) => boolean,
+  ): Promise<{ level: number; msg: string; address?: string }>
+  stderr(): string
+}
+
+function start(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, [MAIN], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      ROLES: 'api',
+      SEED_DEMO: 'false',
+      LOG_LEVEL: 'info',
+      ADMIN_KEY: randomBytes(16).toString('hex'),
+      AUTH_SECRET: randomBytes(32).toString('hex'),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
+  const lines: Started['lines'] = []
+  const waiters = new Set<() => void>()
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text))
+    } catch {
+      lines.push({ level: 0, msg: text })
+    }
+    for (const w of waiters) w()
+  })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return {
+    child,
+    lines,
+    exited,
+    stderr: () => stderr,
+    line: (match) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(match)
+          if (found) {
+            waiters.delete(check)
+            resolve(found)
+          }
+        }
+        waiters.add(check)
+        check()
+        void exited.then(() => {
+          check()
+          if (waiters.has(check)) {
+            waiters.delete(check)
+            reject(
+              new Error(
+                `the service exited first; its log:\n${lines.map((l) => l.msg).join('\n')}\n${stderr}`,
+              ),
+            )
+          }
+        })
+      }),
+  }
+}
+
+/** A fresh database on the PostgreSQL server (migrated: the service finds nothing to do), dropped after the file. */
+async function freshDatabase(): Promise<string> {
+  const database = await createTestDatabase('postgres', 'startup', 1)
+  after(() => database.close())
+  return new URL(database.url!).pathname.slice(1)
+}
+
+/** A loopback port nobody listens on yet. */
+async function unusedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** Starts forwarding `port` to the PostgreSQL server: from now on, the "database" at that port answers. */
+async function forwardToPostgres(port: number): Promise<Server> {
+  const target = new URL(POSTGRES_ADMIN_URL)
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => sockets.delete(s))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  after(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return server
+}
+
+describe('service start against PostgreSQL', () => {
+  test('a server that answers only later is waited for, with a warning per try, then the service serves', async () => {
+    const name = await freshDatabase()
+    const port = await unusedPort()
+    const service = start({
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/${name}`,
+      DB_WAIT_SECONDS: '60',
+    })
+    const waiting = await service.line((l) => l.msg.includes('does not answer yet'))
+    assert.equal(waiting.level, 40, 'a warning')
+    assert.match(
+      waiting.msg,
+      new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${port}/${name} does not answer yet: .*ECONNREFUSED`),
+    )
+    assert.doesNotMatch(waiting.msg, /postgres@/, 'no user or password in the message')
+
+    await forwardToPostgres(port)
+    const listening = await service.line((l) => l.msg === 'ticketing service listening')
+    const ready = await fetch(`${listening.address}/ready`)
+    assert.equal(ready.status, 200)
+    assert.ok(
+      service.lines.filter((l) => l.msg.includes('does not answer yet')).length >= 1,
+      'it said what it waited for',
+    )
+    service.child.kill('SIGTERM')
+    assert.equal(await service.exited, 0)
+  })
+
+  test('no server within DB_WAIT_SECONDS: one fatal line naming the server and the limit, exit 1', async () => {
+    const port = await unusedPort()
+    const service = start({
+      DATABASE_URL: `postgres://app:hunter2@127.0.0.1:${port}/tickets`,
+      DB_WAIT_SECONDS: '1',
+    })
+    assert.equal(await service.exited, 1)
+    const last = service.lines.at(-1)!
+    assert.equal(last.level, 60, `a fatal line last: ${JSON.stringify(service.lines)}`)
+    assert.match(
+      last.msg,
+      new RegExp(
+        `^PostgreSQL at 127\\.0\\.0\\.1:${port}/tickets did not answer within 1 s \\(DB_WAIT_SECONDS\\)`,
+      ),
+    )
+    const everything = JSON.stringify(service.lines) + service.stderr()
+    assert.doesNotMatch(everything, /hunter2/, 'the password is never logged')
+    assert.doesNotMatch(service.stderr(), /\n\s+at /, 'no stack trace')
+  })
+
+  test('a database that does not exist ends the start at once, without waiting', async () => {
+    const target = new URL(POSTGRES_ADMIN_URL)
+    target.pathname = '/no_such_database_here'
+    const began = Date.now()
+    const service = start({ DATABASE_URL: target.toString(), DB_WAIT_SECONDS: '60' })
+    assert.equal(await service.exited, 1)
+    assert.ok(Date.now() - began < 30_000, 'it did not wait the 60 s for something waiting cannot fix')
+    const last = service.lines.at(-1)!
+    assert.equal(last.level, 60)
+    assert.match(last.msg, /refused the service: 3D000 database "no_such_database_here" does not exist/)
+    assert.equal(service.lines.filter((l) => l.msg.includes('does not answer yet')).length, 0, 'no retries')
+    assert.doesNotMatch(service.stderr(), /\n\s+at /, 'no stack trace')
+  })
+})
