@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { buildApp } from './app.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
+import { TransportUnavailableError } from './events/backbone.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
 import { DatabaseUnavailableError, openDatabase, waitForDatabase } from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
@@ -61,7 +62,13 @@ async function main(): Promise<void> {
     const demo = await seedDemo(database.db, app.passwords)
     if (demo.created) logger.info(demo.summary, 'demo data seeded')
   }
-  await app.start()
+  try {
+    await app.start()
+  } catch (error) {
+    if (!(error instanceof TransportUnavailableError)) throw error
+    logger.fatal(error.message)
+    process.exit(1)
+  }
   const address = await app.http.listen({ port: config.PORT, host: config.HOST })
   if (!process.env.ADMIN_KEY)
     logger.warn({ adminKey: app.adminKey }, 'ADMIN_KEY not set: using a generated key')

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Gauge, type Registry } from 'prom-client'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
@@ -21,6 +22,22 @@ export interface EventBackbone {
   start(roles: { relay: boolean; workers: boolean }): Promise<void>
   /** Stops the relay, drains consumers (committing what finished), closes the transport. */
   stop(): Promise<void>
+}
+
+/** The event transport cannot be reached: a message for a person, without a stack trace. */
+export class TransportUnavailableError extends Error {
+  override name = 'TransportUnavailableError'
+}
+
+/** The innermost reason of a client error (the library wraps a refused connection in several aggregates). */
+function rootReason(error: unknown): string {
+  let e = error as { errors?: unknown[]; cause?: unknown; code?: string; message?: string }
+  for (let depth = 0; depth < 10; depth++) {
+    const inner = e.errors?.[0] ?? e.cause
+    if (!inner || typeof inner !== 'object') break
+    e = inner as typeof e
+  }
+  return e.message ?? String(e)
 }
 
 /** Kafka when KAFKA_BROKERS is set, else the embedded log in the service's own database. */
@@ -87,7 +104,27 @@ export function createEventBackbone(options: {
     relay,
     async start(roles) {
       const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
-      await transport.ensureTopics(topicCatalog(durability, config.retryDelaysMs.length))
+      const topics = topicCatalog(durability, config.retryDelaysMs.length)
+      const deadline = Date.now() + config.KAFKA_WAIT_SECONDS * 1000
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await transport.ensureTopics(topics)
+          break
+        } catch (error) {
+          if (transport.kind !== 'kafka') throw error
+          const where = `Kafka at ${config.kafkaBrokers.join(',')}`
+          if (Date.now() >= deadline) {
+            throw new TransportUnavailableError(
+              `${where} did not answer within ${config.KAFKA_WAIT_SECONDS} s (KAFKA_WAIT_SECONDS): ${rootReason(error)}`,
+            )
+          }
+          logger.warn(
+            { attempt },
+            `${where} does not answer yet: ${rootReason(error)}; waiting (KAFKA_WAIT_SECONDS=${config.KAFKA_WAIT_SECONDS})`,
+          )
+          await sleep(Math.min(2000, 250 * attempt, Math.max(0, deadline - Date.now())))
+        }
+      }
       if (roles.relay) await relay.start()
       if (roles.workers) void runtime.start()
       running = roles

@@ -126,6 +126,12 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     KAFKA_CLIENT_ID: Type.String({ minLength: 1, default: 'ticketing' }),
+    KAFKA_WAIT_SECONDS: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 60,
+      description: 'at start, how long to wait for Kafka brokers that do not answer yet',
+    }),
     KAFKA_TOPIC_PREFIX: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$',

@@ -9,6 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
+import { transportTargets } from '../support/transports.ts'
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
 
@@ -104,12 +105,12 @@ async function unusedPort(): Promise<number> {
   return port
 }
 
-/** Starts forwarding `port` to the PostgreSQL server: from now on, the "database" at that port answers. */
-async function forwardToPostgres(port: number): Promise<Server> {
-  const target = new URL(POSTGRES_ADMIN_URL)
+/** Starts forwarding `port` to `target` (host:port): from now on, the server at that port answers. */
+async function forward(port: number, target: string): Promise<Server> {
+  const [host, targetPort] = target.split(':') as [string, string]
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5432), target.hostname)
+    const upstream = connect(Number(targetPort), host)
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('error', () => {})
@@ -124,6 +125,11 @@ async function forwardToPostgres(port: number): Promise<Server> {
     server.close()
   })
   return server
+}
+
+const postgresServer = () => {
+  const url = new URL(POSTGRES_ADMIN_URL)
+  return `${url.hostname}:${url.port || 5432}`
 }
 
 describe('service start against PostgreSQL', () => {
@@ -142,7 +148,7 @@ describe('service start against PostgreSQL', () => {
     )
     assert.doesNotMatch(waiting.msg, /postgres@/, 'no user or password in the message')
 
-    await forwardToPostgres(port)
+    await forward(port, postgresServer())
     const listening = await service.line((l) => l.msg === 'ticketing service listening')
     const ready = await fetch(`${listening.address}/ready`)
     assert.equal(ready.status, 200)
@@ -188,3 +194,57 @@ describe('service start against PostgreSQL', () => {
     assert.doesNotMatch(service.stderr(), /\n\s+at /, 'no stack trace')
   })
 })
+
+describe('service start against Kafka', () => {
+  const [kafka] = transportTargets(['kafka'])
+  test('brokers that answer only later are waited for, then the service serves; none in KAFKA_WAIT_SECONDS ends the start', {
+    skip: kafka!.skip,
+  }, async () => {
+    if (kafka!.fail) assert.fail(kafka!.fail)
+    const database = await freshDatabase()
+    const env = {
+      DATABASE_URL: `${POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, '')}/${database}`,
+      KAFKA_TOPIC_PREFIX: `startup-${randomBytes(4).toString('hex')}`,
+    }
+    // No broker within the limit: one fatal line, exit 1.
+    const closed = await unusedPort()
+    const gaveUp = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${closed}`, KAFKA_WAIT_SECONDS: '1' })
+    assert.equal(await gaveUp.exited, 1)
+    assert.equal(gaveUp.lines.at(-1)!.level, 60)
+    assert.match(
+      gaveUp.lines.at(-1)!.msg,
+      new RegExp(
+        `^Kafka at 127\\.0\\.0\\.1:${closed} did not answer within 1 s \\(KAFKA_WAIT_SECONDS\\): .*ECONNREFUSED`,
+      ),
+    )
+    assert.doesNotMatch(gaveUp.stderr(), /\n\s+at /, 'no stack trace')
+
+    // The bootstrap address refuses, then forwards to a real broker (which names the cluster's own addresses).
+    const port = await unusedPort()
+    const service = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${port}`, KAFKA_WAIT_SECONDS: '120' })
+    const waiting = await service.line((l) => l.msg.includes('does not answer yet'))
+    assert.equal(waiting.level, 40)
+    assert.match(
+      waiting.msg,
+      new RegExp(`^Kafka at 127\\.0\\.0\\.1:${port} does not answer yet: .*ECONNREFUSED`),
+    )
+    await forward(port, kafka!.brokers[0]!)
+    const listening = await service.line((l) => l.msg === 'ticketing service listening')
+    assert.equal((await fetch(`${listening.address}/ready`)).status, 200)
+    service.child.kill('SIGTERM')
+    assert.equal(await service.exited, 0)
+    await deleteTopicsUnder(kafka!.brokers, env.KAFKA_TOPIC_PREFIX)
+  })
+})
+
+/** The run's topics go with it: a shared cluster does not fill up. */
+async function deleteTopicsUnder(brokers: readonly string[], prefix: string): Promise<void> {
+  const { Admin } = await import('@platformatic/kafka')
+  const admin = new Admin({ clientId: 'startup-cleanup', bootstrapBrokers: [...brokers] })
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`))
+    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
+  } finally {
+    await admin.close().catch(() => {})
+  }
+}
