@@ -6,7 +6,12 @@ import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { TransportUnavailableError } from './events/backbone.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
-import { DatabaseUnavailableError, openDatabase, waitForDatabase } from './platform/db.ts'
+import {
+  type DatabaseHandle,
+  DatabaseUnavailableError,
+  openDatabase,
+  waitForDatabase,
+} from './platform/db.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -29,7 +34,14 @@ async function main(): Promise<void> {
     throw error
   }
   const logger = createLogger(config.LOG_LEVEL)
-  const database = await openDatabase(config)
+  let database: DatabaseHandle
+  try {
+    database = await openDatabase(config)
+  } catch (error) {
+    if (!(error instanceof DatabaseUnavailableError)) throw error
+    logger.fatal(error.message)
+    process.exit(1)
+  }
   logger.info(
     { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
     'database',
@@ -69,7 +81,16 @@ async function main(): Promise<void> {
     logger.fatal(error.message)
     process.exit(1)
   }
-  const address = await app.http.listen({ port: config.PORT, host: config.HOST })
+  let address: string
+  try {
+    address = await app.http.listen({ port: config.PORT, host: config.HOST })
+  } catch (error) {
+    const why = LISTEN_ERRORS[(error as { code?: string }).code ?? '']
+    if (!why) throw error
+    logger.fatal(`cannot listen on ${config.HOST}:${config.PORT}: ${why}`)
+    await app.close()
+    process.exit(1)
+  }
   if (!process.env.ADMIN_KEY)
     logger.warn({ adminKey: app.adminKey }, 'ADMIN_KEY not set: using a generated key')
   if (!config.AUTH_SECRET) logger.warn('AUTH_SECRET not set: tokens are signed with a random per-process key')
@@ -91,6 +112,15 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+/** Why the HTTP port could not be taken, in words, with the setting that changes it. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'another process already listens there (set PORT to a free port)',
+  EACCES: 'this user may not listen on that port (ports below 1024 need privileges; set PORT)',
+  EADDRNOTAVAIL:
+    "that address is not one of this machine's (set HOST, for example 0.0.0.0 for every interface)",
+  ENOTFOUND: 'HOST is not a known name or address',
 }
 
 await main()

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely'
 import { Migrator } from 'kysely/migration'
@@ -56,14 +56,26 @@ export async function openPglite(
   dataDir: string | undefined,
   options: { loadDataDir?: Blob } = {},
 ): Promise<DatabaseHandle> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true })
+  const unlock = dataDir ? lockDataDir(dataDir) : () => {}
   const pglite = await PGlite.create({
     ...(dataDir ? { dataDir } : {}),
     ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
     parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
   })
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
-  return { db, kind: 'pglite', pglite, pool: undefined, close: () => db.destroy() }
+  return {
+    db,
+    kind: 'pglite',
+    pglite,
+    pool: undefined,
+    async close() {
+      try {
+        await db.destroy()
+      } finally {
+        unlock()
+      }
+    },
+  }
 }
 
 /** The database cannot be used: a message for a person, without a stack trace. */
@@ -128,6 +140,58 @@ function serverOf(url: string): string {
     return `${u.hostname}:${u.port || '5432'}${u.pathname}`
   } catch {
     return 'DATABASE_URL'
+  }
+}
+
+/**
+ * PGlite is PostgreSQL inside this process, with no postmaster to keep a second process off its files: two services
+ * on one data folder would each run their own database on the same files, selling the same seats twice and
+ * corrupting both. The folder is this process's while `pglite.lock` beside it names a live process; a lock left by
+ * a process that is gone is taken over. Returns the release.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const folder = dirname(dataDir)
+  const lockPath = join(folder, 'pglite.lock')
+  try {
+    mkdirSync(dataDir, { recursive: true })
+  } catch (error) {
+    throw new DatabaseUnavailableError(
+      `DATA_DIR ${folder}: cannot create ${dataDir} (${(error as Error).message}); set DATA_DIR to a folder this user may write`,
+    )
+  }
+  for (;;) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: 'wx' })
+      return () => {
+        try {
+          if (readFileSync(lockPath, 'utf8') === String(process.pid)) unlinkSync(lockPath)
+        } catch {
+          // already gone
+        }
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') {
+        throw new DatabaseUnavailableError(
+          `DATA_DIR ${folder}: cannot write ${lockPath} (${(error as Error).message})`,
+        )
+      }
+    }
+    const holder = Number(readFileSync(lockPath, 'utf8').trim())
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processExists(holder)) {
+      throw new DatabaseUnavailableError(
+        `DATA_DIR ${folder} is in use by process ${holder} (another npm start?): stop it, or give this one its own DATA_DIR`,
+      )
+    }
+    unlinkSync(lockPath) // its process is gone (or it is this process's own, from before a restart as the same pid)
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM'
   }
 }
 

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
@@ -195,46 +198,98 @@ describe('service start against PostgreSQL', () => {
   })
 })
 
-describe('service start against Kafka', () => {
-  const [kafka] = transportTargets(['kafka'])
-  test('brokers that answer only later are waited for, then the service serves; none in KAFKA_WAIT_SECONDS ends the start', {
-    skip: kafka!.skip,
-  }, async () => {
-    if (kafka!.fail) assert.fail(kafka!.fail)
+describe('service start: its HTTP port', () => {
+  test('a port another process holds ends the start with one fatal line saying so, exit 1', async () => {
+    const taken = createServer().listen(0, '127.0.0.1')
+    await once(taken, 'listening')
+    after(() => taken.close())
+    const { port } = taken.address() as { port: number }
     const database = await freshDatabase()
-    const env = {
+    const service = start({
       DATABASE_URL: `${POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, '')}/${database}`,
-      KAFKA_TOPIC_PREFIX: `startup-${randomBytes(4).toString('hex')}`,
-    }
-    // No broker within the limit: one fatal line, exit 1.
-    const closed = await unusedPort()
-    const gaveUp = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${closed}`, KAFKA_WAIT_SECONDS: '1' })
-    assert.equal(await gaveUp.exited, 1)
-    assert.equal(gaveUp.lines.at(-1)!.level, 60)
-    assert.match(
-      gaveUp.lines.at(-1)!.msg,
-      new RegExp(
-        `^Kafka at 127\\.0\\.0\\.1:${closed} did not answer within 1 s \\(KAFKA_WAIT_SECONDS\\): .*ECONNREFUSED`,
-      ),
+      PORT: String(port),
+    })
+    assert.equal(await service.exited, 1)
+    const last = service.lines.at(-1)!
+    assert.equal(last.level, 60)
+    assert.equal(
+      last.msg,
+      `cannot listen on 127.0.0.1:${port}: another process already listens there (set PORT to a free port)`,
     )
-    assert.doesNotMatch(gaveUp.stderr(), /\n\s+at /, 'no stack trace')
-
-    // The bootstrap address refuses, then forwards to a real broker (which names the cluster's own addresses).
-    const port = await unusedPort()
-    const service = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${port}`, KAFKA_WAIT_SECONDS: '120' })
-    const waiting = await service.line((l) => l.msg.includes('does not answer yet'))
-    assert.equal(waiting.level, 40)
-    assert.match(
-      waiting.msg,
-      new RegExp(`^Kafka at 127\\.0\\.0\\.1:${port} does not answer yet: .*ECONNREFUSED`),
-    )
-    await forward(port, kafka!.brokers[0]!)
-    const listening = await service.line((l) => l.msg === 'ticketing service listening')
-    assert.equal((await fetch(`${listening.address}/ready`)).status, 200)
-    service.child.kill('SIGTERM')
-    assert.equal(await service.exited, 0)
-    await deleteTopicsUnder(kafka!.brokers, env.KAFKA_TOPIC_PREFIX)
+    assert.doesNotMatch(service.stderr(), /\n\s+at /, 'no stack trace')
   })
+})
+
+describe('service start on PGlite: one process per data folder', () => {
+  test('a second service on the same DATA_DIR refuses, naming the first; once the first is killed, the folder is taken over', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-data-'))
+    after(() => rmSync(dataDir, { recursive: true, force: true }))
+    const embedded = { DATA_DIR: dataDir, ROLES: 'api,relay,workers' }
+    const first = start(embedded)
+    const listening = await first.line((l) => l.msg === 'ticketing service listening')
+
+    const second = start(embedded)
+    assert.equal(await second.exited, 1)
+    assert.equal(second.lines.at(-1)!.level, 60)
+    assert.equal(
+      second.lines.at(-1)!.msg,
+      `DATA_DIR ${dataDir} is in use by process ${first.child.pid} (another npm start?): stop it, or give this one its own DATA_DIR`,
+    )
+    assert.equal((await fetch(`${listening.address}/ready`)).status, 200, 'the first one still serves')
+
+    // Killed without its shutdown, the first leaves its lock behind: a process that is gone holds nothing.
+    first.child.kill('SIGKILL')
+    await first.exited
+    const third = start(embedded)
+    const again = await third.line((l) => l.msg === 'ticketing service listening')
+    assert.equal((await fetch(`${again.address}/ready`)).status, 200)
+    third.child.kill('SIGTERM')
+    assert.equal(await third.exited, 0)
+    assert.ok(!existsSync(join(dataDir, 'pglite.lock')), 'a clean stop releases the folder')
+  })
+})
+
+describe('service start against Kafka', () => {
+  // Defined only where Kafka is one of the transports the run tests (TEST_TRANSPORTS).
+  for (const kafka of transportTargets(['kafka']))
+    test('brokers that answer only later are waited for, then the service serves; none in KAFKA_WAIT_SECONDS ends the start', {
+      skip: kafka.skip,
+    }, async () => {
+      if (kafka.fail) assert.fail(kafka.fail)
+      const database = await freshDatabase()
+      const env = {
+        DATABASE_URL: `${POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, '')}/${database}`,
+        KAFKA_TOPIC_PREFIX: `startup-${randomBytes(4).toString('hex')}`,
+      }
+      // No broker within the limit: one fatal line, exit 1.
+      const closed = await unusedPort()
+      const gaveUp = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${closed}`, KAFKA_WAIT_SECONDS: '1' })
+      assert.equal(await gaveUp.exited, 1)
+      assert.equal(gaveUp.lines.at(-1)!.level, 60)
+      assert.match(
+        gaveUp.lines.at(-1)!.msg,
+        new RegExp(
+          `^Kafka at 127\\.0\\.0\\.1:${closed} did not answer within 1 s \\(KAFKA_WAIT_SECONDS\\): .*ECONNREFUSED`,
+        ),
+      )
+      assert.doesNotMatch(gaveUp.stderr(), /\n\s+at /, 'no stack trace')
+
+      // The bootstrap address refuses, then forwards to a real broker (which names the cluster's own addresses).
+      const port = await unusedPort()
+      const service = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${port}`, KAFKA_WAIT_SECONDS: '120' })
+      const waiting = await service.line((l) => l.msg.includes('does not answer yet'))
+      assert.equal(waiting.level, 40)
+      assert.match(
+        waiting.msg,
+        new RegExp(`^Kafka at 127\\.0\\.0\\.1:${port} does not answer yet: .*ECONNREFUSED`),
+      )
+      await forward(port, kafka.brokers[0]!)
+      const listening = await service.line((l) => l.msg === 'ticketing service listening')
+      assert.equal((await fetch(`${listening.address}/ready`)).status, 200)
+      service.child.kill('SIGTERM')
+      assert.equal(await service.exited, 0)
+      await deleteTopicsUnder(kafka.brokers, env.KAFKA_TOPIC_PREFIX)
+    })
 })
 
 /** The run's topics go with it: a shared cluster does not fill up. */
