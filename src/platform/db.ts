@@ -57,11 +57,17 @@ export async function openPglite(
   options: { loadDataDir?: Blob } = {},
 ): Promise<DatabaseHandle> {
   const unlock = dataDir ? lockDataDir(dataDir) : () => {}
-  const pglite = await PGlite.create({
-    ...(dataDir ? { dataDir } : {}),
-    ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-    parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
-  })
+  let pglite: PGlite
+  try {
+    pglite = await PGlite.create({
+      ...(dataDir ? { dataDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+      parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
+    })
+  } catch (error) {
+    unlock()
+    throw error
+  }
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
   return {
     db,
@@ -176,17 +182,41 @@ function lockDataDir(dataDir: string): () => void {
         )
       }
     }
-    const holder = Number(readFileSync(lockPath, 'utf8').trim())
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processExists(holder)) {
+    const holder = lockHolder(lockPath)
+    if (holder === undefined) continue // released meanwhile
+    if (holder !== process.pid && processExists(holder)) {
       throw new DatabaseUnavailableError(
         `DATA_DIR ${folder} is in use by process ${holder} (another npm start?): stop it, or give this one its own DATA_DIR`,
       )
     }
-    unlinkSync(lockPath) // its process is gone (or it is this process's own, from before a restart as the same pid)
+    // Its process is gone (or it is this process's own, from before a restart as the same pid, as in a container).
+    try {
+      unlinkSync(lockPath)
+    } catch {
+      // another starting process removed it first; the next try decides between us
+    }
+  }
+}
+
+/**
+ * The pid in a lock file; undefined when the file is gone. A file still empty (its writer between creating and
+ * writing it) is read again for up to a second before it counts as left by a process that died there (pid 0).
+ */
+function lockHolder(lockPath: string): number | undefined {
+  for (let waited = 0; ; waited += 50) {
+    let text: string
+    try {
+      text = readFileSync(lockPath, 'utf8').trim()
+    } catch {
+      return undefined
+    }
+    if (text !== '' || waited >= 1000) return /^[0-9]+$/.test(text) ? Number(text) : 0
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
   }
 }
 
 function processExists(pid: number): boolean {
+  if (pid <= 0) return false
   try {
     process.kill(pid, 0)
     return true

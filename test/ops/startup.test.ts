@@ -247,6 +247,29 @@ describe('service start on PGlite: one process per data folder', () => {
     assert.equal(await third.exited, 0)
     assert.ok(!existsSync(join(dataDir, 'pglite.lock')), 'a clean stop releases the folder')
   })
+  test('four services started at once on one new DATA_DIR: exactly one takes it, the others name it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-data-'))
+    after(() => rmSync(dataDir, { recursive: true, force: true }))
+    const services = Array.from({ length: 4 }, () => start({ DATA_DIR: dataDir }))
+    const outcomes = await Promise.all(
+      services.map((s) =>
+        Promise.race([
+          s.line((l) => l.msg === 'ticketing service listening').then(() => 'serving'),
+          s.exited.then((code) => `exited ${code}: ${s.lines.at(-1)?.msg}`),
+        ]),
+      ),
+    )
+    const serving = services.filter((_, i) => outcomes[i] === 'serving')
+    assert.equal(serving.length, 1, outcomes.join('\n'))
+    for (const outcome of outcomes.filter((o) => o !== 'serving')) {
+      assert.match(
+        outcome,
+        new RegExp(`^exited 1: DATA_DIR ${dataDir} is in use by process ${serving[0]!.child.pid} `),
+      )
+    }
+    serving[0]!.child.kill('SIGTERM')
+    assert.equal(await serving[0]!.exited, 0)
+  })
 })
 
 describe('service start against Kafka', () => {
