@@ -79,6 +79,7 @@ async function main(): Promise<void> {
   } catch (error) {
     if (!(error instanceof TransportUnavailableError)) throw error
     logger.fatal(error.message)
+    await database.close() // releases PGlite's data folder
     process.exit(1)
   }
   let address: string
