@@ -1,6 +1,8 @@
-// Starting the service (`node src/main.ts`, its own process) before its PostgreSQL server answers, as a container
-// beside the database does: it waits and says so, then serves; a database that will never do (wrong name, no server
-// within DB_WAIT_SECONDS) ends the start at once with one message, exit code 1 and no stack trace.
+// Starting the service (`node src/main.ts`, its own process) as a deploy does, and what goes wrong there. Before its
+// PostgreSQL server or its Kafka brokers answer (a container starting beside them), it waits and says so, then
+// serves; what will never do (a wrong database name, nothing within DB_WAIT_SECONDS or KAFKA_WAIT_SECONDS, a port
+// another process holds, an embedded data folder another service uses) ends the start with one fatal line, exit
+// code 1 and no stack trace.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
