@@ -213,10 +213,17 @@ function bar(kind, width) {
 }
 
 async function drawSchedule(id) {
-  const q = await api(`/admin/schedules/${encodeURIComponent(id)}/queue`)
+  // Fetched together, then drawn together: the progress line and the seat map of one refresh agree (drawn as each
+  // answer came, the seat map lagged the line by two requests).
+  const at = encodeURIComponent(id)
+  const [q, s, list, seats] = await Promise.all([
+    api(`/admin/schedules/${at}/queue`),
+    api(`/schedules/${at}`),
+    api(`/admin/schedules/${at}/waitlist`),
+    api(`/schedules/${at}/seats`),
+  ])
   $('queue').textContent =
     `${q.opened ? 'open' : 'not open yet'} · waiting ${q.waiting} · admitted now ${q.active} / ${q.maxActive} · ${q.admitPerSecond}/s · last in line waits ~${q.estimatedWaitForLastSeconds} s · completed ${q.completed} · left ${q.left}`
-  const s = await api(`/schedules/${encodeURIComponent(id)}`)
   const { total, sold, held, available } = s.seats
   const pct = (n) => `${total ? (n / total) * 100 : 0}%`
   $('progress').replaceChildren(
@@ -232,7 +239,6 @@ async function drawSchedule(id) {
     ),
     `sold ${sold} · held ${held} · free ${available} of ${total}`,
   )
-  const list = await api(`/admin/schedules/${encodeURIComponent(id)}/waitlist`)
   $('waitlist-counts').textContent = Object.entries(list.counts)
     .map(([status, n]) => `${status} ${n}`)
     .join(' · ')
@@ -257,7 +263,6 @@ async function drawSchedule(id) {
           ),
         ),
     )
-  const seats = await api(`/schedules/${encodeURIComponent(id)}/seats`)
   $('seatmap').replaceChildren(
     el(
       'div',
