@@ -68,8 +68,16 @@ export class OffsetCommitter {
           failed = true
           // A generation change refuses the commit: the next owner starts from the last commit that landed.
           const rebalancing = err instanceof NotInGroupError || findErrorBy(err as Error, 'needsRejoin', true)
-          const level = rebalancing ? 'info' : 'warn'
-          this.#log[level]({ err, partitions: offsets.length }, 'offset commit refused')
+          const passing = passingRefusal(err)
+          if (rebalancing || passing) {
+            // Expected while a group rebalances or its coordinator moves (a broker stopped): one short line.
+            this.#log.info(
+              { reason: passing ?? (err as Error).message, partitions: offsets.length },
+              'offset commit refused; tried again',
+            )
+          } else {
+            this.#log.warn({ err, partitions: offsets.length }, 'offset commit refused')
+          }
           for (const o of offsets) {
             const key = partitionKey(o.topic, o.partition)
             const newer = this.#queued.get(key)
@@ -148,4 +156,19 @@ export class NotInGroupError extends Error {
   constructor() {
     super('Not a member of a stable group generation (rebalancing)')
   }
+}
+
+/**
+ * The broker's error names when every partition of a refused commit failed with an error the protocol says passes
+ * with a retry (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, …), else undefined.
+ */
+export function passingRefusal(err: unknown): string | undefined {
+  const inner = (err as { errors?: unknown[] }).errors
+  if (!Array.isArray(inner) || inner.length === 0) return undefined
+  const names = new Set<string>()
+  for (const e of inner as { canRetry?: boolean; apiId?: string }[]) {
+    if (e?.canRetry !== true || !e.apiId) return undefined
+    names.add(e.apiId)
+  }
+  return [...names].join(', ')
 }
