@@ -298,6 +298,7 @@ function expectedOf(schema: Record<string, unknown>, given: unknown): string {
     pattern?: string
     minimum?: number
     maximum?: number
+    exclusiveMinimum?: number
     minLength?: number
     anyOf?: { const?: unknown }[]
   }
@@ -306,7 +307,11 @@ function expectedOf(schema: Record<string, unknown>, given: unknown): string {
   if (s.type === 'integer' || s.type === 'number') {
     const what = s.type === 'integer' ? 'a whole number' : 'a number'
     if (s.minimum !== undefined && s.maximum !== undefined) return `${what} from ${s.minimum} to ${s.maximum}`
-    if (s.minimum !== undefined) return `${what} of at least ${s.minimum}`
+    const low = s.minimum ?? s.exclusiveMinimum
+    const from = s.minimum !== undefined ? `of at least ${s.minimum}` : `above ${s.exclusiveMinimum}`
+    if (low !== undefined && s.maximum !== undefined) return `${what} ${from}, at most ${s.maximum}`
+    if (low !== undefined) return `${what} ${from}`
+    if (s.maximum !== undefined) return `${what} of at most ${s.maximum}`
     return what
   }
   if (s.pattern === '^https?://') return 'an http:// or https:// URL'

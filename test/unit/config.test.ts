@@ -96,6 +96,7 @@ describe('loadConfig', () => {
     for (const [name, value, expected] of [
       ['PORT', '70000', 'must be a whole number from 0 to 65535 (got "70000")'],
       ['ACCESS_TOKEN_TTL_SECONDS', '5', 'must be a whole number of at least 60 (got "5")'],
+      ['QUEUE_ADMIT_PER_SECOND', '0', 'must be a number above 0 (got "0")'],
       ['LOG_LEVEL', 'loud', 'must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
       ['ROLES', 'api,bogus', 'must be one or more of api, relay, workers, separated by commas'],
       [
