@@ -4,8 +4,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -16,18 +14,9 @@ import { Api } from '../support/api-client.ts'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../support/databases.ts'
 import { seedAdmittedFans } from '../support/fans.ts'
 import { buy, createSchedule } from '../support/flows.ts'
+import { unusedPort } from '../support/sockets.ts'
 import { startTestApp } from '../support/test-app.ts'
 import { waitFor } from '../support/wait.ts'
-
-/** A loopback port nobody listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
 
@@ -152,7 +141,7 @@ describe('operator CLI', () => {
     const wrongKey = await cli(['dead-letters', 'list'], { ...env, ADMIN_KEY: 'not-the-key' })
     assert.equal(wrongKey.code, 1)
     assert.match(wrongKey.stderr, /^40[13] [A-Z_]+: .+\n$/)
-    const away = await cli(['dead-letters', 'list', '--url', `http://127.0.0.1:${await closedPort()}`], env)
+    const away = await cli(['dead-letters', 'list', '--url', `http://127.0.0.1:${await unusedPort()}`], env)
     assert.equal(away.code, 1)
     assert.match(
       away.stderr,

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
+import { unusedPort } from '../support/sockets.ts'
 import { transportTargets } from '../support/transports.ts'
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
@@ -98,16 +99,6 @@ async function freshDatabase(): Promise<string> {
   const database = await createTestDatabase('postgres', 'startup', 1)
   after(() => database.close())
   return new URL(database.url!).pathname.slice(1)
-}
-
-/** A loopback port nobody listens on yet. */
-async function unusedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** Starts forwarding `port` to `target` (host:port): from now on, the server at that port answers. */

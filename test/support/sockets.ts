@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { createServer } from 'node:net'
 
 // TCP states in /proc/net/tcp (include/net/tcp_states.h).
 const TCP_STATES = [
@@ -62,4 +64,14 @@ export function connectionsTo(addresses: readonly string[]): string[] {
 function ipv4(hex: string): string | undefined {
   if (hex.length !== 8) return undefined
   return [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.')
+}
+
+/** A loopback port nobody listens on (bound, then released): connections to it are refused until someone does. */
+export async function unusedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
 }
