@@ -18,6 +18,7 @@ describe('admission survives a SIGKILLed workers instance [postgres]', () => {
   const queue = { QUEUE_TICK_MS: 100, QUEUE_ADMIT_PER_SECOND: 10, QUEUE_MAX_ACTIVE: 100_000 }
   let api: TestApp
   let workers: ChildProcess
+  const workersLog: string[] = []
   before(async () => {
     api = await startTestApp(
       'postgres',
@@ -39,8 +40,20 @@ describe('admission survives a SIGKILLed workers instance [postgres]', () => {
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
-    const lines = createInterface({ input: workers.stdout! })
-    for await (const line of lines) if (line.includes('ticketing service listening')) break
+    // Its log is read to the end, not only to the line that says it listens: a pipe nobody drains fills up, and
+    // the instance then blocks in its next log write, in the middle of whatever it was doing (an admission round
+    // holding its locks, once: the API instance's requests waited on them until the test timed out).
+    const listening = new Promise<void>((resolve, reject) => {
+      createInterface({ input: workers.stdout! }).on('line', (line) => {
+        workersLog.push(line)
+        if (workersLog.length > 50) workersLog.shift()
+        if (line.includes('ticketing service listening')) resolve()
+      })
+      workers.once('exit', (code) =>
+        reject(new Error(`the workers instance exited (${code}):\n${workersLog.join('\n')}`)),
+      )
+    })
+    await listening
   })
   after(async () => {
     if (workers.exitCode === null && workers.signalCode === null) {
@@ -72,8 +85,10 @@ describe('admission survives a SIGKILLed workers instance [postgres]', () => {
         ).rows[0]!.n,
       )
     await waitFor('the line moving', async () => (await admitted()) >= 10, { timeoutMs: 30_000 })
+    assert.equal(workers.exitCode, null, `the workers instance was still running:\n${workersLog.join('\n')}`)
+    const exited = once(workers, 'exit')
     workers.kill('SIGKILL')
-    await once(workers, 'exit')
+    await exited
     const atKill = await admitted()
     assert.ok(atKill < fans.length - 10, `the line ran out before the kill (${atKill} admitted)`)
     await waitFor('admissions after the kill', async () => (await admitted()) >= atKill + 10, {
