@@ -126,7 +126,8 @@ ensure_probe() {
 # Runs probe.ts; sets CHECK_RESULT to its RESULT line and CHECK_OUTPUT to its output. Returns its exit code.
 run_check() {
   local rc=0 out
-  out="$("$NODE_BIN" "$SCRIPT_DIR/probe.ts" "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
+  out="$(KAFKA_PROBE_CLUSTER_ID="$(cat "$CLUSTER_DIR/cluster.id" 2>/dev/null || true)" \
+    "$NODE_BIN" "$SCRIPT_DIR/probe.ts" "$@" 2>>"$CLUSTER_DIR/check.log")" || rc=$?
   CHECK_OUTPUT="$out"
   CHECK_RESULT="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n1 || true)"
   # No verdict: the probe itself failed (no npm ci, a broken install), whatever the nodes do.
@@ -423,6 +424,7 @@ cmd_up() {
     for id in ${bad:-$(seq 1 "$n")}; do show_node_logs "$id"; done
     case "$CHECK_RESULT" in
       "RESULT dead"*) die "node(s) $bad exited during startup (logs above; 'kafka.sh down' to clean up)" ;;
+      "RESULT foreign"*) die "the ports of node(s) $bad answer for another cluster (above); stop it, or give this one its own KAFKA_PORT_BASE" ;;
       *) die "cluster not ready after ${timeout}s (node(s) ${bad:-?} not serving; 'kafka.sh down' to clean up)" ;;
     esac
   fi

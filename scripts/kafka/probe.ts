@@ -8,8 +8,11 @@
 //     that node answers and is a live broker; with isrWait, it is back in the ISR of every partition it replicates
 //
 // A pid of 0 or a pid that died means that node is gone: the probe stops at once instead of waiting for the timeout.
+// KAFKA_PROBE_CLUSTER_ID (kafka.sh passes the id it formatted the nodes with): a node answering for another cluster
+// is another cluster's broker on our port (two state dirs on one port base), and the probe says so at once.
 // Progress stays quiet; the last stdout line is the verdict kafka.sh reads:
 //   RESULT ok (exit 0) | RESULT timeout <ids> (2) | RESULT dead <ids> (3) | RESULT isr-timeout <n> (4)
+//   | RESULT foreign <ids> (5)
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Connection, metadataV12 } from '@platformatic/kafka'
@@ -52,6 +55,7 @@ function rootMessage(error: unknown): string {
 }
 
 interface Metadata {
+  clusterId: string | null | undefined
   /** The live brokers (registered and not fenced). */
   brokers: Set<number>
   partitions: { name: string; leader: number; replicas: number[]; isr: number[] }[]
@@ -66,6 +70,7 @@ async function metadataFrom(node: NodeSpec, withTopics: boolean): Promise<Metada
       .async(connection, withTopics ? null : [], false, false)
       .catch(usePartial)
     return {
+      clusterId: response.clusterId,
       brokers: new Set(response.brokers.map((b) => b.nodeId)),
       partitions: response.topics.flatMap((t) =>
         t.partitions.map((p) => ({
@@ -91,12 +96,24 @@ function usePartial(error: unknown): metadataV12.MetadataResponse {
   return response
 }
 
+const OUR_CLUSTER = process.env.KAFKA_PROBE_CLUSTER_ID || undefined
+
+/** Why a node's answer is another cluster's, or undefined when it is ours (or no id was given to compare). */
+function foreign(n: NodeSpec, metadata: Metadata): string | undefined {
+  if (!OUR_CLUSTER || metadata.clusterId === OUR_CLUSTER) return undefined
+  return (
+    `${n.host}:${n.port} answers for cluster ${metadata.clusterId}, not this state dir's ${OUR_CLUSTER}: ` +
+    'another cluster on this machine uses these ports (another npm test or kafka.sh in another checkout?)'
+  )
+}
+
 /** The partitions without a live leader. */
 const leaderless = (m: Metadata) => m.partitions.filter((p) => !m.brokers.has(p.leader)).map((p) => p.name)
 
 async function cluster(deadline: number, nodes: NodeSpec[]): Promise<number> {
   const expected = nodes.map((n) => n.id)
   const pending = new Set(expected)
+  const foreignNodes = new Map<number, string>()
   let lastError = ''
   for (;;) {
     const dead = nodes.filter((n) => !alive(n.pid)).map((n) => n.id)
@@ -107,6 +124,11 @@ async function cluster(deadline: number, nodes: NodeSpec[]): Promise<number> {
         .map(async (n) => {
           try {
             const metadata = await metadataFrom(n, true)
+            const other = foreign(n, metadata)
+            if (other) {
+              foreignNodes.set(n.id, other)
+              return
+            }
             const missing = expected.filter((id) => !metadata.brokers.has(id))
             const noLeader = leaderless(metadata)
             if (missing.length > 0)
@@ -119,6 +141,8 @@ async function cluster(deadline: number, nodes: NodeSpec[]): Promise<number> {
           }
         }),
     )
+    if (foreignNodes.size > 0)
+      return verdict(5, `foreign ${[...foreignNodes.keys()].join(' ')}`, [...foreignNodes.values()][0])
     if (pending.size === 0) return verdict(0, 'ok')
     if (Date.now() > deadline) return verdict(2, `timeout ${[...pending].join(' ')}`, lastError)
     await sleep(ROUND_PAUSE_MS)
@@ -133,6 +157,8 @@ async function node(deadline: number, isrWait: boolean, n: NodeSpec): Promise<nu
     if (!alive(n.pid)) return verdict(3, `dead ${n.id}`)
     try {
       const metadata = await metadataFrom(n, serving && isrWait)
+      const other = foreign(n, metadata)
+      if (other) return verdict(5, `foreign ${n.id}`, other)
       if (!metadata.brokers.has(n.id)) {
         lastError = `node ${n.id} not yet a live broker (live: [${[...metadata.brokers]}])`
       } else if (!isrWait) {
