@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Gauge, type Registry } from 'prom-client'
+import { retryFor } from '../platform/backoff.ts'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
@@ -105,26 +105,23 @@ export function createEventBackbone(options: {
     async start(roles) {
       const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
       const topics = topicCatalog(durability, config.retryDelaysMs.length)
-      const deadline = Date.now() + config.KAFKA_WAIT_SECONDS * 1000
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await transport.ensureTopics(topics)
-          break
-        } catch (error) {
+      const where = `Kafka at ${config.kafkaBrokers.join(',')}`
+      await retryFor(
+        config.KAFKA_WAIT_SECONDS,
+        () => transport.ensureTopics(topics),
+        (error, tries, timeLeft) => {
           if (transport.kind !== 'kafka') throw error
-          const where = `Kafka at ${config.kafkaBrokers.join(',')}`
-          if (Date.now() >= deadline) {
+          if (!timeLeft) {
             throw new TransportUnavailableError(
               `${where} did not answer within ${config.KAFKA_WAIT_SECONDS} s (KAFKA_WAIT_SECONDS): ${rootReason(error)}`,
             )
           }
           logger.warn(
-            { attempt },
+            { attempt: tries },
             `${where} does not answer yet: ${rootReason(error)}; waiting (KAFKA_WAIT_SECONDS=${config.KAFKA_WAIT_SECONDS})`,
           )
-          await sleep(Math.min(2000, 250 * attempt, Math.max(0, deadline - Date.now())))
-        }
-      }
+        },
+      )
       if (roles.relay) await relay.start()
       if (roles.workers) void runtime.start()
       running = roles

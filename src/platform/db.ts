@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import pg from 'pg'
+import { retryFor } from './backoff.ts'
 import type { Config } from './config.ts'
 import { migrationProvider } from './migrations/index.ts'
 import type { Database } from './schema.ts'
@@ -113,30 +114,24 @@ export async function waitForDatabase(
 ): Promise<void> {
   if (handle.kind !== 'postgres') return
   const where = handle.url ? serverOf(handle.url) : 'the database server'
-  const deadline = Date.now() + options.waitSeconds * 1000
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const client = await handle.pool!.connect()
-      client.release()
-      return
-    } catch (error) {
+  await retryFor(
+    options.waitSeconds,
+    async () => (await handle.pool!.connect()).release(),
+    (error, tries, timeLeft) => {
       const e = error as { code?: string; message?: string }
       const reason =
         e.code && e.message?.includes(e.code) ? e.message : `${e.code ?? ''} ${e.message ?? ''}`.trim()
       if (!TRANSIENT.has(e.code ?? '')) {
         throw new DatabaseUnavailableError(`PostgreSQL at ${where} refused the service: ${reason}`)
       }
-      if (Date.now() >= deadline) {
+      if (!timeLeft) {
         throw new DatabaseUnavailableError(
           `PostgreSQL at ${where} did not answer within ${options.waitSeconds} s (DB_WAIT_SECONDS): ${reason}`,
         )
       }
-      options.onWait?.(`PostgreSQL at ${where} does not answer yet: ${reason}`, attempt)
-      await new Promise((r) =>
-        setTimeout(r, Math.min(2000, 250 * attempt, Math.max(0, deadline - Date.now()))),
-      )
-    }
-  }
+      options.onWait?.(`PostgreSQL at ${where} does not answer yet: ${reason}`, tries)
+    },
+  )
 }
 
 /** host:port/database of a PostgreSQL URL, without its user or password. */
