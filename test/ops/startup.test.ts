@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
+import { deleteKafkaPrefix } from '../side-effects/support/harness.ts'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
 import { unusedPort } from '../support/sockets.ts'
 import { transportTargets } from '../support/transports.ts'
@@ -304,18 +305,6 @@ describe('service start against Kafka', () => {
       assert.equal((await fetch(`${listening.address}/ready`)).status, 200)
       service.child.kill('SIGTERM')
       assert.equal(await service.exited, 0)
-      await deleteTopicsUnder(kafka.brokers, env.KAFKA_TOPIC_PREFIX)
+      await deleteKafkaPrefix(kafka.brokers, env.KAFKA_TOPIC_PREFIX)
     })
 })
-
-/** The run's topics go with it: a shared cluster does not fill up. */
-async function deleteTopicsUnder(brokers: readonly string[], prefix: string): Promise<void> {
-  const { Admin } = await import('@platformatic/kafka')
-  const admin = new Admin({ clientId: 'startup-cleanup', bootstrapBrokers: [...brokers] })
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`))
-    if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
-  } finally {
-    await admin.close().catch(() => {})
-  }
-}

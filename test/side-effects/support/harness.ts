@@ -57,11 +57,15 @@ export async function startApp(
 }
 
 /** Best effort: a closed app's topics and groups are removed so the shared cluster does not fill up. */
-async function deleteKafkaPrefix(brokers: readonly string[], prefix: string, groups: readonly string[]) {
+export async function deleteKafkaPrefix(
+  brokers: readonly string[],
+  prefix: string,
+  groups: readonly string[] = [],
+) {
   const { Admin } = await import('@platformatic/kafka')
   const admin = new Admin({ clientId: 'side-effects-cleanup', bootstrapBrokers: [...brokers] })
   try {
-    await admin.deleteGroups({ groups: [...groups] }).catch(() => {})
+    if (groups.length > 0) await admin.deleteGroups({ groups: [...groups] }).catch(() => {})
     const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(`${prefix}.`))
     if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
   } finally {
