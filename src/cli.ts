@@ -11,12 +11,8 @@ import { passwordHasherFromConfig } from './auth/passwords.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
 import { ConfigError, loadConfig } from './platform/config.ts'
-import {
-  type DatabaseHandle,
-  DatabaseUnavailableError,
-  openDatabase,
-  waitForDatabase,
-} from './platform/db.ts'
+import { type DatabaseHandle, openDatabase, waitForDatabase } from './platform/db.ts'
+import { StartupError } from './platform/errors.ts'
 
 const program = new Command()
   .name('ticketing')
@@ -175,7 +171,7 @@ try {
     console.error(error.message)
     process.exit(2)
   }
-  if (error instanceof DatabaseUnavailableError) {
+  if (error instanceof StartupError) {
     console.error(error.message)
     process.exit(1)
   }

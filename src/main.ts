@@ -1,17 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildApp } from './app.ts'
+import { type App, buildApp } from './app.ts'
 import { prepareDatabase } from './database.ts'
 import { seedDemo } from './demo/seed.ts'
-import { TransportUnavailableError } from './events/backbone.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
-import {
-  type DatabaseHandle,
-  DatabaseUnavailableError,
-  openDatabase,
-  waitForDatabase,
-} from './platform/db.ts'
+import { openDatabase, waitForDatabase } from './platform/db.ts'
+import { StartupError } from './platform/errors.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -34,62 +29,47 @@ async function main(): Promise<void> {
     throw error
   }
   const logger = createLogger(config.LOG_LEVEL)
-  let database: DatabaseHandle
+  // What a failed start must undo before its exit: nothing, then the database (PGlite's data folder is released
+  // with it), then the whole app once it runs.
+  let release = async () => {}
+  let app: App
+  let address: string
   try {
-    database = await openDatabase(config)
-  } catch (error) {
-    if (!(error instanceof DatabaseUnavailableError)) throw error
-    logger.fatal(error.message)
-    process.exit(1)
-  }
-  logger.info(
-    { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
-    'database',
-  )
-  try {
+    const database = await openDatabase(config)
+    release = () => database.close()
+    logger.info(
+      { database: database.kind, dataDir: database.kind === 'pglite' ? config.DATA_DIR : undefined },
+      'database',
+    )
     await waitForDatabase(database, {
       waitSeconds: config.DB_WAIT_SECONDS,
       onWait: (reason, attempt) =>
         logger.warn({ attempt }, `${reason}; waiting (DB_WAIT_SECONDS=${config.DB_WAIT_SECONDS})`),
     })
-  } catch (error) {
-    if (!(error instanceof DatabaseUnavailableError)) throw error
-    logger.fatal(error.message)
-    await database.close()
-    process.exit(1)
-  }
-  await prepareDatabase(database.db)
+    await prepareDatabase(database.db)
 
-  // Embedded mode keeps its generated secrets in the data folder, so tokens and the admin key survive restarts.
-  if (database.kind === 'pglite') {
-    config = Object.freeze({
-      ...config,
-      AUTH_SECRET: config.AUTH_SECRET ?? persistedSecret(config.DATA_DIR, 'auth-secret', 32),
-      ADMIN_KEY: config.ADMIN_KEY ?? persistedSecret(config.DATA_DIR, 'admin-key', 18),
-    })
-  }
-  const app = await buildApp({ config, database, logger })
-  const seed = config.SEED_DEMO === 'true' || (config.SEED_DEMO === 'auto' && database.kind === 'pglite')
-  if (seed) {
-    const demo = await seedDemo(database.db, app.passwords)
-    if (demo.created) logger.info(demo.summary, 'demo data seeded')
-  }
-  try {
+    // Embedded mode keeps its generated secrets in the data folder, so tokens and the admin key survive restarts.
+    if (database.kind === 'pglite') {
+      config = Object.freeze({
+        ...config,
+        AUTH_SECRET: config.AUTH_SECRET ?? persistedSecret(config.DATA_DIR, 'auth-secret', 32),
+        ADMIN_KEY: config.ADMIN_KEY ?? persistedSecret(config.DATA_DIR, 'admin-key', 18),
+      })
+    }
+    app = await buildApp({ config, database, logger })
+    const seed = config.SEED_DEMO === 'true' || (config.SEED_DEMO === 'auto' && database.kind === 'pglite')
+    if (seed) {
+      const demo = await seedDemo(database.db, app.passwords)
+      if (demo.created) logger.info(demo.summary, 'demo data seeded')
+    }
     await app.start()
+    const running = app
+    release = () => running.close()
+    address = await listen(app, config)
   } catch (error) {
-    if (!(error instanceof TransportUnavailableError)) throw error
+    if (!(error instanceof StartupError)) throw error
     logger.fatal(error.message)
-    await database.close() // releases PGlite's data folder
-    process.exit(1)
-  }
-  let address: string
-  try {
-    address = await app.http.listen({ port: config.PORT, host: config.HOST })
-  } catch (error) {
-    const why = LISTEN_ERRORS[(error as { code?: string }).code ?? '']
-    if (!why) throw error
-    logger.fatal(`cannot listen on ${config.HOST}:${config.PORT}: ${why}`)
-    await app.close()
+    await release()
     process.exit(1)
   }
   if (!process.env.ADMIN_KEY)
@@ -122,6 +102,17 @@ const LISTEN_ERRORS: Record<string, string> = {
   EADDRNOTAVAIL:
     "that address is not one of this machine's (set HOST, for example 0.0.0.0 for every interface)",
   ENOTFOUND: 'HOST is not a known name or address',
+}
+
+/** The app on its HTTP port; a port it cannot take is a StartupError saying why, in words. */
+async function listen(app: App, config: Config): Promise<string> {
+  try {
+    return await app.http.listen({ port: config.PORT, host: config.HOST })
+  } catch (error) {
+    const why = LISTEN_ERRORS[(error as { code?: string }).code ?? '']
+    if (!why) throw error
+    throw new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${why}`)
+  }
 }
 
 await main()

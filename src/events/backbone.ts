@@ -2,6 +2,7 @@ import { Gauge, type Registry } from 'prom-client'
 import { retryFor } from '../platform/backoff.ts'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
+import { StartupError } from '../platform/errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import { eventTypes } from './event-types.ts'
 import { createOutboxRelay, type OutboxRelay } from './outbox/relay.ts'
@@ -22,11 +23,6 @@ export interface EventBackbone {
   start(roles: { relay: boolean; workers: boolean }): Promise<void>
   /** Stops the relay, drains consumers (committing what finished), closes the transport. */
   stop(): Promise<void>
-}
-
-/** The event transport cannot be reached: a message for a person, without a stack trace. */
-export class TransportUnavailableError extends Error {
-  override name = 'TransportUnavailableError'
 }
 
 /** The innermost reason of a client error (the library wraps a refused connection in several aggregates). */
@@ -112,7 +108,7 @@ export function createEventBackbone(options: {
         (error, tries, timeLeft) => {
           if (transport.kind !== 'kafka') throw error
           if (!timeLeft) {
-            throw new TransportUnavailableError(
+            throw new StartupError(
               `${where} did not answer within ${config.KAFKA_WAIT_SECONDS} s (KAFKA_WAIT_SECONDS): ${rootReason(error)}`,
             )
           }

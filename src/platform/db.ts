@@ -6,6 +6,7 @@ import { Migrator } from 'kysely/migration'
 import pg from 'pg'
 import { retryFor } from './backoff.ts'
 import type { Config } from './config.ts'
+import { StartupError } from './errors.ts'
 import { migrationProvider } from './migrations/index.ts'
 import type { Database } from './schema.ts'
 
@@ -85,11 +86,6 @@ export async function openPglite(
   }
 }
 
-/** The database cannot be used: a message for a person, without a stack trace. */
-export class DatabaseUnavailableError extends Error {
-  override name = 'DatabaseUnavailableError'
-}
-
 // Worth waiting for: the server is not up yet (a container starting beside this one) or is starting, or the
 // network is not there yet. Anything else (a wrong password, a missing database) will not change by waiting.
 const TRANSIENT = new Set([
@@ -122,10 +118,10 @@ export async function waitForDatabase(
       const reason =
         e.code && e.message?.includes(e.code) ? e.message : `${e.code ?? ''} ${e.message ?? ''}`.trim()
       if (!TRANSIENT.has(e.code ?? '')) {
-        throw new DatabaseUnavailableError(`PostgreSQL at ${where} refused the service: ${reason}`)
+        throw new StartupError(`PostgreSQL at ${where} refused the service: ${reason}`)
       }
       if (!timeLeft) {
-        throw new DatabaseUnavailableError(
+        throw new StartupError(
           `PostgreSQL at ${where} did not answer within ${options.waitSeconds} s (DB_WAIT_SECONDS): ${reason}`,
         )
       }
@@ -156,7 +152,7 @@ function lockDataDir(dataDir: string): () => void {
   try {
     mkdirSync(dataDir, { recursive: true })
   } catch (error) {
-    throw new DatabaseUnavailableError(
+    throw new StartupError(
       `DATA_DIR ${folder}: cannot create ${dataDir} (${(error as Error).message}); set DATA_DIR to a folder this user may write`,
     )
   }
@@ -172,15 +168,13 @@ function lockDataDir(dataDir: string): () => void {
       }
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') {
-        throw new DatabaseUnavailableError(
-          `DATA_DIR ${folder}: cannot write ${lockPath} (${(error as Error).message})`,
-        )
+        throw new StartupError(`DATA_DIR ${folder}: cannot write ${lockPath} (${(error as Error).message})`)
       }
     }
     const holder = lockHolder(lockPath)
     if (holder === undefined) continue // released meanwhile
     if (holder !== process.pid && processExists(holder)) {
-      throw new DatabaseUnavailableError(
+      throw new StartupError(
         `DATA_DIR ${folder} is in use by process ${holder} (another npm start?): stop it, or give this one its own DATA_DIR`,
       )
     }

@@ -228,6 +228,14 @@ export const errorCatalog = {
 
 export type ErrorCode = keyof typeof errorCatalog
 
+/**
+ * The service cannot start, for a reason a person can fix (no database or brokers in time, a wrong database name, a
+ * port or data folder another process holds): the start ends with its message in one line, without a stack trace.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError'
+}
+
 /** A failure the caller can act on: carries a catalog code, and optional details (for example the invalid field). */
 export class AppError extends Error {
   readonly code: ErrorCode
