@@ -123,6 +123,7 @@ if (needs.has('pgbench-payment')) {
     perSecond: r.perSecond,
     ...r.latencyMs,
     what: 'pgbench payment.sql, 64 clients (tx/s)',
+    cpuMsPerOp: { machineMsPerOp: r.machineMsPerOp },
   }
 }
 if (needs.has('pgbench-contended')) {
@@ -132,6 +133,7 @@ if (needs.has('pgbench-contended')) {
     perSecond: r.perSecond,
     ...r.latencyMs,
     what: 'pgbench contended.sql, 64 clients (tx/s)',
+    cpuMsPerOp: { machineMsPerOp: r.machineMsPerOp },
   }
 }
 if (needs.has('hello')) {
@@ -237,12 +239,21 @@ for (const [name, l] of Object.entries(limits))
   if (!name.startsWith('goal'))
     console.log(
       `${name}: ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms` +
-        (l.cpuMsPerOp ? `, CPU ms per answer ${JSON.stringify(l.cpuMsPerOp)}` : ''),
+        (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(l.cpuMsPerOp)}` : ''),
     )
 console.log(machine)
 for (const r of rows) {
-  if (r.cpuSeconds)
-    console.log(`${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(r.cpuSeconds)}`)
+  if (r.cpuSeconds) {
+    // The machine's CPU per operation against the limit's: how much of the machine each costs, whether or not the
+    // run filled the machine (a throughput ratio can also be low because a path waits instead of working).
+    const own = r.cpuSeconds.machineMsPerOp
+    const limit = limits[r.limitName]?.cpuMsPerOp?.machineMsPerOp
+    const versus =
+      own && limit
+        ? `; the machine's CPU per operation ${Math.round((limit / own) * 100)} % as cheap as ${r.limitName}'s`
+        : ''
+    console.log(`${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(r.cpuSeconds)}${versus}`)
+  }
   if (r.background) console.log(`${r.path} (${r.transport}) background: ${JSON.stringify(r.background)}`)
   if (!r.correct) console.log(`${r.path} (${r.transport}) INCORRECT: ${JSON.stringify(r.counts)}`)
 }

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult } from './load.ts'
-import { freePort, processCpuSeconds } from './service.ts'
+import { freePort, machineCpuSeconds, processCpuSeconds } from './service.ts'
 
 const exec = promisify(execFile)
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
@@ -20,6 +20,8 @@ export interface PgbenchResult {
   transactions: number
   perSecond: number
   latencyMs: { p50: number; p99: number }
+  /** What a transaction cost the whole machine (every process, pgbench's clients included). */
+  machineMsPerOp: number
 }
 
 /**
@@ -39,6 +41,7 @@ export async function pgbench(
   const logDir = await mkdtemp(join(tmpdir(), 'pgbench-'))
   try {
     await exec('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbName, '-f', here('setup.sql')])
+    const machineStart = machineCpuSeconds()
     const { stdout } = await exec(
       'pgbench',
       [
@@ -61,6 +64,7 @@ export async function pgbench(
       ],
       { maxBuffer: 16 * 1024 * 1024 },
     )
+    const machineSeconds = machineCpuSeconds() - machineStart
     const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN)
     const transactions = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0)
     // Each log line: client id, transaction number, latency in µs, …
@@ -82,6 +86,7 @@ export async function pgbench(
         p50: Number(percentile(latencies, 50).toFixed(1)),
         p99: Number(percentile(latencies, 99).toFixed(1)),
       },
+      machineMsPerOp: Number(((machineSeconds * 1000) / transactions).toFixed(3)),
     }
   } finally {
     rmSync(logDir, { recursive: true, force: true })
@@ -93,7 +98,9 @@ export async function pgbench(
 export async function helloWorld(options: {
   connections: number
   durationMs: number
-}): Promise<LoadResult & { cpuMsPerOp: { serviceMsPerOp: number; generatorMsPerOp: number } }> {
+}): Promise<
+  LoadResult & { cpuMsPerOp: { serviceMsPerOp: number; generatorMsPerOp: number; machineMsPerOp: number } }
+> {
   const port = await freePort()
   const child = spawn(process.execPath, [new URL('./hello.ts', import.meta.url).pathname, String(port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -108,12 +115,14 @@ export async function helloWorld(options: {
     })
     const serverStart = processCpuSeconds(child.pid!)
     const generatorStart = process.cpuUsage()
+    const machineStart = machineCpuSeconds()
     const result = await drive(url, {
       connections: options.connections,
       durationMs: options.durationMs,
       request: () => ({ method: 'GET', path: '/' }),
     })
     const generator = process.cpuUsage(generatorStart)
+    const machine = machineCpuSeconds() - machineStart
     const msPerOp = (seconds: number) => Number(((seconds * 1000) / result.requests).toFixed(3))
     return {
       ...result,
@@ -121,6 +130,7 @@ export async function helloWorld(options: {
       cpuMsPerOp: {
         serviceMsPerOp: msPerOp(processCpuSeconds(child.pid!) - serverStart),
         generatorMsPerOp: msPerOp((generator.user + generator.system) / 1e6),
+        machineMsPerOp: msPerOp(machine),
       },
     }
   } finally {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
 
@@ -13,6 +13,8 @@ export interface RunningService {
   adminKey: string
   secret: string
   process: ChildProcess
+  /** The Kafka brokers it runs on; undefined on the embedded transport. */
+  kafkaBrokers: string[] | undefined
   stop(): Promise<void>
 }
 
@@ -75,6 +77,7 @@ export async function startService(name: string, env: Record<string, string> = {
     adminKey,
     secret,
     process: child,
+    kafkaBrokers: env.KAFKA_BROKERS?.split(','),
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM')
@@ -181,25 +184,97 @@ export function postgresCpuBetween(start: Map<number, number>, end: Map<number, 
 }
 
 /**
- * CPU of the service, of the PostgreSQL backends serving its database (not WAL writing or checkpoints) and of this
- * process (the load generator), between two readings.
+ * CPU seconds the whole machine has been busy (user, nice, system, interrupts; not idle, I/O wait or time the
+ * hypervisor gave to other machines), from /proc/stat; NaN where it is not available.
+ */
+export function machineCpuSeconds(): number {
+  try {
+    const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number)
+    return (user! + nice! + system! + irq! + softirq!) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/**
+ * The processes of this machine listening on the loopback ports of `brokers` (host:port): the Kafka brokers when they
+ * run here, as the development cluster does; empty when they run elsewhere. From /proc/net/tcp{,6} (the listening
+ * sockets' inodes) and /proc/<pid>/fd (who holds them).
+ */
+export function localBrokerPids(brokers: readonly string[]): number[] {
+  const ports = new Set<number>()
+  for (const b of brokers) {
+    const at = b.lastIndexOf(':')
+    const host = b.slice(0, at).replace(/^\[|\]$/g, '')
+    if (['127.0.0.1', 'localhost', '::1'].includes(host)) ports.add(Number(b.slice(at + 1)))
+  }
+  if (ports.size === 0) return []
+  const inodes = new Set<string>()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try {
+      text = readFileSync(table, 'utf8')
+    } catch {
+      continue
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/)
+      // local address (hex ip:hex port), state 0A = LISTEN, inode
+      if (f.length > 9 && f[3] === '0A' && ports.has(Number.parseInt(f[1]!.split(':')[1]!, 16)))
+        inodes.add(f[9]!)
+    }
+  }
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        const link = readlinkSync(`/proc/${entry}/fd/${fd}`)
+        if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) {
+          pids.push(Number(entry))
+          break
+        }
+      }
+    } catch {
+      // not ours to read, or ended meanwhile
+    }
+  }
+  return pids
+}
+
+/**
+ * CPU of the service, of the PostgreSQL backends serving its database (not WAL writing or checkpoints), of this
+ * process (the load generator), of the Kafka brokers when the service runs on brokers of this machine, and of the
+ * whole machine, between two readings. The machine's figure holds everything else that ran meanwhile (WAL writer,
+ * checkpointer, idle brokers, the system): what an operation cost the machine, comparable with a limit's.
  */
 export function cpuMeter(service: RunningService) {
   const servicePid = service.process.pid!
   const database = new URL(service.databaseUrl).pathname.slice(1)
+  const brokers = service.kafkaBrokers ? localBrokerPids(service.kafkaBrokers) : []
   const at = () => ({
     service: processCpuSeconds(servicePid),
     postgres: postgresCpuSeconds(database),
     generator: process.cpuUsage(),
+    brokers: brokers.map(processCpuSeconds),
+    machine: machineCpuSeconds(),
   })
   const start = at()
   return () => {
     const end = at()
     const gen = process.cpuUsage(start.generator)
+    const brokerSeconds = end.brokers.reduce((sum, s, i) => sum + Math.max(0, s - start.brokers[i]!), 0)
     return {
       service: Number((end.service - start.service).toFixed(2)),
       postgres: Number(postgresCpuBetween(start.postgres, end.postgres).toFixed(2)),
       generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
+      ...(brokers.length > 0 ? { brokers: Number(brokerSeconds.toFixed(2)) } : {}),
+      machine: Number((end.machine - start.machine).toFixed(2)),
     }
   }
 }
