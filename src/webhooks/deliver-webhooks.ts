@@ -105,6 +105,10 @@ export function createWebhookWorker(options: {
   async function claim(): Promise<Claimed[]> {
     const free = settings.concurrency - total
     if (free <= 0) return []
+    // The slots as they are before the endpoints are read. A send records its outcome (a 410 disables its endpoint
+    // in that transaction) before it frees its slot: read after the read began, a freed slot could go to an endpoint
+    // the read still saw enabled, and a delivery was sent after its endpoint's 410.
+    const busy = new Map(inFlight)
     return db.transaction().execute(async (tx) => {
       const endpoints = await tx
         .selectFrom('webhook_endpoints')
@@ -112,7 +116,7 @@ export function createWebhookWorker(options: {
         .where('enabled', '=', true)
         .execute()
       const slots = endpoints
-        .map((e) => ({ id: e.id, free: settings.perEndpoint - (inFlight.get(e.id) ?? 0) }))
+        .map((e) => ({ id: e.id, free: settings.perEndpoint - (busy.get(e.id) ?? 0) }))
         .filter((s) => s.free > 0)
       if (slots.length === 0) return []
       const due = await sql<{ id: string; endpoint_id: string }>`
