@@ -98,13 +98,21 @@ for (const target of targets()) {
       const extra = fans[FANS]!
       const held = await holdSeat(app.api, extra, show.scheduleId, show.seatIds[FANS]!, extra.queueToken)
       assert.equal(held.status, 201)
-      setTimeout(() => void flaky.setMode('ok'), 1500)
 
       // A: every event once, signed, as {type, timestamp, data}; webhook-id is the event id. On a shared Kafka
       // cluster other apps' events can reach this app's groups too: only this test's entities count.
       const reservations = new Set([...bought, held.body.id])
       const ours = (r: ReceivedRequest) =>
         reservations.has(r.body?.data?.reservationId) || [c.id, d.id].includes(r.body?.data?.endpointId)
+      // B comes back once it has refused one of these deliveries, however long the events take to reach it (a
+      // fixed 1.5 s was over before the first delivery on a cluster just started, and then nothing needed a retry).
+      const flakyBack = waitFor(
+        'B refused a delivery while down',
+        () => flaky.requestsWhere((r) => r.mode === '5xx' && ours(r)).length > 0,
+        { timeoutMs: 60_000 },
+      ).then(() => flaky.setMode('ok'))
+      // Awaited before B's checks below; a failure before them should not also surface as an unhandled rejection.
+      flakyBack.catch(() => {})
       const aPayloads = await waitFor(
         'A received every reservation event and the two endpoint-disabled events',
         () => {
@@ -147,6 +155,7 @@ for (const target of targets()) {
         assert.ok(eventIds.has(String(r.headers['webhook-id'])), 'webhook-id is the event id')
 
       // B: failed with 503 while it was down, then got every confirmation once it came back.
+      await flakyBack
       const bLog = await waitFor('B delivered everything', async () => {
         const log = await deliveriesOf(app, b.id)
         return log.length === FANS && log.every((x) => x.status === 'succeeded') && log
