@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
+import { processesListeningOn } from '../../test/support/sockets.ts'
 
 export { POSTGRES_ADMIN_URL }
 
@@ -203,8 +204,7 @@ export function machineCpuSeconds(): number {
 
 /**
  * The processes of this machine listening on the loopback ports of `brokers` (host:port): the Kafka brokers when they
- * run here, as the development cluster does; empty when they run elsewhere. From /proc/net/tcp{,6} (the listening
- * sockets' inodes) and /proc/<pid>/fd (who holds them).
+ * run here, as the development cluster does; empty when they run elsewhere.
  */
 export function localBrokerPids(brokers: readonly string[]): number[] {
   const ports = new Set<number>()
@@ -213,38 +213,7 @@ export function localBrokerPids(brokers: readonly string[]): number[] {
     const host = b.slice(0, at).replace(/^\[|\]$/g, '')
     if (['127.0.0.1', 'localhost', '::1'].includes(host)) ports.add(Number(b.slice(at + 1)))
   }
-  if (ports.size === 0) return []
-  const inodes = new Set<string>()
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
-    try {
-      text = readFileSync(table, 'utf8')
-    } catch {
-      continue
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const f = row.trim().split(/\s+/)
-      // local address (hex ip:hex port), state 0A = LISTEN, inode
-      if (f.length > 9 && f[3] === '0A' && ports.has(Number.parseInt(f[1]!.split(':')[1]!, 16)))
-        inodes.add(f[9]!)
-    }
-  }
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
-        const link = readlinkSync(`/proc/${entry}/fd/${fd}`)
-        if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) {
-          pids.push(Number(entry))
-          break
-        }
-      }
-    } catch {
-      // not ours to read, or ended meanwhile
-    }
-  }
-  return pids
+  return ports.size === 0 ? [] : processesListeningOn(ports)
 }
 
 /**

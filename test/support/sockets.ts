@@ -25,8 +25,8 @@ export interface TcpConnection {
   state: string
 }
 
-/** A process's TCP connections (listening sockets left out), read from /proc: Linux only. */
-export function tcpConnectionsOf(pid: number | 'self' = 'self'): TcpConnection[] {
+/** The inodes of the sockets a process holds open, from /proc/<pid>/fd. */
+function socketInodesOf(pid: number | 'self'): Set<string> {
   const inodes = new Set<string>()
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -36,19 +36,73 @@ export function tcpConnectionsOf(pid: number | 'self' = 'self'): TcpConnection[]
       // closed between the listing and the read
     }
   }
-  const found: TcpConnection[] = []
+  return inodes
+}
+
+interface TcpRow {
+  localPort: number
+  /** The remote address as the kernel writes it (hex). */
+  remoteHex: string
+  remotePort: number
+  state: string
+  inode: string
+}
+
+/** The TCP sockets of a process's network namespace, from /proc/<pid>/net/tcp and tcp6. */
+function tcpRows(pid: number | 'self'): TcpRow[] {
+  const rows: TcpRow[] = []
   for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
     for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/)
-      if (fields.length < 10 || !inodes.has(fields[9]!)) continue
-      const [hex, port] = fields[2]!.split(':') as [string, string]
-      const state = TCP_STATES[Number.parseInt(fields[3]!, 16)] ?? fields[3]!
-      if (state === 'LISTEN') continue
-      const remotePort = Number.parseInt(port, 16)
-      found.push({ remote: `${ipv4(hex) ?? hex}:${remotePort}`, remotePort, state })
+      if (fields.length < 10) continue
+      const [remoteHex, remotePort] = fields[2]!.split(':') as [string, string]
+      rows.push({
+        localPort: Number.parseInt(fields[1]!.split(':')[1]!, 16),
+        remoteHex,
+        remotePort: Number.parseInt(remotePort, 16),
+        state: TCP_STATES[Number.parseInt(fields[3]!, 16)] ?? fields[3]!,
+        inode: fields[9]!,
+      })
     }
   }
-  return found
+  return rows
+}
+
+/** A process's TCP connections (listening sockets left out), read from /proc: Linux only. */
+export function tcpConnectionsOf(pid: number | 'self' = 'self'): TcpConnection[] {
+  const inodes = socketInodesOf(pid)
+  return tcpRows(pid)
+    .filter((r) => inodes.has(r.inode) && r.state !== 'LISTEN')
+    .map((r) => ({
+      remote: `${ipv4(r.remoteHex) ?? r.remoteHex}:${r.remotePort}`,
+      remotePort: r.remotePort,
+      state: r.state,
+    }))
+}
+
+/** The processes listening on any of these TCP ports (in this process's network namespace), read from /proc. */
+export function processesListeningOn(ports: ReadonlySet<number>): number[] {
+  const listening = new Set(
+    tcpRows('self')
+      .filter((r) => r.state === 'LISTEN' && ports.has(r.localPort))
+      .map((r) => r.inode),
+  )
+  if (listening.size === 0) return []
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      for (const inode of socketInodesOf(Number(entry))) {
+        if (listening.has(inode)) {
+          pids.push(Number(entry))
+          break
+        }
+      }
+    } catch {
+      // not ours to read, or ended meanwhile
+    }
+  }
+  return pids
 }
 
 /** This process's open connections to any of these `host:port` addresses, matched by port (the test cluster's
