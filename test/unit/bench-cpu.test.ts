@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { describe, test } from 'node:test'
 import { localBrokerPids, machineCpuSeconds } from '../../bench/support/service.ts'
+import { unusedPort } from '../support/sockets.ts'
 
 // The benchmark's CPU accounting: whom it counts as the brokers, and what the whole machine spent.
 describe('benchmark CPU accounting', () => {
@@ -11,16 +12,12 @@ describe('benchmark CPU accounting', () => {
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const port = (server.address() as { port: number }).port
-    const unused = createServer()
-    unused.listen(0, '127.0.0.1')
-    await once(unused, 'listening')
-    const unusedPort = (unused.address() as { port: number }).port
-    unused.close()
+    const unused = await unusedPort()
     try {
       assert.deepEqual(localBrokerPids([`127.0.0.1:${port}`]), [process.pid])
-      assert.deepEqual(localBrokerPids([`localhost:${port}`, `127.0.0.1:${unusedPort}`]), [process.pid])
+      assert.deepEqual(localBrokerPids([`localhost:${port}`, `127.0.0.1:${unused}`]), [process.pid])
       assert.deepEqual(localBrokerPids([`10.1.2.3:${port}`]), [])
-      assert.deepEqual(localBrokerPids([`127.0.0.1:${unusedPort}`]), [])
+      assert.deepEqual(localBrokerPids([`127.0.0.1:${unused}`]), [])
     } finally {
       server.close()
     }
