@@ -192,8 +192,13 @@ describe('kafka transport', {
       ['a', []],
       ['b', []],
     ])
+    let b: Awaited<ReturnType<typeof transport.consume>> | undefined
     const member = (name: string) =>
       spec(group, topic, async (record, signal) => {
+        // a's 20 keys take ~1.3 s for all 1,000 records: a rebalance slower than that (a loaded machine) would find
+        // nothing left for b. So a holds its work in flight after 100 records until b owns partitions.
+        while (name === 'a' && handled.get('a')!.length >= 100 && !b?.assignments().length)
+          await sleep(25, undefined, { signal })
         await sleep(25, undefined, { signal })
         handled.get(name)!.push(record)
       })
@@ -204,7 +209,7 @@ describe('kafka transport', {
     await waitUntil('a busy', () => handled.get('a')!.length >= 100)
 
     // b joins while a is handling: a gives up partitions with work in flight.
-    const b = await transport.consume(member('b'))
+    b = await transport.consume(member('b'))
     t.after(() => b.close())
     await waitUntil(
       'both own partitions',
@@ -213,7 +218,10 @@ describe('kafka transport', {
         b.assignments().length > 0 &&
         a.assignments().length + b.assignments().length === PARTITIONS,
     )
-    await waitUntil('b busy', () => handled.get('b')!.length >= 50)
+    await waitUntil(
+      () => `b busy (a handled ${handled.get('a')!.length}, b ${handled.get('b')!.length})`,
+      () => handled.get('b')!.length >= 50,
+    )
     await a.close()
     await waitUntil('b owns every partition', () => b.assignments().length === PARTITIONS)
 
@@ -352,10 +360,15 @@ function assertPerKeyOrder(records: readonly TransportRecord[]): void {
   }
 }
 
-async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
+async function waitUntil(
+  what: string | (() => string),
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+) {
   const deadline = Date.now() + timeoutMs
   while (!(await predicate())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    if (Date.now() > deadline)
+      assert.fail(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
     await sleep(50)
   }
 }
