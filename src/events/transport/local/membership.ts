@@ -38,7 +38,9 @@ export class GroupMembership {
    * Renews the member and its leases, then rebalances toward an even share. Calls `revoke` (and waits) for what
    * was lost or must be given back before the leases are released, so their work is settled and committed first.
    */
-  async heartbeat(revoke: (parts: OwnedPartition[]) => Promise<void>): Promise<{ released: number }> {
+  async heartbeat(
+    revoke: (parts: OwnedPartition[]) => Promise<void>,
+  ): Promise<{ released: number; claimed: number }> {
     const db = this.#db
     const group = this.#group
     const memberId = this.#memberId
@@ -98,8 +100,9 @@ export class GroupMembership {
           .where('member_id', '=', memberId)
           .execute()
       }
-      return { released: surplus.length }
+      return { released: surplus.length, claimed: 0 }
     }
+    let gained = 0
     for (const p of partitions) {
       if (this.owned.size >= share) break
       const id = `${p.topic}:${p.partition}`
@@ -124,8 +127,9 @@ export class GroupMembership {
         partition: p.partition,
         position: BigInt(committed?.committed ?? 0),
       })
+      gained++
     }
-    return { released: 0 }
+    return { released: 0, claimed: gained }
   }
 
   /** Moves the group's offset, only while this member still holds the partition's lease. */

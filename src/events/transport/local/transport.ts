@@ -11,7 +11,10 @@ export interface LocalTransportOptions {
   /** How long a member owns a partition without renewing; a dead member's partitions move after this. */
   leaseMs?: number
   heartbeatMs?: number
-  /** Fallback poll when no notification arrives. */
+  /**
+   * Fallback fetch when no notification arrives (an append notifies, and a reconnected listener wakes every group:
+   * a notification is missed only if the database drops it).
+   */
   pollMs?: number
   fetchPerPartition?: number
   maxBuffered?: number
@@ -26,7 +29,7 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
   const db = handle.db
   const leaseMs = options.leaseMs ?? 10_000
   const heartbeatMs = options.heartbeatMs ?? Math.min(1_000, Math.floor(leaseMs / 3))
-  const pollMs = options.pollMs ?? 500
+  const pollMs = options.pollMs ?? 5_000
   const fetchPerPartition = options.fetchPerPartition ?? 500
   const maxBuffered = options.maxBuffered ?? 20_000
   const partitionCounts = new Map<string, number>()
