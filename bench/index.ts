@@ -98,9 +98,15 @@ const loadTimer = setInterval(sampleLoad, 5_000)
 sampleLoad()
 
 // A smoke run measures no speed, so it needs no warm cluster.
+let kafkaOtherTopics: number | undefined
 if (transports.includes('kafka') && !smoke) {
   say('kafka: readying the cluster (its group-offsets topic, one service started and stopped)')
-  await prepareKafkaCluster()
+  kafkaOtherTopics = (await prepareKafkaCluster()).otherTopics
+  if (kafkaOtherTopics > 0)
+    say(
+      `kafka: WARNING the cluster already holds ${kafkaOtherTopics} topics of others (earlier runs, tests); its ` +
+        'brokers serve them during every measurement, so the Kafka rows are not comparable with a clean cluster',
+    )
 }
 
 // --- limits, measured first so they see the same machine as the paths
@@ -242,6 +248,8 @@ for (const [name, l] of Object.entries(limits))
         (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(l.cpuMsPerOp)}` : ''),
     )
 console.log(machine)
+if (kafkaOtherTopics)
+  console.log(`the Kafka cluster held ${kafkaOtherTopics} topics of others during the run`)
 for (const r of rows) {
   if (r.cpuSeconds) {
     // The machine's CPU per operation against the limit's: how much of the machine each costs, whether or not the
@@ -264,7 +272,7 @@ const file = new URL(
 )
 writeFileSync(
   file,
-  `${JSON.stringify({ at: new Date().toISOString(), smoke, machine, loadAverages: loads, limits, rows }, null, 2)}\n`,
+  `${JSON.stringify({ at: new Date().toISOString(), smoke, machine, loadAverages: loads, kafkaOtherTopics, limits, rows }, null, 2)}\n`,
 )
 console.log(`written to ${file.pathname}`)
 const wrong = rows.filter((r) => !r.correct)

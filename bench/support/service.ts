@@ -114,7 +114,7 @@ export async function deleteTopicsUnder(prefix: string): Promise<void> {
  * cluster otherwise measured the brokers compiling: the Kafka race did 10 % of the hello world there, 33-40 % on the
  * same cluster right after (measured on a purged cluster, the group-offsets topic made first: still 10 %).
  */
-export async function prepareKafkaCluster(): Promise<void> {
+export async function prepareKafkaCluster(): Promise<{ otherTopics: number }> {
   const { Admin, FindCoordinatorKeyTypes } = await import('@platformatic/kafka')
   const admin = new Admin({
     clientId: 'bench-prepare',
@@ -123,6 +123,7 @@ export async function prepareKafkaCluster(): Promise<void> {
   // Enough group names that every one of the 50 partitions holds some (a group's partition is its hash mod 50).
   const keys = Array.from({ length: 500 }, (_, i) => `bench-prepare-${i}`)
   const deadline = Date.now() + 120_000
+  let otherTopics = 0
   try {
     for (;;) {
       try {
@@ -134,6 +135,10 @@ export async function prepareKafkaCluster(): Promise<void> {
         await new Promise((r) => setTimeout(r, 500))
       }
     }
+    // Topics already there (another run's, a test's) are served by the brokers during every measurement: 150 left
+    // on the development cluster (900 partitions) more than doubled the brokers' CPU per payment (0.24 ms on the
+    // same cluster emptied, 2026-12-02).
+    otherTopics = (await admin.listTopics()).length
   } finally {
     await admin.close().catch(() => {})
   }
@@ -141,6 +146,7 @@ export async function prepareKafkaCluster(): Promise<void> {
   const warm = await startService('kafka_warmup', { KAFKA_BROKERS: process.env.KAFKA_BROKERS! })
   await new Promise((r) => setTimeout(r, 5_000))
   await warm.stop()
+  return { otherTopics }
 }
 
 /** CPU seconds used so far by a process (user + system), from /proc; NaN where /proc is not available. */
