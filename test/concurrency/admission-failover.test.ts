@@ -26,9 +26,12 @@ describe('admission survives a SIGKILLed workers instance [postgres]', () => {
       { AUTH_SECRET: secret, ...queue },
       { manualAdmission: false },
     )
+    // The API instance runs on the embedded transport, so the workers must too: with KAFKA_BROKERS inherited from
+    // npm test, they ran on Kafka, beside an API on the other transport, and left 75 unprefixed topics on the cluster.
+    const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
     workers = spawn(process.execPath, ['src/main.ts'], {
       env: {
-        ...process.env,
+        ...inherited,
         DATABASE_URL: (api.app.database as { url?: string }).url!,
         ROLES: 'relay,workers',
         PORT: '0',
