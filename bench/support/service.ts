@@ -135,8 +135,8 @@ export async function prepareKafkaCluster(): Promise<{ otherTopics: number }> {
         await new Promise((r) => setTimeout(r, 500))
       }
     }
-    // Topics already there (another run's, a test's) are served by the brokers during every measurement: 150 left
-    // on the development cluster (900 partitions) more than doubled the brokers' CPU per payment (0.24 ms on the
+    // Topics already there (another run's, a test's) are served by the brokers during every measurement: 75-150
+    // left on the development cluster more than doubled the brokers' CPU per payment (0.55-0.83 ms; 0.24 on the
     // same cluster emptied, 2026-12-02).
     otherTopics = (await admin.listTopics()).length
   } finally {
