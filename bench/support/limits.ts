@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
+import { unusedPort } from '../../test/support/sockets.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult } from './load.ts'
-import { freePort, machineCpuSeconds, processCpuSeconds } from './service.ts'
+import { machineCpuSeconds, processCpuSeconds } from './service.ts'
 
 const exec = promisify(execFile)
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
@@ -101,7 +102,7 @@ export async function helloWorld(options: {
 }): Promise<
   LoadResult & { cpuMsPerOp: { serviceMsPerOp: number; generatorMsPerOp: number; machineMsPerOp: number } }
 > {
-  const port = await freePort()
+  const port = await unusedPort()
   const child = spawn(process.execPath, [new URL('./hello.ts', import.meta.url).pathname, String(port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })

@@ -2,9 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admin.ts'
-import { processesListeningOn } from '../../test/support/sockets.ts'
+import { processesListeningOn, unusedPort } from '../../test/support/sockets.ts'
 
 export { POSTGRES_ADMIN_URL }
 
@@ -19,15 +18,6 @@ export interface RunningService {
   stop(): Promise<void>
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const port = (server.address() as { port: number }).port
-  server.close()
-  return port
-}
-
 /**
  * Starts `node src/main.ts` as its own process on a fresh PostgreSQL database (on Kafka under a topic prefix of its
  * own when KAFKA_BROKERS is given); stop() ends it and drops the database and its topics.
@@ -37,7 +27,7 @@ export async function startService(name: string, env: Record<string, string> = {
   await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
   url.pathname = `/${dbName}`
-  const port = await freePort()
+  const port = await unusedPort()
   const adminKey = randomBytes(16).toString('hex')
   const secret = randomBytes(32).toString('hex')
   // BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service (NODE_OPTIONS refuses --cpu-prof).
