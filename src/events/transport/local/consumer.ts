@@ -7,7 +7,7 @@ import { execute, statement } from '../../../platform/prepared.ts'
 import { FetchGate } from '../consumer-loop.ts'
 import { PartitionDispatcher } from '../partition-dispatcher.ts'
 import type { ConsumerHandle, ConsumerSpec, TransportRecord } from '../port.ts'
-import { GroupMembership } from './membership.ts'
+import { GroupMembership, type HeartbeatRounds } from './membership.ts'
 
 /** A group's fetch from the partitions it owns: every group runs it on every wake and poll, so it is planned once. */
 const fetchStatement = statement(
@@ -32,6 +32,8 @@ export interface LocalConsumerOptions {
   pollMs: number
   fetchPerPartition: number
   maxBuffered: number
+  /** The instance's heartbeat rounds, shared by its groups. */
+  rounds: HeartbeatRounds
 }
 
 /**
@@ -43,14 +45,14 @@ export async function startLocalConsumer(
   spec: ConsumerSpec,
   options: LocalConsumerOptions,
 ): Promise<ConsumerHandle> {
-  const db = handle.db
   const memberId = randomUUID()
   const log = options.logger.child({ group: spec.group, member: memberId.slice(0, 8) })
-  const membership = new GroupMembership(db, {
+  const membership = new GroupMembership(handle, {
     group: spec.group,
     memberId,
     topics: spec.topics,
     leaseMs: options.leaseMs,
+    rounds: options.rounds,
   })
   const dispatcher = new PartitionDispatcher({
     handle: spec.handle,
@@ -118,26 +120,37 @@ export async function startLocalConsumer(
     idleMs: Math.min(options.pollMs, options.heartbeatMs),
     backoff: { baseMs: 100, capMs: Math.min(options.pollMs, options.heartbeatMs) },
     async run() {
-      if (Date.now() - lastHeartbeat >= options.heartbeatMs) {
-        lastHeartbeat = Date.now()
-        const { released, claimed } = await membership.heartbeat((parts) => dispatcher.revoke(parts))
-        if (released > 0) log.debug({ released }, 'released partitions')
-        if (claimed > 0) fetchDue = true
+      // A member that may have stalled past its leases learns what it lost before it fetches more.
+      if (Date.now() - lastHeartbeat >= options.leaseMs / 2) await beat()
+      let more = false
+      if (fetchDue || Date.now() - lastFetch >= options.pollMs) {
+        // Cleared before the fetch: a wake that arrives while it runs asks for another one.
+        fetchDue = false
+        lastFetch = Date.now()
+        // Look again at once while there is more to fetch and room to buffer it.
+        more = (await fetchOnce()) > 0 && !gate.paused
+        if (more) fetchDue = true
       }
-      if (!fetchDue && Date.now() - lastFetch < options.pollMs) return false
-      // Cleared before the fetch: a wake that arrives while it runs asks for another one.
-      fetchDue = false
-      lastFetch = Date.now()
-      // Look again at once while there is more to fetch and room to buffer it.
-      const more = (await fetchOnce()) > 0 && !gate.paused
-      if (more) fetchDue = true
+      // Otherwise the fetch goes first: a beat that is due (or a round that is open) does not hold back records
+      // that were just appended.
+      if (options.rounds.due(lastHeartbeat)) {
+        await beat()
+        if (fetchDue) more = true
+      }
       return more
     },
   })
+  async function beat(): Promise<void> {
+    lastHeartbeat = Date.now()
+    const { released, claimed } = await membership.heartbeat((parts) => dispatcher.revoke(parts))
+    if (released > 0) log.debug({ released }, 'released partitions')
+    if (claimed > 0) fetchDue = true
+  }
   const topics = new Set(spec.topics)
   const unlisten = await listen(handle, LOG_CHANNEL, (payload) => {
     if (!payload || payload.split(',').some((t) => topics.has(t))) fetchSoon()
   })
+  const unregister = options.rounds.register({ lastBeat: () => lastHeartbeat, wake: () => loop.wake() })
   loop.start()
 
   let closed: Promise<void> | undefined
@@ -146,6 +159,7 @@ export async function startLocalConsumer(
     assignments: () => [...membership.owned.values()].map(({ topic, partition }) => ({ topic, partition })),
     close() {
       closed ??= (async () => {
+        unregister()
         await loop.stop()
         await unlisten()
         await dispatcher.close()

@@ -3,8 +3,9 @@ import type { DatabaseHandle, Db } from '../../../platform/db.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { OpenConsumers } from '../consumer-loop.ts'
 import { partitionFor } from '../partitioner.ts'
-import type { ConsumerSpec, EventTransport, LagEntry, OutgoingRecord, TopicSpec } from '../port.ts'
+import type { ConsumerSpec, EventTransport, OutgoingRecord, TopicSpec } from '../port.ts'
 import { LOG_CHANNEL, startLocalConsumer } from './consumer.ts'
+import { HeartbeatRounds } from './membership.ts'
 
 export interface LocalTransportOptions {
   logger: Logger
@@ -34,6 +35,7 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
   const maxBuffered = options.maxBuffered ?? 20_000
   const partitionCounts = new Map<string, number>()
   const consumers = new OpenConsumers()
+  const rounds = new HeartbeatRounds(handle, { leaseMs, heartbeatMs })
 
   async function partitionsOf(topic: string, q: Db): Promise<number> {
     let n = partitionCounts.get(topic)
@@ -128,39 +130,40 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
         pollMs,
         fetchPerPartition,
         maxBuffered,
+        rounds,
       })
       return consumers.track(consumer)
     },
 
+    // Every group in one statement: the ops series and the metrics scrape ask for all of them at once.
     async lag(groups) {
-      const out: LagEntry[] = []
-      for (const g of groups) {
-        if (g.topics.length === 0) continue
-        const rows = await db
-          .selectFrom('event_partitions as p')
-          .leftJoin('consumer_offsets as o', (join) =>
-            join
-              .onRef('o.topic', '=', 'p.topic')
-              .onRef('o.partition', '=', 'p.partition')
-              .on('o.group_id', '=', g.group),
-          )
-          .select(['p.topic', 'p.partition', 'p.next_offset', 'o.committed'])
-          .where('p.topic', 'in', [...g.topics])
-          .execute()
-        for (const r of rows) {
-          const committed = BigInt(r.committed ?? 0)
-          const end = BigInt(r.next_offset)
-          out.push({
-            group: g.group,
-            topic: r.topic,
-            partition: r.partition,
-            committed,
-            end,
-            lag: end - committed,
-          })
+      const pairs = groups.flatMap((g) => g.topics.map((topic) => ({ group: g.group, topic })))
+      if (pairs.length === 0) return []
+      const { rows } = await sql<{
+        group_id: string
+        topic: string
+        partition: number
+        next_offset: string
+        committed: string | null
+      }>`
+        select g.group_id, p.topic, p.partition, p.next_offset, o.committed
+        from unnest(${pairs.map((x) => x.group)}::text[], ${pairs.map((x) => x.topic)}::text[]) as g(group_id, topic)
+        join event_partitions p on p.topic = g.topic
+        left join consumer_offsets o
+          on o.group_id = g.group_id and o.topic = p.topic and o.partition = p.partition
+        order by g.group_id, p.topic, p.partition`.execute(db)
+      return rows.map((r) => {
+        const committed = BigInt(r.committed ?? 0)
+        const end = BigInt(r.next_offset)
+        return {
+          group: r.group_id,
+          topic: r.topic,
+          partition: r.partition,
+          committed,
+          end,
+          lag: end - committed,
         }
-      }
-      return out
+      })
     },
 
     async close() {
