@@ -81,31 +81,36 @@ export function queueWatchTask(
     logger,
     idleMs: options.pollMs,
     async run() {
-      const states = await db
-        .selectFrom('queue_state')
-        .select(['schedule_id', 'opened', 'admitted_through'])
-        .execute()
+      // One round trip: every line's watermark, and the revocations since the last seen (at start: those of tokens
+      // still alive, and where the revocations stand, read in the same snapshot).
+      const first = lastRevocation === undefined
+      const { rows } = await sql<{
+        states: Json<StateRow[]>
+        revoked: Json<RevocationRow[]>
+        top: number | null
+      }>`
+        select
+          (select coalesce(json_agg(json_build_object('schedule_id', schedule_id, 'opened', opened,
+                                                      'admitted_through', admitted_through)), '[]')
+           from queue_state) as states,
+          (select coalesce(json_agg(r order by r.seq), '[]') from (
+             select seq, schedule_id, user_id, entry_seq from queue_revocations
+             where ${
+               first
+                 ? sql`revoked_at > now() - make_interval(secs => ${tokenTtlSeconds})`
+                 : sql`seq > ${Math.max(0, (lastRevocation ?? 0) - REVOCATION_LOOKBACK)}`
+             }
+             order by seq limit ${POLL_LIMIT}) r) as revoked,
+          ${first ? sql`(select coalesce(max(seq), 0) from queue_revocations)` : sql`null`}::bigint as top`.execute(
+        db,
+      )
+      const row = rows[0]!
+      const states = parsed(row.states)
+      const revoked = parsed(row.revoked)
       for (const s of states)
         watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
-      // A starting instance reads the revocations of tokens still alive; then everything since the last it saw.
-      const revoked = await db
-        .selectFrom('queue_revocations')
-        .select(['seq', 'schedule_id', 'user_id', 'entry_seq'])
-        .$if(lastRevocation === undefined, (q) =>
-          q.where('revoked_at', '>', sql<Date>`now() - make_interval(secs => ${tokenTtlSeconds})`),
-        )
-        .$if(lastRevocation !== undefined, (q) =>
-          q.where('seq', '>', Math.max(0, (lastRevocation ?? 0) - REVOCATION_LOOKBACK)),
-        )
-        .orderBy('seq')
-        .limit(POLL_LIMIT)
-        .execute()
-      if (lastRevocation === undefined) {
-        const top = await sql<{
-          seq: number
-        }>`select coalesce(max(seq), 0)::bigint as seq from queue_revocations`.execute(db)
-        lastRevocation = Number(top.rows[0]?.seq ?? 0)
-      }
+      if (first) lastRevocation = Number(row.top ?? 0)
+      lastRevocation ??= 0
       for (const r of revoked) {
         watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
         lastRevocation = Math.max(lastRevocation, Number(r.seq))
@@ -116,6 +121,21 @@ export function queueWatchTask(
   })
   return { name: 'queue-watch', start: () => loop.start(), stop: () => loop.stop() }
 }
+
+interface StateRow {
+  schedule_id: string
+  opened: boolean
+  admitted_through: number
+}
+interface RevocationRow {
+  seq: number
+  schedule_id: string
+  user_id: string
+  entry_seq: number | null
+}
+/** A json column: parsed by pg, text from some drivers. */
+type Json<T> = T | string
+const parsed = <T>(value: Json<T>): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value)
 
 /** Revocations read again each poll, for writers whose transaction committed after a later one. */
 const REVOCATION_LOOKBACK = 256
