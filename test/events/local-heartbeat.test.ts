@@ -3,34 +3,22 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { sql } from 'kysely'
-import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { ConsumerHandle } from '../../src/events/transport/port.ts'
-import { createLogger } from '../../src/platform/logger.ts'
-import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+import { databaseKinds } from '../support/databases.ts'
 import { waitFor } from '../support/wait.ts'
+import { localTransportFor, smallTopic } from './support/local.ts'
 
 const GROUPS = 6
-const topic = (name: string) => ({
-  name,
-  partitions: 2,
-  replicationFactor: 1,
-  minInsyncReplicas: 1,
-  retentionMs: 0,
-})
 
 for (const kind of databaseKinds) {
   describe(`local transport heartbeat rounds on ${kind}`, () => {
     test(`${GROUPS} groups started apart come to beat in one statement, and keep their partitions`, async (t) => {
-      const handle = await createTestDatabase(kind, 'local-heartbeat')
-      t.after(() => handle.close())
-      const transport = createLocalTransport(handle, {
-        logger: createLogger('silent'),
+      const { handle, transport } = await localTransportFor(t, kind, 'local-heartbeat', {
         leaseMs: 3_000,
         heartbeatMs: 300,
       })
-      t.after(() => transport.close())
       const names = Array.from({ length: GROUPS }, (_, i) => `beat.${i}`)
-      await transport.ensureTopics(names.map(topic))
+      await transport.ensureTopics(names.map(smallTopic))
       const handled: number[] = Array.from({ length: GROUPS }, () => 0)
       const consumers: ConsumerHandle[] = []
       for (const [i, name] of names.entries()) {

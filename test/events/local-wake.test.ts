@@ -2,33 +2,20 @@
 // at once and not at the next poll. Polls here are a minute apart, so only the notification can deliver in time.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
-import { createLogger } from '../../src/platform/logger.ts'
-import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+import { databaseKinds } from '../support/databases.ts'
 import { waitFor } from '../support/wait.ts'
-
-const topic = (name: string) => ({
-  name,
-  partitions: 2,
-  replicationFactor: 1,
-  minInsyncReplicas: 1,
-  retentionMs: 0,
-})
+import { localTransportFor, smallTopic } from './support/local.ts'
 
 for (const kind of databaseKinds) {
   describe(`local transport wake-up on ${kind}`, () => {
     test('an append to a topic wakes the group that reads it, between two polls a minute apart', async (t) => {
-      const handle = await createTestDatabase(kind, 'local-wake')
-      t.after(() => handle.close())
-      const transport = createLocalTransport(handle, {
-        logger: createLogger('silent'),
+      const { transport } = await localTransportFor(t, kind, 'local-wake', {
         leaseMs: 180_000,
         heartbeatMs: 60_000,
         pollMs: 60_000,
       })
-      t.after(() => transport.close())
-      await transport.ensureTopics([topic('wake.a'), topic('wake.b')])
+      await transport.ensureTopics([smallTopic('wake.a'), smallTopic('wake.b')])
       const seen: Record<string, TransportRecord[]> = { a: [], b: [] }
       for (const name of ['a', 'b'] as const) {
         const consumer = await transport.consume({
