@@ -4,7 +4,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { Receiver } from '../side-effects/support/receiver.ts'
 import { Api } from '../support/api-client.ts'
 import { desktop, launchChromium, noChromium, phone, SCREENSHOTS } from '../support/browser.ts'
-import { createCoupon, type Fan, signUp } from '../support/flows.ts'
+import { createCoupon, createSchedule, type Fan, signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 // The fan's account pages against the whole service (its consumers running): a first-come coupon from request to
@@ -133,6 +133,38 @@ describe('fan web app: coupons, inbox and preferences in headless Chromium', { s
       await page.waitForSelector('#preferences input[name=webhook]')
       assert.equal(await page.isChecked('#preferences input[name=webhook]'), false)
       assert.equal(await page.inputValue('#telegram-chat'), '123456789')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('a page left while it loads does not draw over the next: a slow concert list and a quick sign-in', async () => {
+    await createSchedule(api, t.adminKey, { seats: 4, price: 10_000, title: 'Slow list' })
+    const context = await browser.newContext({ locale: 'en-US', viewport: phone })
+    const page = await context.newPage()
+    try {
+      // The real server answers the list, a second and a half late, as on a crowded sale's first minute.
+      let answered!: () => void
+      const listAnswered = new Promise<void>((resolve) => {
+        answered = resolve
+      })
+      await page.route('**/concerts', async (route) => {
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        await route.continue()
+        answered()
+      })
+      await page.goto(t.url)
+      await page.click('#who a')
+      await page.fill('#up-name', 'Quick Fan')
+      await listAnswered
+      // Time for the left page to draw, were it going to.
+      await page.waitForTimeout(750)
+      assert.equal(
+        await page.inputValue('#up-name'),
+        'Quick Fan',
+        'the sign-in form is still there, as typed',
+      )
+      assert.equal(await page.locator('article.concert').count(), 0, 'no concert list drawn over it')
     } finally {
       await context.close()
     }

@@ -22,8 +22,32 @@ export function setSession(value) {
   else localStorage.removeItem('session')
 }
 
+let navigation = 0
+
+/**
+ * Marks a navigation (the router calls it before it shows a page). A read started before it that answers after it
+ * never settles, so a page the fan has left cannot draw over the one they went to (a slow concert list replacing the
+ * sign-in form a quick fan opened meanwhile). Writes always settle: their outcome matters wherever the fan is.
+ */
+export function navigated() {
+  navigation++
+}
+
 /** Calls the API; throws ApiError with the catalog code for any answer that is not 2xx. */
-export async function api(method, path, { body, headers = {} } = {}) {
+export async function api(method, path, options = {}) {
+  const at = navigation
+  const answer = call(method, path, options)
+  if (method !== 'GET') return answer
+  const settled = await answer.then(
+    (value) => ({ value }),
+    (error) => ({ error }),
+  )
+  if (at !== navigation) return new Promise(() => {})
+  if ('error' in settled) throw settled.error
+  return settled.value
+}
+
+async function call(method, path, { body, headers = {} } = {}) {
   const s = session()
   const res = await fetch(path, {
     method,

@@ -1,4 +1,4 @@
-import { api, session, setSession } from './api.js'
+import { api, navigated, session, setSession } from './api.js'
 import { h } from './dom.js'
 import { language, points, setLanguage, t } from './i18n.js'
 import { couponsPage, inboxPage, reservationsPage, signInPage } from './pages-account.js'
@@ -28,6 +28,7 @@ const routes = [
 let leavePage = () => {}
 
 async function route() {
+  navigated()
   leavePage()
   leavePage = () => {}
   renderHeader()
