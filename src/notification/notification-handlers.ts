@@ -8,7 +8,7 @@ import {
   NonRetryableError,
   type TransactionHandler,
 } from '../events/index.ts'
-import type { Db } from '../platform/db.ts'
+import { type Db, jsonColumn } from '../platform/db.ts'
 import { type ChannelName, type NotificationChannel, TargetGoneError } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
 import {
@@ -229,10 +229,7 @@ export function notificationDelivery(
             kind: d.kind,
             title: d.title,
             body: d.body,
-            payload: (typeof d.payload === 'string' ? JSON.parse(d.payload) : d.payload) as Record<
-              string,
-              unknown
-            >,
+            payload: jsonColumn(d.payload) as Record<string, unknown>,
           },
           d.target,
           eventId,

@@ -1,6 +1,6 @@
 import Type from 'typebox'
 import type { Guard } from '../auth/guard.ts'
-import type { Db } from '../platform/db.ts'
+import { type Db, jsonColumn } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
 import { DateTime, Pagination, Uuid } from '../platform/schemas.ts'
 import { channelNames, type NotificationChannel } from './channels.ts'
@@ -77,12 +77,9 @@ export const notificationRoutes: Routes<{
           kind: r.kind,
           title: r.title,
           body: r.body,
-          data: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<
-            string,
-            unknown
-          >,
+          data: jsonColumn(r.payload) as Record<string, unknown>,
           createdAt: r.created_at.toISOString(),
-          deliveries: (typeof r.deliveries === 'string' ? JSON.parse(r.deliveries) : r.deliveries) as never,
+          deliveries: jsonColumn(r.deliveries) as never,
         })),
       }
     },

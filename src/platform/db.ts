@@ -15,6 +15,11 @@ export type Db = Kysely<Database>
 /** A transaction: what a function that must run inside the caller's transaction asks for. */
 export type Tx = Transaction<Database>
 
+/** A json or jsonb column's value: pg parses it, a raw query through PGlite may hand it over as text. */
+export function jsonColumn<T>(value: T | string): T {
+  return typeof value === 'string' ? (JSON.parse(value) as T) : value
+}
+
 export interface DatabaseHandle {
   readonly db: Db
   readonly kind: 'postgres' | 'pglite'

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Task } from '../module.ts'
 import { createBackgroundLoop } from '../platform/background-loop.ts'
-import type { Db } from '../platform/db.ts'
+import { type Db, jsonColumn } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 
 export interface Watermark {
@@ -85,8 +85,8 @@ export function queueWatchTask(
       // still alive, and where the revocations stand, read in the same snapshot).
       const first = lastRevocation === undefined
       const { rows } = await sql<{
-        states: Json<StateRow[]>
-        revoked: Json<RevocationRow[]>
+        states: StateRow[] | string
+        revoked: RevocationRow[] | string
         top: number | null
       }>`
         select
@@ -105,8 +105,8 @@ export function queueWatchTask(
         db,
       )
       const row = rows[0]!
-      const states = parsed(row.states)
-      const revoked = parsed(row.revoked)
+      const states = jsonColumn(row.states)
+      const revoked = jsonColumn(row.revoked)
       for (const s of states)
         watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
       if (first) lastRevocation = Number(row.top ?? 0)
@@ -133,9 +133,6 @@ interface RevocationRow {
   user_id: string
   entry_seq: number | null
 }
-/** A json column: parsed by pg, text from some drivers. */
-type Json<T> = T | string
-const parsed = <T>(value: Json<T>): T => (typeof value === 'string' ? (JSON.parse(value) as T) : value)
 
 /** Revocations read again each poll, for writers whose transaction committed after a later one. */
 const REVOCATION_LOOKBACK = 256

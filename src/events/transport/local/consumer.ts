@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createBackgroundLoop } from '../../../platform/background-loop.ts'
-import type { DatabaseHandle } from '../../../platform/db.ts'
+import { type DatabaseHandle, jsonColumn } from '../../../platform/db.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { listen } from '../../../platform/pg-listen.ts'
 import { execute, statement } from '../../../platform/prepared.ts'
@@ -107,7 +107,7 @@ export async function startLocalConsumer(
       offset: BigInt(r.offset),
       key: r.key,
       value: r.value,
-      headers: typeof r.headers === 'string' ? JSON.parse(r.headers) : r.headers,
+      headers: jsonColumn(r.headers),
       timestamp: Math.round(r.ts),
     }))
     gate.push(records)

@@ -1,5 +1,5 @@
 import { sql } from 'kysely'
-import type { DatabaseHandle, Db } from '../../../platform/db.ts'
+import { type DatabaseHandle, type Db, jsonColumn } from '../../../platform/db.ts'
 import { execute, statement } from '../../../platform/prepared.ts'
 
 /**
@@ -294,15 +294,14 @@ export class HeartbeatRounds {
         const row = byMember.get(m.memberId)
         if (!row) m.reject(new Error(`heartbeat round returned no row for member ${m.memberId}`))
         else
-          m.resolve({ renewed: parse(row.renewed), partitions: parse(row.partitions), members: row.members })
+          m.resolve({
+            renewed: jsonColumn(row.renewed),
+            partitions: jsonColumn(row.partitions),
+            members: row.members,
+          })
       }
     } catch (error) {
       for (const m of round) m.reject(error)
     }
   }
-}
-
-/** json columns come parsed from pg, as text from PGlite's raw queries in some versions. */
-function parse<T>(value: T | string): T {
-  return typeof value === 'string' ? (JSON.parse(value) as T) : value
 }
