@@ -109,12 +109,12 @@ export function queueWatchTask(
       const revoked = jsonColumn(row.revoked)
       for (const s of states)
         watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
-      if (first) lastRevocation = Number(row.top ?? 0)
-      lastRevocation ??= 0
+      let seen = lastRevocation ?? Number(row.top ?? 0)
       for (const r of revoked) {
         watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
-        lastRevocation = Math.max(lastRevocation, Number(r.seq))
+        seen = Math.max(seen, Number(r.seq))
       }
+      lastRevocation = seen
       if (++rounds % 100 === 0) watch.prune()
       return revoked.length === POLL_LIMIT
     },
