@@ -17,6 +17,12 @@ import { outboxBacklog } from './backlog.ts'
  */
 export const ID_HEADER = 'outbox-id'
 
+/** Whether the outbox holds a row this relay may publish: an idle relay's look, ten a second. */
+const pendingStatement = statement(
+  'outbox_relay_pending',
+  'select exists (select 1 from outbox where $1::text[] is null or topic = any($1::text[])) as pending',
+)
+
 function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
   if (a.size !== b.size) return false
   for (const [key, value] of a) if (b.get(key) !== value) return false
@@ -144,13 +150,9 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     for (const v of values) recorded.set(`${v.topic}:${v.partition}`, v.next_offset)
   }
 
-  const pending = statement(
-    'outbox_relay_pending',
-    'select exists (select 1 from outbox where $1::text[] is null or topic = any($1::text[])) as pending',
-  )
   let lastMoved = false
   async function outboxHasRows(): Promise<boolean> {
-    const rows = await execute<{ pending: boolean }>(options.database, pending, [
+    const rows = await execute<{ pending: boolean }>(options.database, pendingStatement, [
       options.topics ? [...options.topics] : null,
     ])
     return rows[0]!.pending
