@@ -239,6 +239,7 @@ interface RoundEntry {
  * The heartbeat rounds of one instance's local consumers. The first beat due opens a round; the members half way to
  * their next beat are woken to join it, and the round goes as one statement once the tick's beats are in. Members
  * that beat together wait the same interval after, so after a round or two the instance beats once per interval.
+ * Not the platform's Batcher: its first item goes at once, before the beats of the members it woke have arrived.
  */
 export class HeartbeatRounds {
   readonly #handle: DatabaseHandle
