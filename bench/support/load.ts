@@ -17,6 +17,11 @@ export interface LoadResult {
   outcomes: Record<string, number>
   /** Bodies of the 2xx answers, in request order (when asked). */
   bodies: unknown[]
+  /**
+   * The latency of the first request each connection sent (the first wave, which also opens the connections), and
+   * the p99 of every later request: where a short run's p99 comes from.
+   */
+  waves: { firstWaveMaxMs: number; laterP99Ms: number }
 }
 
 /**
@@ -35,6 +40,8 @@ export async function drive(
 ): Promise<LoadResult> {
   const pool = new Pool(url, { connections: options.connections, pipelining: 1 })
   const latencies: number[] = []
+  // In request order: the first `connections` requests are the first wave.
+  const byRequest: number[] = []
   const outcomes: Record<string, number> = {}
   const bodies: unknown[] = []
   let next = 0
@@ -55,7 +62,9 @@ export async function drive(
               ...(r.body ? { body: r.body } : {}),
             })
             const text = await res.body.text()
-            latencies.push(performance.now() - started)
+            const took = performance.now() - started
+            latencies.push(took)
+            byRequest[i] = took
             let code = ''
             if (res.statusCode >= 400) {
               try {
@@ -81,6 +90,8 @@ export async function drive(
   const seconds = (performance.now() - began) / 1000
   latencies.sort((a, b) => a - b)
   const round = (n: number) => Number(n.toFixed(1))
+  const firstWave = byRequest.slice(0, options.connections).filter((x) => x !== undefined)
+  const later = byRequest.slice(options.connections).filter((x) => x !== undefined)
   return {
     requests: latencies.length,
     seconds: Number(seconds.toFixed(2)),
@@ -92,5 +103,9 @@ export async function drive(
     },
     outcomes,
     bodies,
+    waves: {
+      firstWaveMaxMs: round(firstWave.length > 0 ? Math.max(...firstWave) : 0),
+      laterP99Ms: round(percentile(later, 99)),
+    },
   }
 }
