@@ -18,7 +18,6 @@ import {
   type ServiceOptions,
 } from './paths/service.ts'
 import { helloWorld, pgbench } from './support/limits.ts'
-import type { LoadResult } from './support/load.ts'
 import { prepareKafkaCluster } from './support/service.ts'
 
 const GROUPS = {
@@ -263,11 +262,10 @@ for (const r of rows) {
         : ''
     console.log(`${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(r.cpuSeconds)}${versus}`)
   }
-  const waves = r.counts.waves as LoadResult['waves'] | undefined
-  if (waves)
+  if (r.waves)
     console.log(
       `${r.path} (${r.transport}) latency: the first wave (each connection's first request) answered within ` +
-        `${waves.firstWaveMaxMs} ms; p99 of the requests after it ${waves.laterP99Ms} ms`,
+        `${r.waves.firstWaveMaxMs} ms; p99 of the requests after it ${r.waves.laterP99Ms} ms`,
     )
   if (r.background) console.log(`${r.path} (${r.transport}) background: ${JSON.stringify(r.background)}`)
   if (!r.correct) console.log(`${r.path} (${r.transport}) INCORRECT: ${JSON.stringify(r.counts)}`)

@@ -39,8 +39,8 @@ export async function drive(
   },
 ): Promise<LoadResult> {
   const pool = new Pool(url, { connections: options.connections, pipelining: 1 })
-  const latencies: number[] = []
-  // In request order: the first `connections` requests are the first wave.
+  // Each answered request's latency, by request number (a failed one leaves a hole): the first `connections` are
+  // the first wave.
   const byRequest: number[] = []
   const outcomes: Record<string, number> = {}
   const bodies: unknown[] = []
@@ -62,9 +62,7 @@ export async function drive(
               ...(r.body ? { body: r.body } : {}),
             })
             const text = await res.body.text()
-            const took = performance.now() - started
-            latencies.push(took)
-            byRequest[i] = took
+            byRequest[i] = performance.now() - started
             let code = ''
             if (res.statusCode >= 400) {
               try {
@@ -88,10 +86,10 @@ export async function drive(
     await pool.close()
   }
   const seconds = (performance.now() - began) / 1000
-  latencies.sort((a, b) => a - b)
+  const answered = (from: number, to?: number) => byRequest.slice(from, to).filter((x) => x !== undefined)
+  const latencies = answered(0).sort((a, b) => a - b)
+  const firstWave = answered(0, options.connections)
   const round = (n: number) => Number(n.toFixed(1))
-  const firstWave = byRequest.slice(0, options.connections).filter((x) => x !== undefined)
-  const later = byRequest.slice(options.connections).filter((x) => x !== undefined)
   return {
     requests: latencies.length,
     seconds: Number(seconds.toFixed(2)),
@@ -105,7 +103,7 @@ export async function drive(
     bodies,
     waves: {
       firstWaveMaxMs: round(firstWave.length > 0 ? Math.max(...firstWave) : 0),
-      laterP99Ms: round(percentile(later, 99)),
+      laterP99Ms: round(percentile(answered(options.connections), 99)),
     },
   }
 }
