@@ -4,6 +4,7 @@ import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
 import type { Routes } from '../platform/http-server.ts'
 import type { Metrics } from '../platform/metrics.ts'
+import { documentHeaders } from '../platform/security-headers.ts'
 
 const consoleFile = (name: string) => readFileSync(new URL(`./console/${name}`, import.meta.url), 'utf8')
 const dashboardHtml = consoleFile('dashboard.html')
@@ -61,7 +62,10 @@ export const healthRoutes: Routes<{ db: Db; metrics: Metrics; metricsToken: stri
   )
 
   app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type('text/html; charset=utf-8').header('content-security-policy', consoleCsp)
+    reply
+      .type('text/html; charset=utf-8')
+      .headers(documentHeaders)
+      .header('content-security-policy', consoleCsp)
     return dashboardHtml
   })
   app.get('/dashboard/console.js', { schema: { hide: true } }, async (_request, reply) => {

@@ -23,7 +23,7 @@ import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import { isMissingUserReference } from './pg-errors.ts'
-import { securityHeaders } from './security-headers.ts'
+import { documentHeaders, securityHeaders } from './security-headers.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -351,7 +351,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
-  // Its own policy for its pages (scripts and styles from /docs/static, by hash where inline).
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  // Its own policy for its pages (scripts and styles from /docs/static, by hash where inline), and a document's headers.
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', (_request, reply, done) => {
+      reply.headers(documentHeaders)
+      done()
+    })
+    await scope.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  })
   return app as unknown as HttpServer
 }

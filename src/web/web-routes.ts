@@ -3,6 +3,7 @@ import { extname } from 'node:path'
 import Type from 'typebox'
 import { AppError } from '../platform/errors.ts'
 import type { Routes } from '../platform/http-server.ts'
+import { documentHeaders } from '../platform/security-headers.ts'
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -33,6 +34,7 @@ export const webRoutes: Routes = async (app) => {
   app.get('/', { schema: { hide: true } }, async (_request, reply) => {
     reply
       .type(index.type)
+      .headers(documentHeaders)
       .header('content-security-policy', contentSecurityPolicy)
       .header('cache-control', 'no-cache')
     return index.body

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
+import { documentHeaders, securityHeaders } from '../../src/platform/security-headers.ts'
 import { Api, rawRequest } from '../support/api-client.ts'
 import { signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
@@ -51,6 +52,23 @@ describe('HTTP hardening [pglite]', () => {
     const notHttp = await rawRequest(t.url, 'FOO / HTTP/1.1\r\nhost: x\r\n\r\n')
     assert.equal(notHttp.body.code, 'BAD_REQUEST')
     assertSecurityHeaders(notHttp.headers, 'not http')
+  })
+
+  test("JSON answers carry the API's headers; the HTML pages (fan app, console, docs) add a document's", async () => {
+    const json = await api.get('/health')
+    for (const [name, value] of Object.entries(securityHeaders))
+      assert.equal(json.headers.get(name), value, `/health ${name}`)
+    for (const name of Object.keys(documentHeaders))
+      assert.equal(json.headers.get(name), null, `/health ${name}`)
+    for (const path of ['/', '/dashboard', '/docs/static/index.html']) {
+      const page = await fetch(`${t.url}${path}`)
+      assert.equal(page.status, 200, path)
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/, path)
+      for (const [name, value] of Object.entries(documentHeaders))
+        assert.equal(page.headers.get(name), value, `${path} ${name}`)
+      // the docs' own policy lets them be framed by their own origin
+      if (path !== '/docs/static/index.html') assertSecurityHeaders(page.headers, path)
+    }
   })
 
   test('/dashboard has a CSP that loads only its own files and allows nothing inline', async () => {
