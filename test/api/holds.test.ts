@@ -100,6 +100,9 @@ for (const kind of databaseKinds) {
       for (const [name, value] of Object.entries(securityHeaders))
         assert.equal(taken.headers.get(name), value)
       assertError(await bare(seatIds[1]!), 401, 'UNAUTHENTICATED')
+      // answered before validation, but only for ids the board learned from the database: others are validated
+      assertError(await bare('not-a-seat'), 400, 'VALIDATION_FAILED')
+      assertError(await bare(seatIds[0]!.toUpperCase()), 401, 'UNAUTHENTICATED')
       assertError(
         await api.post(`/schedules/${scheduleId}/seats/${seatIds[1]!}/hold`, { token: fans[0]!.token }),
         401,
