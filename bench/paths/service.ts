@@ -97,7 +97,7 @@ function summarize(r: LoadResult) {
 export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
   const attempts = o.smoke ? 1_000 : 10_000
   const seatCount = 50
-  const s = await startService('holds_race', env(o))
+  const s = await startService('holds_race', env(o), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
     const race = async (fans: number) => {
@@ -182,7 +182,7 @@ function perOp(cpu: Record<string, number>, ops: number): Record<string, number>
  */
 export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]> {
   const fans = o.smoke ? 300 : 5_000
-  const s = await startService('payments', env(o))
+  const s = await startService('payments', env(o), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
     o.say(`holds-free: ${fans} fans hold ${fans} free seats`)
@@ -345,7 +345,11 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
   const fans = o.smoke ? 500 : 10_000
   const readMs = o.smoke ? 2_000 : 10_000
   // Admission paused (one fan a minute) so the line stands still while it is read.
-  const s = await startService('queue', env(o, { QUEUE_ADMIT_PER_SECOND: '0.01', QUEUE_MAX_ACTIVE: '1' }))
+  const s = await startService(
+    'queue',
+    env(o, { QUEUE_ADMIT_PER_SECOND: '0.01', QUEUE_MAX_ACTIVE: '1' }),
+    o.say,
+  )
   const db = openPostgres(s.databaseUrl, 4)
   try {
     const sale = await createSale(s, 10)
@@ -435,7 +439,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
 export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
   const fans = o.smoke ? 500 : 10_000
   const stock = 100
-  const s = await startService('coupons', env(o))
+  const s = await startService('coupons', env(o), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
     const newCoupon = async () =>
@@ -504,7 +508,7 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
 export async function expiry(o: ServiceOptions): Promise<PathResult> {
   const holds = o.smoke ? 200 : 1_000
   const ttl = 8
-  const s = await startService('expiry', env(o, { HOLD_TTL_SECONDS: String(ttl) }))
+  const s = await startService('expiry', env(o, { HOLD_TTL_SECONDS: String(ttl) }), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
     const sale = await createSale(s, holds)

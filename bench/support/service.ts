@@ -20,9 +20,14 @@ export interface RunningService {
 
 /**
  * Starts `node src/main.ts` as its own process on a fresh PostgreSQL database (on Kafka under a topic prefix of its
- * own when KAFKA_BROKERS is given); stop() ends it and drops the database and its topics.
+ * own when KAFKA_BROKERS is given); stop() ends it and drops the database and its topics. On local brokers it returns
+ * once they are back near the CPU they used before it started (see brokersSettled), saying how long that took.
  */
-export async function startService(name: string, env: Record<string, string> = {}): Promise<RunningService> {
+export async function startService(
+  name: string,
+  env: Record<string, string> = {},
+  say: (line: string) => void = () => {},
+): Promise<RunningService> {
   const dbName = `bench_${name.replace(/[^a-z0-9]/gi, '_')}_${randomBytes(4).toString('hex')}`
   await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
@@ -32,6 +37,8 @@ export async function startService(name: string, env: Record<string, string> = {
   const secret = randomBytes(32).toString('hex')
   // BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const brokers = env.KAFKA_BROKERS ? localBrokerPids(env.KAFKA_BROKERS.split(',')) : []
+  if (brokers.length > 0) quietestBrokers = Math.min(quietestBrokers, await brokerCpuRate(brokers))
   // The transport is the caller's choice: KAFKA_BROKERS from the shell would otherwise put the embedded-transport
   // runs on Kafka too, every service on the same unprefixed topics.
   const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
@@ -62,6 +69,13 @@ export async function startService(name: string, env: Record<string, string> = {
     if (Date.now() - started > 60_000) throw new Error('service did not become ready in 60 s')
     await new Promise((r) => setTimeout(r, 200))
   }
+  if (brokers.length > 0) {
+    const settled = await brokersSettled(brokers, quietestBrokers)
+    say(
+      `${name}: the brokers settled ${settled.seconds.toFixed(0)} s after the service was ready ` +
+        `(${settled.rate.toFixed(2)} CPU s/s; ${quietestBrokers.toFixed(2)} at their quietest before a service started)`,
+    )
+  }
   return {
     url: base,
     databaseUrl: url.toString(),
@@ -77,6 +91,36 @@ export async function startService(name: string, env: Record<string, string> = {
       await adminQuery(`drop database if exists ${dbName} with (force)`)
       if (env.KAFKA_BROKERS) await deleteTopicsUnder(dbName)
     },
+  }
+}
+
+/** The brokers' CPU seconds per second over one second. */
+async function brokerCpuRate(pids: readonly number[], ms = 1000): Promise<number> {
+  const sum = () => pids.reduce((total, pid) => total + processCpuSeconds(pid), 0)
+  const before = sum()
+  await new Promise((r) => setTimeout(r, ms))
+  return (sum() - before) / (ms / 1000)
+}
+
+/**
+ * A service starting on Kafka makes the brokers create its 75 topics and take its 29 consumer groups in, while the
+ * last service's topics are still being deleted: measured, about 2 CPU s/s of broker work for 10 s, the whole of this
+ * machine, so a path measured at once measured the cluster's churn (the Kafka race did 15 % of the hello world, 47 %
+ * on the same code when it began later). A real sale starts on a cluster long done with that: a path begins once a
+ * second of the brokers' CPU is within 0.3 CPU s/s of the least they used in a second before a service of this run
+ * started (an idle service adds about 0.1), or after 60 s.
+ */
+let quietestBrokers = Number.POSITIVE_INFINITY
+
+async function brokersSettled(
+  pids: readonly number[],
+  quietest: number,
+): Promise<{ seconds: number; rate: number }> {
+  const started = Date.now()
+  for (;;) {
+    const rate = await brokerCpuRate(pids)
+    if (rate <= quietest + 0.3 || Date.now() - started > 60_000)
+      return { seconds: (Date.now() - started) / 1000, rate }
   }
 }
 
