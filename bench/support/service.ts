@@ -103,12 +103,11 @@ async function brokerCpuRate(pids: readonly number[], ms = 1000): Promise<number
 }
 
 /**
- * A service starting on Kafka makes the brokers create its 75 topics and take its 29 consumer groups in, while the
- * last service's topics are still being deleted: measured, about 2 CPU s/s of broker work for 10 s, the whole of this
- * machine, so a path measured at once measured the cluster's churn (the Kafka race did 15 % of the hello world, 47 %
- * on the same code when it began later). A real sale starts on a cluster long done with that: a path begins once a
- * second of the brokers' CPU is within 0.3 CPU s/s of the least they used in a second before a service of this run
- * started (an idle service adds about 0.1), or after 60 s.
+ * A service starting on Kafka makes the brokers create its 75 topics and take in its 29 consumer groups while the
+ * last path's topics may still be being deleted: sampled once, about 2 CPU s/s (the whole of this machine) for 8 s,
+ * most of it before the service answered /ready, and still 1.5 CPU s/s when a path began. A real sale starts on a
+ * cluster long done with that, so a path begins once a second of the brokers' CPU is within 0.3 CPU s/s of the least
+ * they used in a second before a service of this run started (an idle service adds about 0.1), or after 60 s.
  */
 let quietestBrokers = Number.POSITIVE_INFINITY
 
