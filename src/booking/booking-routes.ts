@@ -45,7 +45,8 @@ export const bookingRoutes: Routes<{
         summary: 'Hold a seat for a few minutes (admitted fans only); losers of a race get 409 at once',
         description:
           'A seat this instance knows is taken answers 409 SEAT_ALREADY_HELD before the tokens are checked (the seat ' +
-          'map is public anyway); on any other seat the access and queue tokens are checked first.',
+          'map is public anyway), as does one it is asking the database about once that answer makes it taken; on ' +
+          'any other seat the access and queue tokens are checked first.',
         params: Type.Object({ scheduleId: Uuid, seatId: Uuid }),
         // optional here so that a missing token answers 401 QUEUE_TOKEN_INVALID from the guard, not 400
         headers: Type.Partial(QueueTokenHeaders),
@@ -68,9 +69,17 @@ export const bookingRoutes: Routes<{
       // and their tokens checked (the signature checks were about half of a losing attempt's CPU, measured), and no
       // state or secret is at stake: the seat map is public. The id is the path's raw text here, and the board
       // holds only ids the database gave it, so an id that is not a seat's goes on to validation and answers 400.
+      // An attempt on a seat this instance is asking the database about waits for that answer here, before its
+      // tokens too: in a race's first wave most attempts are on seats already being asked about, and lose.
       onRequest: (request, reply, done) => {
-        if (deps.board.isTaken(request.params.seatId)) answerCatalogError(reply, 'SEAT_ALREADY_HELD')
-        else done()
+        const seatId = request.params.seatId
+        if (deps.board.isTaken(seatId)) return void answerCatalogError(reply, 'SEAT_ALREADY_HELD')
+        const ahead = deps.board.attemptInFlight(seatId)
+        if (ahead === undefined) return done()
+        void ahead.then(() => {
+          if (deps.board.isTaken(seatId)) answerCatalogError(reply, 'SEAT_ALREADY_HELD')
+          else done()
+        })
       },
     },
     async (request, reply) => {

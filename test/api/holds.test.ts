@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import type { PoolClient } from 'pg'
 import { errorCatalog } from '../../src/platform/errors.ts'
 import { securityHeaders } from '../../src/platform/security-headers.ts'
 import { Api } from '../support/api-client.ts'
@@ -18,6 +19,18 @@ import {
   sleep,
 } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
+
+/** Until a backend waits on a lock: the hold attempt, blocked behind the admission row `lock` holds. */
+async function waitForLockWaiter(lock: PoolClient) {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await lock.query<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+    )
+    if (rows[0]!.n > 0) return
+    await sleep(10)
+  }
+  throw new Error('the hold attempt never waited on the locked admission row')
+}
 
 /** A fresh open schedule and fans already admitted to it, each with their queue token. */
 async function admitted(t: TestApp, api: Api, n: number, options: { seats?: number; price?: number } = {}) {
@@ -84,6 +97,35 @@ for (const kind of databaseKinds) {
       const second = await api.get(`/users/${fans[1]!.id}/reservations`, { token: fans[1]!.token })
       assert.deepEqual(second.body.reservations, [])
     })
+
+    // Needs a second connection to hold the fan's admission row locked, so that the winning attempt stays in flight.
+    if (kind === 'postgres')
+      test('an attempt on a seat the database is being asked about waits for that answer before its tokens are checked', async () => {
+        const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 1)
+        const lock = await t.app.database.pool!.connect()
+        try {
+          await lock.query('begin')
+          await lock.query('select 1 from queue_entries where schedule_id = $1 and user_id = $2 for update', [
+            scheduleId,
+            fans[0]!.id,
+          ])
+          const winning = holdSeat(api, fans[0]!, scheduleId, seatIds[0]!, tokens[0]!)
+          await waitForLockWaiter(lock)
+          let bareAnswered = false
+          const bare = api.post(`/schedules/${scheduleId}/seats/${seatIds[0]!}/hold`, {}).then((res) => {
+            bareAnswered = true
+            return res
+          })
+          await sleep(300)
+          assert.equal(bareAnswered, false, 'a request without tokens waits for the attempt in flight')
+          await lock.query('commit')
+          assert.equal((await winning).status, 201)
+          assertError(await bare, 409, 'SEAT_ALREADY_HELD')
+        } finally {
+          await lock.query('rollback').catch(() => {})
+          lock.release()
+        }
+      })
 
     test('a taken seat answers 409 before the tokens are checked; a free one checks them first', async () => {
       const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 1)
