@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import type { PoolClient } from 'pg'
 import { errorCatalog } from '../../src/platform/errors.ts'
 import { securityHeaders } from '../../src/platform/security-headers.ts'
 import { Api } from '../support/api-client.ts'
@@ -19,18 +18,7 @@ import {
   sleep,
 } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
-
-/** Until a backend waits on a lock: the hold attempt, blocked behind the admission row `lock` holds. */
-async function waitForLockWaiter(lock: PoolClient) {
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await lock.query<{ n: number }>(
-      "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
-    )
-    if (rows[0]!.n > 0) return
-    await sleep(10)
-  }
-  throw new Error('the hold attempt never waited on the locked admission row')
-}
+import { waitFor } from '../support/wait.ts'
 
 /** A fresh open schedule and fans already admitted to it, each with their queue token. */
 async function admitted(t: TestApp, api: Api, n: number, options: { seats?: number; price?: number } = {}) {
@@ -110,7 +98,12 @@ for (const kind of databaseKinds) {
             fans[0]!.id,
           ])
           const winning = holdSeat(api, fans[0]!, scheduleId, seatIds[0]!, tokens[0]!)
-          await waitForLockWaiter(lock)
+          await waitFor('the hold attempt to wait on the locked admission row', async () => {
+            const { rows } = await lock.query<{ n: number }>(
+              "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+            )
+            return rows[0]!.n > 0
+          })
           let bareAnswered = false
           const bare = api.post(`/schedules/${scheduleId}/seats/${seatIds[0]!}/hold`, {}).then((res) => {
             bareAnswered = true
