@@ -38,7 +38,10 @@ export async function startService(
   // BENCH_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean)
   const brokers = env.KAFKA_BROKERS ? localBrokerPids(env.KAFKA_BROKERS.split(',')) : []
-  if (brokers.length > 0) quietestBrokers = Math.min(quietestBrokers, await brokerCpuRate(brokers))
+  if (brokers.length > 0) {
+    const rate = await brokerCpuRate(brokers)
+    if (Number.isFinite(rate)) quietestBrokers = Math.min(quietestBrokers, rate)
+  }
   // The transport is the caller's choice: KAFKA_BROKERS from the shell would otherwise put the embedded-transport
   // runs on Kafka too, every service on the same unprefixed topics.
   const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
@@ -102,6 +105,9 @@ async function brokerCpuRate(pids: readonly number[], ms = 1000): Promise<number
   return (sum() - before) / (ms / 1000)
 }
 
+/** The least CPU the local brokers used in a second before a service of this run started. */
+let quietestBrokers = Number.POSITIVE_INFINITY
+
 /**
  * A service starting on Kafka makes the brokers create its 75 topics and take in its 29 consumer groups while the
  * last path's topics may still be being deleted: sampled once, about 2 CPU s/s (the whole of this machine) for 8 s,
@@ -109,8 +115,6 @@ async function brokerCpuRate(pids: readonly number[], ms = 1000): Promise<number
  * cluster long done with that, so a path begins once a second of the brokers' CPU is within 0.3 CPU s/s of the least
  * they used in a second before a service of this run started (an idle service adds about 0.1), or after 60 s.
  */
-let quietestBrokers = Number.POSITIVE_INFINITY
-
 async function brokersSettled(
   pids: readonly number[],
   quietest: number,
@@ -118,7 +122,8 @@ async function brokersSettled(
   const started = Date.now()
   for (;;) {
     const rate = await brokerCpuRate(pids)
-    if (rate <= quietest + 0.3 || Date.now() - started > 60_000)
+    // a broker that is gone reads NaN: nothing to wait for
+    if (!(rate > quietest + 0.3) || Date.now() - started > 60_000)
       return { seconds: (Date.now() - started) / 1000, rate }
   }
 }
