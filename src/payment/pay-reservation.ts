@@ -132,11 +132,12 @@ export const payReservationRoutine: Routine = routine(
     if v_entry.status is distinct from 'admitted' then
       raise exception 'QUEUE_NOT_ADMITTED' using detail = 'You are not admitted to this schedule.';
     end if;
-    -- The seat row is the arbiter against a takeover or an expiry: still ours and live, checked against the clock
-    -- once, under its row lock; that instant is the payment time.
+    -- The seat row is the arbiter against a takeover or an expiry: still ours and live, checked under its row lock
+    -- against one reading of the clock, which is the payment time (a second reading in RETURNING could fall past
+    -- the deadline the first one was checked against).
+    v_at := clock_timestamp();
     update seats set status = 'sold', held_until = null
-     where id = r.seat_id and reservation_id = p_reservation and status = 'held' and held_until > clock_timestamp()
-    returning clock_timestamp() into v_at;
+     where id = r.seat_id and reservation_id = p_reservation and status = 'held' and held_until > v_at;
     if not found then
       raise exception 'HOLD_EXPIRED';
     end if;
