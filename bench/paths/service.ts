@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { openPostgres } from '../../src/platform/db.ts'
 import { seedAdmittedFans } from '../../test/support/fans.ts'
-import { drive, type LoadResult } from '../support/load.ts'
+import { drive, type LoadResult, medianRun } from '../support/load.ts'
 import { cpuMeter, type RunningService, startService } from '../support/service.ts'
 
 /** One row of the report. */
@@ -22,6 +22,8 @@ export interface PathResult {
   background?: Record<string, unknown>
   /** Where a short run's p99 comes from (the race). */
   waves?: LoadResult['waves']
+  /** Each run of a path measured more than once (the race); the row is the median run. */
+  races?: Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'>[]
 }
 
 export interface ServiceOptions {
@@ -89,13 +91,22 @@ const payRequest = (reservationId: string | undefined, fan: { token: string; que
     body: '{}',
   }) as const
 
+interface Race {
+  result: LoadResult
+  correct: boolean
+  counts: { winners: number; lost409: number; doubleBookings: number; outcomes: Record<string, number> }
+}
+
 function summarize(r: LoadResult) {
   return { p50: r.latencyMs.p50, p99: r.latencyMs.p99 }
 }
 
+/** The attempts of one seat race (a smoke run's: a tenth). */
+export const RACE_ATTEMPTS = 10_000
+
 /** The seat race: every admitted fan tries once for one of a few seats; the losers should cost almost nothing. */
 export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
-  const attempts = o.smoke ? 1_000 : 10_000
+  const attempts = o.smoke ? RACE_ATTEMPTS / 10 : RACE_ATTEMPTS
   const seatCount = 50
   const s = await startService('holds_race', env(o), o.say)
   const db = openPostgres(s.databaseUrl, 4)
@@ -111,7 +122,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       return { ...sale, fans: seeded }
     }
     o.say(
-      `holds-race: warm-up race and a second of attempts, then ${attempts} attempts on ${seatCount} seats`,
+      `holds-race: warm-up race and a second of attempts, then ${o.smoke ? 'one race' : 'three races'} of ${attempts} attempts on ${seatCount} seats`,
     )
     const warm = await race(Math.min(2_000, attempts))
     await drive(s.url, {
@@ -128,39 +139,56 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       request: (i) =>
         holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i % warm.fans.length]!),
     })
-    const real = await race(attempts)
-    const cpu = cpuMeter(s)
-    const result = await drive(s.url, {
-      connections: o.connections,
-      count: attempts,
-      request: (i) => holdRequest(real.scheduleId, real.seatIds[i % seatCount]!, real.fans[i]!),
-    })
-    const cpuSeconds = cpu()
-    const doubles = await sql<{ n: number }>`
-      select count(*)::int as n from (select seat_id from reservations
-        where schedule_id = ${real.scheduleId} and status in ('held', 'confirmed') group by seat_id having count(*) > 1) d`.execute(
-      db.db,
-    )
-    const winners = result.outcomes['201'] ?? 0
-    const lost = result.outcomes['409 SEAT_ALREADY_HELD'] ?? 0
+    // A race of 10,000 attempts lasts about a second, and single races on these shared machines moved from 20 to
+    // 58 % of the limit: three are run, each on a new sale, and the row is the median one, every race printed.
+    const runs = o.smoke ? 1 : 3
+    const races: Race[] = []
+    const cpuSeconds: Record<string, number> = {}
+    for (let n = 0; n < runs; n++) {
+      const real = await race(attempts)
+      const cpu = cpuMeter(s)
+      const result = await drive(s.url, {
+        connections: o.connections,
+        count: attempts,
+        request: (i) => holdRequest(real.scheduleId, real.seatIds[i % seatCount]!, real.fans[i]!),
+      })
+      for (const [k, v] of Object.entries(cpu())) cpuSeconds[k] = (cpuSeconds[k] ?? 0) + v
+      const doubles = await sql<{ n: number }>`
+        select count(*)::int as n from (select seat_id from reservations
+          where schedule_id = ${real.scheduleId} and status in ('held', 'confirmed') group by seat_id having count(*) > 1) d`.execute(
+        db.db,
+      )
+      const winners = result.outcomes['201'] ?? 0
+      const lost = result.outcomes['409 SEAT_ALREADY_HELD'] ?? 0
+      races.push({
+        result,
+        correct: winners === seatCount && lost === attempts - seatCount && doubles.rows[0]!.n === 0,
+        counts: { winners, lost409: lost, doubleBookings: doubles.rows[0]!.n, outcomes: result.outcomes },
+      })
+    }
+    const median = medianRun(races.map((r) => ({ ...r, perSecond: r.result.perSecond })))!
     return {
       path: 'holds-race',
       transport: o.transport,
-      service: result.perSecond,
+      service: median.result.perSecond,
       unit: 'attempts/s',
-      latencyMs: summarize(result),
+      latencyMs: summarize(median.result),
       limitName: 'hello',
-      correct: winners === seatCount && lost === attempts - seatCount && doubles.rows[0]!.n === 0,
+      correct: races.every((r) => r.correct),
       counts: {
         attempts,
-        winners,
-        lost409: lost,
-        doubleBookings: doubles.rows[0]!.n,
-        outcomes: result.outcomes,
+        ...median.counts,
+        // Every race's own counts: the row is correct only when each race was.
+        races: races.map((r) => r.counts),
       },
-      // A race of 10,000 is short: its p99 is the first wave when that wave's 200 answers are the slowest.
-      waves: result.waves,
-      cpuSeconds: perOp(cpuSeconds, attempts),
+      // A race is short: its p99 is the first wave when that wave's 200 answers are the slowest.
+      waves: median.result.waves,
+      races: races.map((r) => ({
+        perSecond: r.result.perSecond,
+        latencyMs: r.result.latencyMs,
+        waves: r.result.waves,
+      })),
+      cpuSeconds: perOp(cpuSeconds, attempts * runs),
     }
   } finally {
     await db.close()

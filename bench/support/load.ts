@@ -107,3 +107,8 @@ export async function drive(
     },
   }
 }
+
+/** The run of the middle throughput among several of the same shape: the one a report shows for all of them. */
+export function medianRun<T extends { perSecond: number }>(runs: readonly T[]): T | undefined {
+  return [...runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(runs.length / 2)]
+}
