@@ -152,7 +152,7 @@ export async function deleteTopicsUnder(prefix: string): Promise<void> {
  * cluster otherwise measured the brokers compiling: the Kafka race did 10 % of the hello world there, 33-40 % on the
  * same cluster right after (measured on a purged cluster, the group-offsets topic made first: still 10 %).
  */
-export async function prepareKafkaCluster(): Promise<{ otherTopics: number }> {
+export async function prepareKafkaCluster(warmUp: () => Promise<void>): Promise<{ otherTopics: number }> {
   const { Admin, FindCoordinatorKeyTypes } = await import('@platformatic/kafka')
   const admin = new Admin({
     clientId: 'bench-prepare',
@@ -180,10 +180,9 @@ export async function prepareKafkaCluster(): Promise<{ otherTopics: number }> {
   } finally {
     await admin.close().catch(() => {})
   }
-  // A service's start declares its 75 topics and joins its groups; idle, its groups fetch from every broker.
-  const warm = await startService('kafka_warmup', { KAFKA_BROKERS: process.env.KAFKA_BROKERS! })
-  await new Promise((r) => setTimeout(r, 5_000))
-  await warm.stop()
+  // A service's start declares its 75 topics and joins its groups; `warmUp` then sends a sale's events through them,
+  // so the brokers' JVMs have compiled their produce, fetch and commit paths, as a long-running cluster's have.
+  await warmUp()
   return { otherTopics }
 }
 
