@@ -318,11 +318,11 @@ start_node() {
   mkdir -p "$d/logs"
   rm -f "$pidf"
   local -a jvm
-  # shellcheck disable=SC2206
   # -XX:TieredStopAtLevel=1: C1 only. On a 2-core machine shared with the service, PostgreSQL and the load, C2 kept
-  # compiling for the brokers' whole short life (60-75 s of CPU per broker in their first ten minutes, 38-62 % of
+  # compiling for the brokers' whole short life (60-75 s of CPU per broker in their first ten minutes, 25-62 % of
   # their CPU inside benchmark windows); C1-compiled brokers used 38 % less CPU over the Kafka test files. A later
   # KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4 gives C2 back (the last occurrence of a flag wins).
+  # shellcheck disable=SC2206
   jvm=($HEAP_OPTS -server -XX:TieredStopAtLevel=1 -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
        -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
        "-Xlog:gc*:file=$d/logs/gc.log:time,tags:filecount=2,filesize=5M"
