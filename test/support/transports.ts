@@ -1,4 +1,5 @@
 import { after } from 'node:test'
+import { openKafkaClients, watchKafkaClients } from './kafka-clients.ts'
 import { connectionsTo } from './sockets.ts'
 import { waitFor } from './wait.ts'
 
@@ -29,13 +30,15 @@ export function transportTargets(kinds: readonly TransportKind[] = ['local', 'ka
 
 /** Registered by each file's own call (a shared test process runs several files: each gets its check). */
 function checkBrokersLeftAfterAll(brokers: readonly string[]): void {
+  watchKafkaClients()
   after(async () => {
     await waitFor(
       'every connection to the brokers closed after the last test',
       () => connectionsTo(brokers).length === 0,
       {
         timeoutMs: 10_000,
-        describe: () => connectionsTo(brokers),
+        // the clients still open come first: the state is cut at 2,000 characters
+        describe: () => ({ openClients: openKafkaClients(), connections: connectionsTo(brokers) }),
       },
     )
   })
