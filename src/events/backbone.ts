@@ -2,6 +2,7 @@ import { Gauge, type Registry } from 'prom-client'
 import { retryFor } from '../platform/backoff.ts'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
+import { answeredWithin } from '../platform/deadline.ts'
 import { StartupError } from '../platform/errors.ts'
 import type { Logger } from '../platform/logger.ts'
 import { eventTypes } from './event-types.ts'
@@ -17,8 +18,9 @@ export interface EventBackbone {
   readonly runtime: ConsumerRuntime
   readonly relay: OutboxRelay
   /**
-   * Declares topics, starts the relay, and starts the consumers for the roles this instance runs without waiting
-   * for their groups to join (`runtime.joined` says when): nothing else of the instance waits for a rebalance.
+   * Declares topics (not on Kafka for an instance that only serves the API), starts the relay, and starts the
+   * consumers for the roles this instance runs without waiting for their groups to join (`runtime.joined` says
+   * when): nothing else of the instance waits for a rebalance.
    */
   start(roles: { relay: boolean; workers: boolean }): Promise<void>
   /** Stops the relay, drains consumers (committing what finished), closes the transport. */
@@ -35,6 +37,12 @@ function rootReason(error: unknown): string {
   }
   return e.message ?? String(e)
 }
+
+/** The least time a try to declare the topics gets before the brokers count as not answering. */
+const SILENT_BROKER_MS = 10_000
+
+const silentAfter = <T>(work: Promise<T>, ms: number) =>
+  answeredWithin(work, ms, `a connection was taken but nothing answered within ${Math.round(ms / 1000)} s`)
 
 /** Kafka when KAFKA_BROKERS is set, else the embedded log in the service's own database. */
 export async function createTransport(
@@ -99,12 +107,28 @@ export function createEventBackbone(options: {
     runtime,
     relay,
     async start(roles) {
+      // An instance that only serves the API writes its events to the outbox and needs no broker (it reads the lag
+      // for the console when it can): it starts, and fans keep buying, while the brokers are away; the relay and
+      // workers instances declare the topics.
+      if (transport.kind === 'kafka' && !roles.relay && !roles.workers) {
+        logger.info(
+          'api only: starting without waiting for Kafka (the outbox keeps the events for the relay)',
+        )
+        return
+      }
       const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
       const topics = topicCatalog(durability, config.retryDelaysMs.length)
       const where = `Kafka at ${config.kafkaBrokers.join(',')}`
+      const deadline = Date.now() + config.KAFKA_WAIT_SECONDS * 1000
       await retryFor(
         config.KAFKA_WAIT_SECONDS,
-        () => transport.ensureTopics(topics),
+        // A broker address that accepts connections and never answers (a wrong port, a stalled host) would hold a
+        // try for the client's request timeouts and retries (minutes): each try ends by the deadline, or after
+        // SILENT_BROKER_MS when less is left.
+        () =>
+          transport.kind === 'kafka'
+            ? silentAfter(transport.ensureTopics(topics), Math.max(deadline - Date.now(), SILENT_BROKER_MS))
+            : transport.ensureTopics(topics),
         (error, tries, timeLeft) => {
           if (transport.kind !== 'kafka') throw error
           if (!timeLeft) {

@@ -4,6 +4,7 @@ import { outboxBacklog } from '../events/outbox/backlog.ts'
 import { countDeadLetters } from '../events/runtime/dead-letter-store.ts'
 import type { Db } from '../platform/db.ts'
 import { errorResponses, type Routes } from '../platform/http-server.ts'
+import { deploymentLag } from './deployment-lag.ts'
 import type { OpsSeries } from './ops-series.ts'
 
 /** What the on-call engineer looks at first: transport, outbox backlog, lag per group and partition, dead letters. */
@@ -30,6 +31,8 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
                 outboxBacklog: Type.Integer(),
                 deadLetters: Type.Integer(),
                 lag: Type.Record(Type.String(), Type.Integer()),
+                /** The lag could not be read at this point (the transport did not answer): `lag` is empty. */
+                lagUnknown: Type.Optional(Type.Boolean()),
               }),
             ),
           }),
@@ -61,6 +64,8 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
                 lag: Type.Integer(),
               }),
             ),
+            /** Why `lag` is empty: the transport failed or did not answer in time (Kafka away). */
+            lagUnavailable: Type.Optional(Type.String()),
           }),
           ...errorResponses('ADMIN_KEY_INVALID'),
         },
@@ -68,12 +73,13 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
     },
     async () => {
       const outbox = await outboxBacklog(deps.db)
-      const lag = await deps.events.transport.lag(deps.events.runtime.subscriptions)
+      const lag = await deploymentLag(deps.events)
       return {
         transport: deps.events.transport.kind,
         outbox,
         deadLetters: await countDeadLetters(deps.db),
-        lag: lag.map((l) => ({
+        ...(lag.unavailable ? { lagUnavailable: lag.unavailable } : {}),
+        lag: lag.entries.map((l) => ({
           group: l.group,
           topic: l.topic,
           partition: l.partition,

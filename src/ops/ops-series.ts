@@ -8,6 +8,7 @@ import { createBackgroundLoop } from '../platform/background-loop.ts'
 import type { Db } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import type { Metrics } from '../platform/metrics.ts'
+import { deploymentLag } from './deployment-lag.ts'
 
 /** Totals read at one moment; rates come from two of them. */
 interface Reading {
@@ -20,6 +21,8 @@ interface Reading {
   outboxBacklog: number
   deadLetters: number
   lag: Record<string, number>
+  /** The transport did not answer the lag read: `lag` is empty, not zero. */
+  lagUnknown?: boolean
 }
 
 /** One point of the console's charts. */
@@ -34,6 +37,8 @@ export interface SeriesPoint {
   deadLetters: number
   /** Consumer lag per group (records behind, summed over partitions). */
   lag: Record<string, number>
+  /** The lag could not be read at this point (the transport did not answer): `lag` is empty. */
+  lagUnknown?: boolean
 }
 
 const HOLD_ROUTE = '/schedules/:scheduleId/seats/:seatId/hold'
@@ -77,6 +82,7 @@ export class OpsSeries {
         outboxBacklog: b.outboxBacklog,
         deadLetters: b.deadLetters,
         lag: b.lag,
+        ...(b.lagUnknown ? { lagUnknown: true } : {}),
       })
     }
     return out
@@ -109,6 +115,7 @@ export function opsSeriesTask(
     'Fans let in so far, every line together (deployment-wide; only grows: admissions/s is its deriv())',
   )
   const deadLetters = gauge('dead_letters', 'Dead letters not replayed (deployment-wide)')
+  let lagUnknown = false
   const loop = createBackgroundLoop({
     name: 'ops-series',
     logger: deps.logger,
@@ -118,8 +125,13 @@ export function opsSeriesTask(
         select coalesce((select sum(admitted_through) from queue_state), 0)::text as admitted,
                (select count(*) from queue_entries where status = 'waiting')::int as waiting`.execute(deps.db)
       const lag: Record<string, number> = {}
-      for (const l of await deps.events.transport.lag(deps.events.runtime.subscriptions))
-        lag[l.group] = (lag[l.group] ?? 0) + Number(l.lag)
+      const read = await deploymentLag(deps.events)
+      for (const l of read.entries) lag[l.group] = (lag[l.group] ?? 0) + Number(l.lag)
+      // once per outage, not on every reading
+      if (read.unavailable && !lagUnknown)
+        deps.logger.warn({ reason: read.unavailable }, 'consumer lag unknown')
+      if (!read.unavailable && lagUnknown) deps.logger.info('consumer lag read again')
+      lagUnknown = read.unavailable !== undefined
       const reading = {
         at: Date.now(),
         admitted: Number(line.rows[0]?.admitted ?? 0),
@@ -128,6 +140,7 @@ export function opsSeriesTask(
         outboxBacklog: (await outboxBacklog(deps.db)).backlog,
         deadLetters: await countDeadLetters(deps.db),
         lag,
+        ...(read.unavailable ? { lagUnknown: true } : {}),
       }
       series.record(reading)
       waitingFans.set(reading.waiting)

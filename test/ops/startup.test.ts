@@ -8,13 +8,18 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Db } from '../../src/platform/db.ts'
 import { deleteKafkaPrefix } from '../side-effects/support/harness.ts'
+import { Api } from '../support/api-client.ts'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
+import { seedAdmittedFans } from '../support/fans.ts'
+import { buy, createSchedule } from '../support/flows.ts'
 import { unusedPort } from '../support/sockets.ts'
 import { transportTargets } from '../support/transports.ts'
 
@@ -97,9 +102,13 @@ function start(env: Record<string, string>): Started {
 
 /** A fresh database on the PostgreSQL server (migrated: the service finds nothing to do), dropped after the file. */
 async function freshDatabase(): Promise<string> {
+  return (await freshDatabaseWithHandle()).name
+}
+
+async function freshDatabaseWithHandle(): Promise<{ name: string; url: string; db: Db }> {
   const database = await createTestDatabase('postgres', 'startup', 1)
   after(() => database.close())
-  return new URL(database.url!).pathname.slice(1)
+  return { name: new URL(database.url!).pathname.slice(1), url: database.url!, db: database.db }
 }
 
 /** Starts forwarding `port` to `target` (host:port): from now on, the server at that port answers. */
@@ -278,9 +287,14 @@ describe('service start against Kafka', () => {
         DATABASE_URL: `${POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, '')}/${database}`,
         KAFKA_TOPIC_PREFIX: `startup-${randomBytes(4).toString('hex')}`,
       }
-      // No broker within the limit: one fatal line, exit 1.
+      // No broker within the limit: one fatal line, exit 1 (an instance that relays or consumes needs Kafka).
       const closed = await unusedPort()
-      const gaveUp = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${closed}`, KAFKA_WAIT_SECONDS: '1' })
+      const gaveUp = start({
+        ...env,
+        ROLES: 'api,relay',
+        KAFKA_BROKERS: `127.0.0.1:${closed}`,
+        KAFKA_WAIT_SECONDS: '1',
+      })
       assert.equal(await gaveUp.exited, 1)
       assert.equal(gaveUp.lines.at(-1)!.level, 60)
       assert.match(
@@ -293,7 +307,12 @@ describe('service start against Kafka', () => {
 
       // The bootstrap address refuses, then forwards to a real broker (which names the cluster's own addresses).
       const port = await unusedPort()
-      const service = start({ ...env, KAFKA_BROKERS: `127.0.0.1:${port}`, KAFKA_WAIT_SECONDS: '120' })
+      const service = start({
+        ...env,
+        ROLES: 'api,relay',
+        KAFKA_BROKERS: `127.0.0.1:${port}`,
+        KAFKA_WAIT_SECONDS: '120',
+      })
       const waiting = await service.line((l) => l.msg.includes('does not answer yet'))
       assert.equal(waiting.level, 40)
       assert.match(
@@ -307,4 +326,109 @@ describe('service start against Kafka', () => {
       assert.equal(await service.exited, 0)
       await deleteKafkaPrefix(kafka.brokers, env.KAFKA_TOPIC_PREFIX)
     })
+})
+
+/** Where brokers would be: a server that takes connections, counts them and answers nothing. */
+async function silentServer(): Promise<{ port: number; connections: () => number }> {
+  let connections = 0
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    connections++
+    sockets.add(socket)
+    socket.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  after(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  return { port: (server.address() as AddressInfo).port, connections: () => connections }
+}
+
+describe('service start with Kafka away', () => {
+  test('brokers that take connections and never answer: KAFKA_WAIT_SECONDS still ends the start', async () => {
+    const database = await freshDatabase()
+    const silent = await silentServer()
+    const started = Date.now()
+    const service = start({
+      DATABASE_URL: `${POSTGRES_ADMIN_URL.replace(/\/[^/]*$/, '')}/${database}`,
+      ROLES: 'api,relay',
+      KAFKA_BROKERS: `127.0.0.1:${silent.port}`,
+      KAFKA_WAIT_SECONDS: '1',
+    })
+    assert.equal(await service.exited, 1)
+    assert.ok(silent.connections() > 0, 'it did try the brokers')
+    assert.equal(service.lines.at(-1)!.level, 60)
+    assert.match(
+      service.lines.at(-1)!.msg,
+      new RegExp(
+        `^Kafka at 127\\.0\\.0\\.1:${silent.port} did not answer within 1 s \\(KAFKA_WAIT_SECONDS\\): a connection was taken but nothing answered within 10 s$`,
+      ),
+    )
+    // not the client's own timeouts and retries, which took minutes
+    console.log(`[figure] a silent broker address ended the start after ${Date.now() - started} ms`)
+  })
+
+  test('an instance that only serves the API needs no broker: it starts, fans buy, the console says the lag is unknown, it stops in time', async () => {
+    const database = await freshDatabaseWithHandle()
+    const silent = await silentServer()
+    const secret = randomBytes(32).toString('hex')
+    const adminKey = randomBytes(16).toString('hex')
+    const service = start({
+      DATABASE_URL: database.url,
+      ROLES: 'api',
+      KAFKA_BROKERS: `127.0.0.1:${silent.port}`,
+      KAFKA_WAIT_SECONDS: '1',
+      AUTH_SECRET: secret,
+      ADMIN_KEY: adminKey,
+    })
+    // Before the change it waited on the silent address: fail in seconds, not at the test's timeout.
+    const listening = await Promise.race([
+      service.line((l) => l.msg === 'ticketing service listening'),
+      sleep(30_000, undefined, { ref: false }).then(() => assert.fail('not listening within 30 s')),
+    ])
+    const api = new Api(listening.address!)
+    const show = await createSchedule(api, adminKey, { seats: 1 })
+    const [fan] = await seedAdmittedFans(database.db, {
+      count: 1,
+      points: 1_000_000,
+      secret,
+      scheduleId: show.scheduleId,
+    })
+    const { reservationId, receipt } = await buy(api, fan!, show.scheduleId, show.seats[0]!.id)
+    assert.equal(receipt.reservationId, reservationId)
+    const kept = await database.db
+      .selectFrom('outbox')
+      .select('topic')
+      .where('key', '=', reservationId)
+      .where('topic', '=', 'reservation.confirmed')
+      .execute()
+    assert.equal(kept.length, 1, 'the confirmation waits in the outbox for a relay')
+
+    // The console's summary still answers, from the database, and says why the lag is missing.
+    const summary = await api.get('/admin/ops/summary', { headers: { 'x-admin-key': adminKey } })
+    assert.equal(summary.status, 200)
+    const outboxRows = await database.db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow()
+    assert.equal(
+      summary.body.outbox.backlog,
+      Number(outboxRows.n),
+      'every event of the sale waits in the outbox',
+    )
+    assert.deepEqual(summary.body.lag, [])
+    assert.match(summary.body.lagUnavailable, /^kafka: no answer within 3000 ms$/)
+    assert.ok(silent.connections() > 0, 'the lag was asked of the brokers')
+
+    // A lag read hanging on the silent brokers does not hold the shutdown (25 s, then exit 1).
+    const stopping = Date.now()
+    service.child.kill('SIGTERM')
+    assert.equal(await service.exited, 0)
+    console.log(
+      `[figure] api-only instance stopped ${Date.now() - stopping} ms after SIGTERM with the brokers silent`,
+    )
+    assert.ok(!service.lines.some((l) => l.level >= 50), 'no error logged')
+  })
 })

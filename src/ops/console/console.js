@@ -101,9 +101,10 @@ async function drawSeries() {
       drawChart(id, title, [{ name: '', values: values(pick) }], now)
       continue
     }
-    // lag: the four groups with the highest peak in the window
+    // lag: the four groups with the highest peak in the window; points where it could not be read are left out
+    const known = points.filter((p) => !p.lagUnknown)
     const groups = new Map()
-    for (const p of points)
+    for (const p of known)
       for (const [g, n] of Object.entries(p.lag)) groups.set(g, Math.max(groups.get(g) ?? 0, n))
     const top = [...groups.entries()]
       .sort((a, b) => b[1] - a[1])
@@ -113,10 +114,18 @@ async function drawSeries() {
       id,
       title,
       top.length
-        ? top.map((g) => ({ name: g, values: values((p) => p.lag[g] ?? 0) }))
-        : [{ name: '', values: values(() => 0) }],
+        ? top.map((g) => ({
+            name: g,
+            values: known.map((p) => ({ at: Date.parse(p.at), y: p.lag[g] ?? 0 })),
+          }))
+        : [{ name: '', values: known.map((p) => ({ at: Date.parse(p.at), y: 0 })) }],
       now,
     )
+    if (points.at(-1)?.lagUnknown) {
+      const figure = $(`chart-${id}`).querySelector('.now')
+      figure.textContent = 'unknown'
+      figure.classList.add('bad')
+    }
   }
 }
 
@@ -129,7 +138,7 @@ async function drawPipeline() {
     ` · outbox backlog `,
     el('b', {}, s.outbox.backlog),
     ` (oldest ${s.outbox.oldestAgeSeconds.toFixed(1)} s) · total lag `,
-    el('b', {}, totalLag),
+    s.lagUnavailable ? el('b', { class: 'bad' }, 'unknown') : el('b', {}, totalLag),
     ' · dead letters ',
     el('b', { class: s.deadLetters ? 'bad' : 'ok' }, s.deadLetters),
   )
@@ -146,7 +155,11 @@ async function drawPipeline() {
       ),
     )
   $('lag').tBodies[0].replaceChildren(
-    ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4 }, 'no lag'))]),
+    ...(s.lagUnavailable
+      ? [el('tr', {}, el('td', { colspan: 4, class: 'bad' }, `lag unknown: ${s.lagUnavailable}`))]
+      : rows.length
+        ? rows
+        : [el('tr', {}, el('td', { colspan: 4 }, 'no lag'))]),
   )
 }
 
