@@ -124,8 +124,10 @@ async function verifyReleased(t: SideEffectApp, show: Show, fans: readonly Seede
     rows.every((r) => r.status === 'expired' && r.ended_at),
     'every hold ended as expired',
   )
-  const early = rows.filter((r) => r.ended_at!.getTime() < r.expires_at.getTime())
-  assert.deepEqual(early, [], 'no hold was released before its deadline')
+  // Compared in PostgreSQL, to the microsecond (JavaScript Dates stop at the millisecond).
+  const early = await sql<{ id: string }>`select id from reservations
+    where schedule_id = ${show.scheduleId} and ended_at < expires_at`.execute(t.db)
+  assert.deepEqual(early.rows, [], 'no hold was released before its deadline')
 
   // Every seat is back on sale, released by the worker (not merely shown available because its hold lapsed).
   const seats = await sql<{ status: string; reservation_id: string | null; n: number }>`
