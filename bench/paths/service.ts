@@ -71,6 +71,24 @@ async function createSale(
   return { scheduleId: schedule.id, seatIds: list.seats.map((x) => x.id) }
 }
 
+/** A new sale of `seats` seats and `fans` fans already admitted to it, each with `points`. */
+async function saleWithFans(
+  s: RunningService,
+  db: ReturnType<typeof openPostgres>,
+  seats: number,
+  fans: number,
+  points: number,
+) {
+  const sale = await createSale(s, seats)
+  const seeded = await seedAdmittedFans(db.db, {
+    count: fans,
+    points,
+    secret: s.secret,
+    scheduleId: sale.scheduleId,
+  })
+  return { ...sale, fans: seeded }
+}
+
 const holdRequest = (scheduleId: string, seatId: string, fan: { token: string; queueToken: string }) =>
   ({
     method: 'POST',
@@ -111,16 +129,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
   const s = await startService('holds_race', env(o), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
-    const race = async (fans: number) => {
-      const sale = await createSale(s, seatCount)
-      const seeded = await seedAdmittedFans(db.db, {
-        count: fans,
-        points: 0,
-        secret: s.secret,
-        scheduleId: sale.scheduleId,
-      })
-      return { ...sale, fans: seeded }
-    }
+    const race = (fans: number) => saleWithFans(s, db, seatCount, fans, 0)
     o.say(
       `holds-race: warm-up race and a second of attempts, then ${o.smoke ? 'one race' : 'three races'} of ${attempts} attempts on ${seatCount} seats`,
     )
@@ -214,13 +223,8 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
   const db = openPostgres(s.databaseUrl, 4)
   try {
     o.say(`holds-free: ${fans} fans hold ${fans} free seats`)
-    const warm = await createSale(s, 500)
-    const warmFans = await seedAdmittedFans(db.db, {
-      count: 500,
-      points: 10_000,
-      secret: s.secret,
-      scheduleId: warm.scheduleId,
-    })
+    const warm = await saleWithFans(s, db, 500, 500, 10_000)
+    const warmFans = warm.fans
     const warmHolds = await drive(s.url, {
       connections: o.connections,
       count: 500,
@@ -266,13 +270,8 @@ async function holdsAndPaymentsRound(
   round: number,
 ): Promise<{ holds: PathResult; payments: PathResult; loads: [LoadResult, LoadResult] }> {
   if (round > 0) o.say(`holds-free and payments: run ${round + 1}, ${fans} new fans on a new sale`)
-  const sale = await createSale(s, fans)
-  const seeded = await seedAdmittedFans(db.db, {
-    count: fans,
-    points: 10_000,
-    secret: s.secret,
-    scheduleId: sale.scheduleId,
-  })
+  const sale = await saleWithFans(s, db, fans, fans, 10_000)
+  const seeded = sale.fans
   await drain(s, 'after seeding')
   let cpu = cpuMeter(s)
   const holds = await drive(s.url, {
@@ -570,13 +569,8 @@ export async function expiry(o: ServiceOptions): Promise<PathResult> {
   const s = await startService('expiry', env(o, { HOLD_TTL_SECONDS: String(ttl) }), o.say)
   const db = openPostgres(s.databaseUrl, 4)
   try {
-    const sale = await createSale(s, holds)
-    const fans = await seedAdmittedFans(db.db, {
-      count: holds,
-      points: 0,
-      secret: s.secret,
-      scheduleId: sale.scheduleId,
-    })
+    const sale = await saleWithFans(s, db, holds, holds, 0)
+    const fans = sale.fans
     o.say(`expiry: ${holds} holds taken in one burst, released ${ttl} s later`)
     const taken = await drive(s.url, {
       connections: o.connections,
