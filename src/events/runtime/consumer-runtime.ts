@@ -209,7 +209,11 @@ export class ConsumerRuntime {
       batcher =
         handler.mode === 'external'
           ? new Batcher((items) => this.#runExternalBatch(handler, items), MAX_BATCH)
-          : new Batcher((items) => this.#runTransactionBatch(handler, items), MAX_BATCH)
+          : new Batcher(
+              (items) => this.#runTransactionBatch(handler, items),
+              MAX_BATCH,
+              TRANSACTION_BATCHES_IN_FLIGHT,
+            )
       this.#batchers.set(handler, batcher)
     }
     return batcher
@@ -387,6 +391,14 @@ type Outcome = 'done' | 'duplicate'
 const DEFAULT_KEY_CONCURRENCY = 256
 /** Events per transaction at most. */
 const MAX_BATCH = 500
+/**
+ * Transactions of one group in flight at once: the next batch is built and sent while the last one commits. Batches
+ * of one group already run in parallel across instances (handlers write in key order for that), and one key is
+ * never in two batches. One group's consumption on Kafka, alternated runs: 22,888 / 23,536 / 21,753 events/s with
+ * one, 36,345 / 27,881 / 26,733 with two; payments and holds did not move beyond noise. Partner (external) batches
+ * stay one at a time.
+ */
+const TRANSACTION_BATCHES_IN_FLIGHT = 2
 
 async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
   // Timers can fire a millisecond early against Date.now(): sleep again until the time has really come.
