@@ -90,7 +90,6 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     runtime.register({
       group: `bench-${tag}`,
       topic: 'points.charged',
-      keyConcurrency: 64,
       async handle(event) {
         if (event.data.balance !== tag) return
         const now = performance.now()
