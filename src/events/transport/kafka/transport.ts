@@ -1,4 +1,5 @@
 import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka'
+import { answeredWithin } from '../../../platform/deadline.ts'
 import { OpenConsumers } from '../consumer-loop.ts'
 import type { ConsumerSpec, EventTransport, OutgoingRecord, PartitionEnd } from '../port.ts'
 import { consumerLag, ensureTopics, partitionBounds } from './admin.ts'
@@ -7,6 +8,9 @@ import { produceRequests } from './produce-requests.ts'
 import { readHeader } from './read-back.ts'
 
 export type KafkaTransportOptions = KafkaConsumerOptions
+
+/** The brokers answer a lag read in milliseconds. */
+const LAG_TIMEOUT_MS = 3_000
 
 /**
  * Apache Kafka behind the transport port, through @platformatic/kafka: an idempotent producer (acks=all) that sends
@@ -75,7 +79,10 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
       return consumers.track({ group: spec.group, ...consumer })
     },
 
-    lag: (groups) => consumerLag(admin, groups),
+    // Bounded: a cluster that takes connections and never answers held each caller (the console, its summary, a
+    // metrics scrape, a shutdown waiting on them) for the client's request timeouts and retries, minutes.
+    lag: (groups) =>
+      answeredWithin(consumerLag(admin, groups), LAG_TIMEOUT_MS, `no answer within ${LAG_TIMEOUT_MS} ms`),
 
     async close() {
       await consumers.closeAll()
