@@ -95,7 +95,7 @@ function drawChart(id, title, lines, now) {
 async function drawSeries() {
   const { points } = await api('/admin/ops/series')
   const now = Date.now()
-  const values = (pick) => points.map((p) => ({ at: Date.parse(p.at), y: pick(p) }))
+  const values = (pick, of = points) => of.map((p) => ({ at: Date.parse(p.at), y: pick(p) }))
   for (const [id, title, pick] of charts) {
     if (pick) {
       drawChart(id, title, [{ name: '', values: values(pick) }], now)
@@ -114,11 +114,8 @@ async function drawSeries() {
       id,
       title,
       top.length
-        ? top.map((g) => ({
-            name: g,
-            values: known.map((p) => ({ at: Date.parse(p.at), y: p.lag[g] ?? 0 })),
-          }))
-        : [{ name: '', values: known.map((p) => ({ at: Date.parse(p.at), y: 0 })) }],
+        ? top.map((g) => ({ name: g, values: values((p) => p.lag[g] ?? 0, known) }))
+        : [{ name: '', values: values(() => 0, known) }],
       now,
     )
     if (points.at(-1)?.lagUnknown) {
