@@ -238,37 +238,47 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
     })
     // Single runs of either path moved by half within an hour on these shared machines: each is run three times,
     // each on a new sale with new fans, and its row is its median run, every run printed.
-    const rounds: { holds: PathResult; payments: PathResult; loads: [LoadResult, LoadResult] }[] = []
+    const rounds: Measured[][] = []
     for (let n = 0; n < (o.smoke ? 1 : 3); n++) rounds.push(await holdsAndPaymentsRound(o, s, db, fans, n))
-    const medianOf = (pick: 0 | 1): PathResult => {
-      const median = medianRun(rounds.map((r) => ({ ...r, perSecond: r.loads[pick].perSecond })))!
-      const row = pick === 0 ? median.holds : median.payments
-      const runs = rounds.map((r) => r.loads[pick])
+    const medianOf = (runs: Measured[]): PathResult => {
+      const { row } = medianRun(runs.map((r) => ({ ...r, perSecond: r.load.perSecond })))!
       return {
         ...row,
-        correct: rounds.every((r) => (pick === 0 ? r.holds : r.payments).correct),
+        correct: runs.every((r) => r.row.correct),
         // every run's own counts: the row is correct only when each run was
-        counts: { ...row.counts, runs: rounds.map((r) => (pick === 0 ? r.holds : r.payments).counts) },
+        counts: { ...row.counts, runs: runs.map((r) => r.row.counts) },
         ...(runs.length > 1
-          ? { races: runs.map((l) => ({ perSecond: l.perSecond, latencyMs: l.latencyMs, waves: l.waves })) }
+          ? {
+              races: runs.map(({ load: l }) => ({
+                perSecond: l.perSecond,
+                latencyMs: l.latencyMs,
+                waves: l.waves,
+              })),
+            }
           : {}),
       }
     }
-    return [medianOf(0), medianOf(1)]
+    return [0, 1].map((path) => medianOf(rounds.map((round) => round[path]!)))
   } finally {
     await db.close()
     await s.stop()
   }
 }
 
-/** One sale: its holds on free seats, drained, then the payment of every hold, drained. */
+/** A path's row from one run, with the load that gave it. */
+interface Measured {
+  row: PathResult
+  load: LoadResult
+}
+
+/** One sale: its holds on free seats, drained, then the payment of every hold, drained: [holds, payments]. */
 async function holdsAndPaymentsRound(
   o: ServiceOptions,
   s: RunningService,
   db: ReturnType<typeof openPostgres>,
   fans: number,
   round: number,
-): Promise<{ holds: PathResult; payments: PathResult; loads: [LoadResult, LoadResult] }> {
+): Promise<Measured[]> {
   if (round > 0) o.say(`holds-free and payments: run ${round + 1}, ${fans} new fans on a new sale`)
   const sale = await saleWithFans(s, db, fans, fans, 10_000)
   const seeded = sale.fans
@@ -337,31 +347,33 @@ async function holdsAndPaymentsRound(
     if (events > 0)
       perGroup[group] = { events, wallMsInHandlerPerEvent: Number(((seconds * 1000) / events).toFixed(2)) }
   }
-  return {
-    loads: [holds, pays],
-    holds: holdsResult,
-    payments: {
-      path: 'payments',
-      transport: o.transport,
-      service: pays.perSecond,
-      unit: 'payments/s',
-      latencyMs: summarize(pays),
-      limitName: 'pgbench-payment',
-      correct: paid === fans && sold.rows[0]!.n === fans && sold.rows[0]!.ledger === fans,
-      counts: {
-        payments: fans,
-        outcomes: pays.outcomes,
-        soldSeats: sold.rows[0]!.n,
-        ledgerLines: sold.rows[0]!.ledger,
-      },
-      cpuSeconds: perOp(payCpu, fans),
-      background: {
-        drainedSecondsAfterLastPayment: Number(drainSeconds.toFixed(2)),
-        cpuMsPerPaymentWhileDraining: perOp(drainCpu, fans),
-        byGroup: perGroup,
+  return [
+    { row: holdsResult, load: holds },
+    {
+      load: pays,
+      row: {
+        path: 'payments',
+        transport: o.transport,
+        service: pays.perSecond,
+        unit: 'payments/s',
+        latencyMs: summarize(pays),
+        limitName: 'pgbench-payment',
+        correct: paid === fans && sold.rows[0]!.n === fans && sold.rows[0]!.ledger === fans,
+        counts: {
+          payments: fans,
+          outcomes: pays.outcomes,
+          soldSeats: sold.rows[0]!.n,
+          ledgerLines: sold.rows[0]!.ledger,
+        },
+        cpuSeconds: perOp(payCpu, fans),
+        background: {
+          drainedSecondsAfterLastPayment: Number(drainSeconds.toFixed(2)),
+          cpuMsPerPaymentWhileDraining: perOp(drainCpu, fans),
+          byGroup: perGroup,
+        },
       },
     },
-  }
+  ]
 }
 
 /** Per consumer group so far: events handled and seconds in their handlers (from the service's own metrics). */
