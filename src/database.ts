@@ -7,6 +7,7 @@ import {
   couponDiscountRoutine,
   payReservationBatchRoutine,
   payReservationRoutine,
+  payReservationsTogetherRoutine,
 } from './payment/pay-reservation.ts'
 import { refundReservationRoutine } from './payment/refund-reservation.ts'
 import { type Db, migrate } from './platform/db.ts'
@@ -32,6 +33,7 @@ export const routines: readonly Routine[] = [
   requestCouponRoutine,
   requestCouponBatchRoutine,
   payReservationRoutine,
+  payReservationsTogetherRoutine,
   payReservationBatchRoutine,
   refundReservationRoutine,
   offerSeatRoutine,

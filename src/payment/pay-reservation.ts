@@ -59,8 +59,139 @@ const payments = groupCommitted<{
   status: number
   receipt: PaymentReceipt
   spentSeq?: number | null
-}>('pay_reservation', ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'])
+}>('pay_reservation', ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'], {
+  setBased: 'pay_reservations_together',
+})
 export const payReservationBatchRoutine: Routine = payments.batchRoutine
+
+/**
+ * A batch's plain payments together, one statement per step for all of them (see batchRoutineSql): the items
+ * without a coupon whose fan and reservation are in no other item, whose reservation is still held by the fan for
+ * the token's schedule, whose entry is admitted and whose wallet covers the price. Each is what pay_reservation
+ * does for it, in its lock order (queue entries, seats, reservations, wallets); the rest are left to it (null).
+ * It raises when a row it read turned out otherwise under its lock (a seat expired meanwhile, a wallet spent):
+ * the batch then undoes this pass and runs every item alone.
+ */
+export const payReservationsTogetherRoutine: Routine = routine(
+  'pay_reservations_together',
+  `create or replace function pay_reservations_together(p_users uuid[], p_reservations uuid[], p_schedules uuid[],
+     p_coupons uuid[], p_keys text[], p_hashes text[]) returns jsonb[] language plpgsql
+     -- At most 32 items: every row is reached by its key. A sale's statistics, taken before its rows existed, would
+     -- otherwise make scans and hash joins of whole tables look cheaper.
+     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
+  declare
+    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
+    v_plain integer[];
+    v_item integer[];
+    v_seat uuid[];
+    v_price integer[];
+    v_label text[];
+    v_concert uuid[];
+    v_seq bigint[];
+    v_balance integer[];
+    v_at timestamptz;
+    v_count integer;
+    v_results jsonb[];
+  begin
+    select coalesce(array_agg(i order by i), '{}') into v_plain
+      from (select i, c, count(*) over (partition by u) as per_fan, count(*) over (partition by r) as per_reservation
+              from unnest(p_users, p_reservations, p_coupons) with ordinality as t(u, r, c, i)) x
+     where c is null and per_fan = 1 and per_reservation = 1;
+    if cardinality(v_plain) < 2 then
+      return v_done;
+    end if;
+    -- The fans' entries first, in key order, then the reservations are read (in a statement of their own, so
+    -- that a payment of the same fan committed meanwhile is seen).
+    perform 1 from queue_entries q join unnest(v_plain) as k(i)
+        on q.schedule_id = p_schedules[k.i] and q.user_id = p_users[k.i]
+     order by q.schedule_id, q.user_id for no key update of q;
+    -- The conditions are aggregate filters, not a WHERE: a WHERE saying status = 'held' lets the planner take the
+    -- partial index of every held reservation (see pay_reservation).
+    select array_agg(k.i order by k.i) filter (where ok), array_agg(res.seat_id order by k.i) filter (where ok),
+           array_agg(res.price order by k.i) filter (where ok), array_agg(s.label order by k.i) filter (where ok),
+           array_agg(sc.concert_id order by k.i) filter (where ok), array_agg(q.seq order by k.i) filter (where ok)
+      into v_item, v_seat, v_price, v_label, v_concert, v_seq
+      from unnest(v_plain) as k(i)
+      join reservations res on res.id = p_reservations[k.i]
+      join seats s on s.id = res.seat_id
+      join schedules sc on sc.id = res.schedule_id
+      join queue_entries q on q.schedule_id = p_schedules[k.i] and q.user_id = p_users[k.i]
+      join wallets w on w.user_id = p_users[k.i]
+      cross join lateral (select res.user_id = p_users[k.i] and res.schedule_id = p_schedules[k.i]
+             and res.status = 'held' and res.expires_at > clock_timestamp() and q.status = 'admitted'
+             and w.balance >= res.price as ok) as checked;
+    if coalesce(cardinality(v_item), 0) < 2 then
+      return v_done;
+    end if;
+
+    v_at := clock_timestamp();
+    update seats s set status = 'sold', held_until = null
+      from unnest(v_seat, v_item) as t(seat, i)
+     where s.id = t.seat and s.reservation_id = p_reservations[t.i] and s.status = 'held' and s.held_until > v_at;
+    get diagnostics v_count = row_count;
+    if v_count <> cardinality(v_item) then
+      raise exception 'a seat is no longer held';
+    end if;
+    update reservations set status = 'confirmed', confirmed_at = v_at
+     where id in (select p_reservations[i] from unnest(v_item) as k(i));
+    with debited as (
+      update wallets w set balance = w.balance - t.price, updated_at = now()
+        from unnest(v_item, v_price) as t(i, price)
+       where w.user_id = p_users[t.i] and w.balance >= t.price
+      returning w.user_id, w.balance)
+    select array_agg(d.balance order by t.n) into v_balance
+      from unnest(v_item) with ordinality as t(i, n) join debited d on d.user_id = p_users[t.i];
+    if coalesce(cardinality(v_balance), 0) <> cardinality(v_item) then
+      raise exception 'a wallet no longer covers its payment';
+    end if;
+
+    with paid as (
+      select t.n, t.i, p_users[t.i] as user_id, p_reservations[t.i] as reservation_id,
+             p_schedules[t.i] as schedule_id, t.seat, t.price, t.label, t.concert, t.seq, t.balance,
+             uuid_v7() as payment_id, uuid_v7() as event_id,
+             -- The admission is spent once the fan holds nothing more (counted by the (schedule, user) index, as
+             -- pay_reservation does: this batch's reservations are confirmed by now).
+             (select count(*) filter (where r.status = 'held' and r.expires_at > now()) from reservations r
+               where r.schedule_id = p_schedules[t.i] and r.user_id = p_users[t.i]) = 0 as spent
+        from unnest(v_item, v_seat, v_price, v_label, v_concert, v_seq, v_balance)
+             with ordinality as t(i, seat, price, label, concert, seq, balance, n)),
+    receipts as (
+      select p.*, jsonb_build_object('paymentId', p.payment_id, 'reservationId', p.reservation_id,
+               'scheduleId', p.schedule_id, 'seatId', p.seat, 'seatLabel', p.label, 'price', p.price,
+               'discount', 0, 'amount', p.price, 'couponId', null, 'balance', p.balance,
+               'confirmedAt', iso_time(v_at)) as receipt
+        from paid p),
+    ledger as (
+      insert into wallet_ledger (user_id, amount, kind, reference, balance_after)
+      select user_id, -price, 'payment', 'payment:' || payment_id, balance from receipts where price > 0 order by n),
+    payment_rows as (
+      insert into payments (id, reservation_id, user_id, price, discount, amount, user_coupon_id)
+      select payment_id, reservation_id, user_id, price, 0, price, null from receipts order by n),
+    completed as (
+      update queue_entries q set status = 'completed' from receipts r
+       where r.spent and q.schedule_id = r.schedule_id and q.user_id = r.user_id),
+    revoked as (
+      insert into queue_revocations (schedule_id, user_id, entry_seq, reason)
+      select schedule_id, user_id, seq, 'paid' from receipts where spent order by n),
+    events as (
+      insert into outbox (id, topic, key, event)
+      select event_id, 'reservation.confirmed', reservation_id::text,
+             cloud_event(event_id, 'reservation.confirmed', reservation_id::text,
+               (receipt - 'balance') || jsonb_build_object('concertId', concert, 'userId', user_id))
+        from receipts order by n),
+    keys as (
+      insert into idempotency_keys (user_id, scope, key, request_hash, status_code, response)
+      select user_id, 'payment:' || reservation_id, p_keys[i], p_hashes[i], 201, receipt
+        from receipts order by n)
+    select array_agg(jsonb_build_object('replayed', false, 'status', 201, 'receipt', receipt)
+             || case when spent then jsonb_build_object('spentSeq', seq) else '{}'::jsonb end order by n)
+      into v_results from receipts;
+    for j in 1 .. cardinality(v_item) loop
+      v_done[v_item[j]] := v_results[j];
+    end loop;
+    return v_done;
+  end $$`,
+)
 
 /** A coupon's discount on a price: never more than the price, percentages rounded down. */
 export const couponDiscountRoutine: Routine = routine(

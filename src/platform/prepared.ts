@@ -58,18 +58,42 @@ export function routineError(error: unknown): AppError | undefined {
  * A routine's batch form: `<name>_batch` takes one array per parameter and answers one row per item, in order, with
  * the item's result (`{ ok }`) or its error (`{ state, message, detail, constraint }`). Each item runs in its own
  * subtransaction (an EXCEPTION block), so one item's error undoes only that item; the batch commits once.
+ *
+ * With `setBased`, a function of the same arrays runs first, in a subtransaction of its own: it does the batch's
+ * plain items with one statement per step for all of them (a statement's executor start, triggers and constraint
+ * checks are then paid once per batch, not once per item) and answers an array with each done item's result and
+ * null for the items it left, which then run one by one. Whatever it raises undoes its whole pass, and every item
+ * then runs one by one: it may raise whenever a row turned out not as it read it.
  */
-export function batchRoutineSql(name: string, parameterTypes: readonly string[]): string {
+export function batchRoutineSql(
+  name: string,
+  parameterTypes: readonly string[],
+  options: { setBased?: string } = {},
+): string {
   const params = parameterTypes.map((type, i) => `p${i + 1} ${type}[]`).join(', ')
   const args = parameterTypes.map((_, i) => `p${i + 1}[i]`).join(', ')
+  const arrays = parameterTypes.map((_, i) => `p${i + 1}`).join(', ')
+  const setBased = options.setBased
+    ? `begin
+      v_done := ${options.setBased}(${arrays});
+    exception when others then
+      v_done := null;
+    end;`
+    : ''
   return `create or replace function ${name}_batch(${params}) returns setof jsonb language plpgsql as $$
   declare
     v_state text;
     v_message text;
     v_detail text;
     v_constraint text;
+    v_done jsonb[];
   begin
+    ${setBased}
     for i in 1 .. coalesce(array_length(p1, 1), 0) loop
+      if v_done[i] is not null then
+        return next jsonb_build_object('ok', v_done[i]);
+        continue;
+      end if;
       begin
         return next jsonb_build_object('ok', ${name}(${args}));
       exception when others then
@@ -175,11 +199,18 @@ export interface GroupCommitted<R> {
   call(database: DatabaseHandle, values: readonly unknown[]): Promise<R>
 }
 
-/** Declares routine `name` (with these parameter types) as group-committed: the one place both are named. */
-export function groupCommitted<R>(name: string, parameterTypes: readonly string[]): GroupCommitted<R> {
+/**
+ * Declares routine `name` (with these parameter types) as group-committed: the one place both are named. `setBased`
+ * names the function its batches run first (batchRoutineSql).
+ */
+export function groupCommitted<R>(
+  name: string,
+  parameterTypes: readonly string[],
+  options: { setBased?: string } = {},
+): GroupCommitted<R> {
   const byDatabase = new WeakMap<DatabaseHandle, GroupCommit<R>>()
   return {
-    batchRoutine: routine(`${name}_batch`, batchRoutineSql(name, parameterTypes)),
+    batchRoutine: routine(`${name}_batch`, batchRoutineSql(name, parameterTypes, options)),
     call(database, values) {
       let commit = byDatabase.get(database)
       if (!commit) {

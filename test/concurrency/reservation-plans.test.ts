@@ -138,6 +138,32 @@ test(`paying amid ${HOLDS} holds reads the fan's own reservations, not the index
   assert.equal(seatsSold.rows[0]!.n, EARLIER + PAYMENTS)
 })
 
+test(`paying ${PAYMENTS} in one batch amid ${HOLDS} holds reads the fans' own reservations`, {
+  skip: !onPostgres,
+}, async () => {
+  // The batch pays its plain items together (pay_reservations_together), with one statement per step for all.
+  const payers = fans.slice(PAYMENTS, 2 * PAYMENTS)
+  const held = reservations.slice(PAYMENTS, 2 * PAYMENTS)
+  const grew = await scansDuring(PAYMENTS, async () => {
+    const { rows } = await sql<{ r: { ok?: { status: number } } }>`
+      select r from pay_reservation_batch(${payers.map((f) => f.id)}::uuid[], ${held}::uuid[],
+        ${payers.map(() => scheduleId)}::uuid[], ${payers.map(() => null)}::uuid[],
+        ${payers.map(() => uuidv7())}::text[], ${payers.map(() => 'probe')}::text[]) as r`.execute(
+      database.db,
+    )
+    assert.deepEqual(
+      rows.map((row) => row.r.ok?.status),
+      payers.map(() => 201),
+    )
+  })
+  assert.equal(grew('reservations_held_expiry'), 0, 'no batch scanned the index of every held reservation')
+  const confirmed = await sql<{ n: number }>`
+    select count(*)::int as n from reservations where id = any(${held}::uuid[]) and status = 'confirmed'`.execute(
+    database.db,
+  )
+  assert.equal(confirmed.rows[0]!.n, PAYMENTS)
+})
+
 test(`holding and cancelling amid ${HOLDS} holds read the fan's own reservations`, {
   skip: !onPostgres,
 }, async () => {
