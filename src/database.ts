@@ -1,6 +1,6 @@
 import { cancelHoldRoutine } from './booking/cancel-hold.ts'
 import { expireHoldsRoutine } from './booking/expire-holds.ts'
-import { holdSeatBatchRoutine, holdSeatRoutine } from './booking/hold-seat.ts'
+import { holdSeatBatchRoutine, holdSeatRoutine, holdSeatsTogetherRoutine } from './booking/hold-seat.ts'
 import { requestCouponBatchRoutine, requestCouponRoutine } from './coupon/request-coupon.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import {
@@ -26,6 +26,7 @@ export const routines: readonly Routine[] = [
   enterQueueBatchRoutine,
   leaveQueueRoutine,
   holdSeatRoutine,
+  holdSeatsTogetherRoutine,
   holdSeatBatchRoutine,
   cancelHoldRoutine,
   expireHoldsRoutine,

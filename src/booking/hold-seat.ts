@@ -62,8 +62,92 @@ type HoldResult =
   | { taken: true; status: 'available' | 'held' | 'sold'; heldUntil: string | null }
 
 /** Holds of the same moment share one transaction and round trip (GroupCommit). */
-const holdAttempts = groupCommitted<HoldResult>('hold_seat', ['uuid', 'uuid', 'uuid', 'integer', 'integer'])
+const holdAttempts = groupCommitted<HoldResult>('hold_seat', ['uuid', 'uuid', 'uuid', 'integer', 'integer'], {
+  setBased: 'hold_seats_together',
+})
 export const holdSeatBatchRoutine: Routine = holdAttempts.batchRoutine
+
+/**
+ * A batch's plain holds together, one statement per step for all of them (see batchRoutineSql): the items whose fan
+ * and seat are in no other item, whose fan is admitted now and below the seat limit, on a schedule nobody waits on
+ * the waiting list of, for a seat that is free and offered to nobody. Each is what hold_seat does for it, in its lock
+ * order (queue entries, then seats, which it skips when another attempt has them locked, as hold_seat does); the
+ * rest, and the seats it did not win, are left to hold_seat (null), which answers them one by one.
+ */
+export const holdSeatsTogetherRoutine: Routine = routine(
+  'hold_seats_together',
+  `create or replace function hold_seats_together(p_schedules uuid[], p_seats uuid[], p_users uuid[],
+     p_ttl_seconds integer[], p_max_seats integer[]) returns jsonb[] language plpgsql
+     -- At most 32 items: every row is reached by its key (see pay_reservations_together).
+     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
+  declare
+    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
+    v_plain integer[];
+    v_item integer[];
+    v_results jsonb[];
+  begin
+    select coalesce(array_agg(i order by i), '{}') into v_plain
+      from (select i, count(*) over (partition by u) as per_fan, count(*) over (partition by s) as per_seat
+              from unnest(p_users, p_seats) with ordinality as t(u, s, i)) x
+     where per_fan = 1 and per_seat = 1;
+    if cardinality(v_plain) < 2 then
+      return v_done;
+    end if;
+    -- The fans' admissions first, in key order: they serialize each fan's own holds, payments and leaving.
+    perform 1 from queue_entries q join unnest(v_plain) as k(i)
+        on q.schedule_id = p_schedules[k.i] and q.user_id = p_users[k.i]
+     order by q.schedule_id, q.user_id for no key update of q;
+    -- Admitted now, below the limit (counted among the fan's own reservations, as hold_seat does), and nobody on the
+    -- schedule's waiting list. Conditions as aggregate filters, not a WHERE (see pay_reservations_together).
+    select array_agg(k.i order by k.i) filter (where q.status = 'admitted' and q.admitted_until > now()
+             and held.seats < p_max_seats[k.i] and not listed.anyone)
+      into v_item
+      from unnest(v_plain) as k(i)
+      join queue_entries q on q.schedule_id = p_schedules[k.i] and q.user_id = p_users[k.i]
+      cross join lateral (
+        select count(*) filter (where (r.status = 'held' and r.expires_at > now())
+                                   or (r.status = 'confirmed' and r.created_at >= q.admitted_at)) as seats
+          from reservations r where r.schedule_id = p_schedules[k.i] and r.user_id = p_users[k.i]) as held
+      cross join lateral (
+        select exists (select 1 from waitlist_entries w
+                        where w.schedule_id = p_schedules[k.i] and w.status = 'waiting') as anyone) as listed;
+    if coalesce(cardinality(v_item), 0) < 2 then
+      return v_done;
+    end if;
+
+    with wanted as (
+      select t.n, t.i, uuid_v7() as id from unnest(v_item) with ordinality as t(i, n)),
+    target as (
+      select w.n, w.i, w.id as reservation_id, s.id as seat_id from seats s join wanted w on s.id = p_seats[w.i]
+       where s.schedule_id = p_schedules[w.i] and s.status = 'available' and s.offered_to is null
+       for update of s skip locked),
+    won as (
+      update seats s set status = 'held', reservation_id = t.reservation_id,
+             held_until = now() + make_interval(secs => p_ttl_seconds[t.i]), offered_to = null, offered_until = null
+        from target t where s.id = t.seat_id
+      returning t.n, t.i, t.reservation_id, s.label, s.price, s.held_until),
+    reserved as (
+      insert into reservations (id, schedule_id, seat_id, user_id, price, status, expires_at)
+      select reservation_id, p_schedules[i], p_seats[i], p_users[i], price, 'held', held_until from won order by n),
+    events as (
+      insert into outbox (id, topic, key, event)
+      select w.event_id, 'reservation.held', w.reservation_id::text,
+             cloud_event(w.event_id, 'reservation.held', w.reservation_id::text, jsonb_build_object(
+               'reservationId', w.reservation_id, 'scheduleId', p_schedules[w.i], 'seatId', p_seats[w.i],
+               'userId', p_users[w.i], 'price', w.price, 'expiresAt', iso_time(w.held_until)))
+        from (select won.*, uuid_v7() as event_id from won) w
+       order by w.n)
+    select array_agg(jsonb_build_object('i', i, 'hold', jsonb_build_object('id', reservation_id,
+             'scheduleId', p_schedules[i], 'seatId', p_seats[i], 'seatLabel', label, 'userId', p_users[i],
+             'price', price, 'status', 'held', 'expiresAt', iso_time(held_until), 'createdAt', iso_time(now()),
+             'confirmedAt', null)))
+      into v_results from won;
+    for j in 1 .. coalesce(cardinality(v_results), 0) loop
+      v_done[(v_results[j] ->> 'i')::integer] := v_results[j] -> 'hold';
+    end loop;
+    return v_done;
+  end $$`,
+)
 
 export const holdSeatRoutine: Routine = routine(
   'hold_seat',
