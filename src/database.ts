@@ -1,7 +1,11 @@
 import { cancelHoldRoutine } from './booking/cancel-hold.ts'
 import { expireHoldsRoutine } from './booking/expire-holds.ts'
 import { holdSeatBatchRoutine, holdSeatRoutine, holdSeatsTogetherRoutine } from './booking/hold-seat.ts'
-import { requestCouponBatchRoutine, requestCouponRoutine } from './coupon/request-coupon.ts'
+import {
+  requestCouponBatchRoutine,
+  requestCouponRoutine,
+  requestCouponsTogetherRoutine,
+} from './coupon/request-coupon.ts'
 import { outboxRoutines } from './events/outbox/append.ts'
 import {
   couponDiscountRoutine,
@@ -32,6 +36,7 @@ export const routines: readonly Routine[] = [
   expireHoldsRoutine,
   couponDiscountRoutine,
   requestCouponRoutine,
+  requestCouponsTogetherRoutine,
   requestCouponBatchRoutine,
   payReservationRoutine,
   payReservationsTogetherRoutine,

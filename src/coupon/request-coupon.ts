@@ -17,11 +17,62 @@ export async function requestCoupon(
 }
 
 /** Requests of the same moment share one transaction and round trip (GroupCommit). */
-const requests = groupCommitted<{ request: CouponRequest; created: boolean }>('request_coupon', [
-  'uuid',
-  'uuid',
-])
+const requests = groupCommitted<{ request: CouponRequest; created: boolean }>(
+  'request_coupon',
+  ['uuid', 'uuid'],
+  {
+    setBased: 'request_coupons_together',
+  },
+)
 export const requestCouponBatchRoutine: Routine = requests.batchRoutine
+
+/**
+ * A batch's new requests together, one statement for all of them (see batchRoutineSql): each item whose user and
+ * coupon are in no other item and whose coupon exists gets its request row and event, in the items' order (the
+ * order the deciding handler reads them in). An item already asked for is left to request_coupon (null), which
+ * answers the first request, as is every other item.
+ */
+export const requestCouponsTogetherRoutine: Routine = routine(
+  'request_coupons_together',
+  `create or replace function request_coupons_together(p_coupons uuid[], p_users uuid[]) returns jsonb[]
+     language plpgsql
+     -- At most 32 items: every row is reached by its key (see pay_reservations_together).
+     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
+  declare
+    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
+    v_results jsonb[];
+  begin
+    with items as (
+      select t.c, t.u, t.n, count(*) over (partition by t.c, t.u) as per_pair
+        from unnest(p_coupons, p_users) with ordinality as t(c, u, n)),
+    wanted as (
+      select i.c, i.u, i.n, uuid_v7() as id from items i
+       where i.per_pair = 1 and exists (select 1 from coupons where id = i.c)),
+    inserted as (
+      insert into coupon_requests (id, coupon_id, user_id)
+      select id, c, u from wanted order by n
+          on conflict (coupon_id, user_id) do nothing
+      returning *),
+    asked as (
+      select w.n, r.*, uuid_v7() as event_id from inserted r join wanted w on w.id = r.id),
+    events as (
+      -- Keyed by the coupon: its requests reach the deciding handler one after the other, in arrival order.
+      insert into outbox (id, topic, key, event)
+      select event_id, 'coupon.issue-requested', coupon_id::text,
+             cloud_event(event_id, 'coupon.issue-requested', coupon_id::text, jsonb_build_object(
+               'requestId', id, 'couponId', coupon_id, 'userId', user_id, 'requestedAt', iso_time(requested_at)))
+        from asked order by seq)
+    select array_agg(jsonb_build_object('n', n, 'answer', jsonb_build_object('created', true,
+             'request', jsonb_build_object('requestId', id, 'couponId', coupon_id, 'userId', user_id,
+               'status', status, 'reason', reason, 'requestedAt', iso_time(requested_at),
+               'decidedAt', iso_time(decided_at)))))
+      into v_results from asked;
+    for j in 1 .. coalesce(cardinality(v_results), 0) loop
+      v_done[(v_results[j] ->> 'n')::integer] := v_results[j] -> 'answer';
+    end loop;
+    return v_done;
+  end $$`,
+)
 
 export const requestCouponRoutine: Routine = routine(
   'request_coupon',

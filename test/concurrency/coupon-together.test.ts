@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { sql } from 'kysely'
+import { v7 as uuidv7 } from 'uuid'
+import { insertCoupon } from '../../src/coupon/coupons-sql.ts'
+import { parseEvent } from '../../src/events/envelope.ts'
+import type { DatabaseHandle } from '../../src/platform/db.ts'
+import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+
+// A batch of first-come coupon requests records its new requests together (request_coupons_together: one statement
+// for all of them) and leaves the rest to request_coupon, one by one, in the same transaction. The answers, the rows
+// and the events must be what one by one gives, and the new requests keep the items' order: the deciding handler
+// issues the coupon in the order of the requests' events. Which way each item went is counted by PostgreSQL
+// (pg_stat_xact_user_functions, in the batch's own transaction, which counts only the calls that returned).
+
+type Answer =
+  | { ok: { created: boolean; request: Record<string, unknown> } }
+  | { state: string; message: string }
+
+for (const kind of databaseKinds) {
+  describe(`coupon requests of a batch recorded together (${kind})`, () => {
+    let database: DatabaseHandle
+    let couponId: string
+    let users: string[]
+    let nextUser = 0
+
+    before(async () => {
+      database = await createTestDatabase(kind, 'coupon_together', 4)
+      const coupon = await insertCoupon(database.db, {
+        name: 'First come',
+        discountType: 'fixed',
+        discountValue: 500,
+        totalQuantity: 10,
+      })
+      couponId = coupon.id
+      users = Array.from({ length: 30 }, () => uuidv7())
+      await database.db
+        .insertInto('users')
+        .values(users.map((id) => ({ id, email: `${id}@seed.test`, name: 'fan', password_hash: 'x' })))
+        .execute()
+    })
+    after(() => database?.close())
+
+    const user = () => users[nextUser++]!
+
+    async function requestBatch(
+      items: readonly { coupon: string; user: string }[],
+    ): Promise<{ answers: Answer[]; together: number; alone: number }> {
+      return database.db.transaction().execute(async (tx) => {
+        await sql`set local track_functions = 'pl'`.execute(tx)
+        // Counted before and after within the transaction: the view also holds calls of earlier transactions of
+        // this connection that are not yet reported.
+        const calls = async () => {
+          const { rows } = await sql<{ funcname: string; calls: string }>`
+            select funcname, calls::text from pg_stat_xact_user_functions
+             where funcname in ('request_coupons_together', 'request_coupon')`.execute(tx)
+          return (name: string) => Number(rows.find((c) => c.funcname === name)?.calls ?? 0)
+        }
+        const before = await calls()
+        const { rows } = await sql<{ r: Answer }>`
+          select r from request_coupon_batch(${items.map((i) => i.coupon)}::uuid[],
+                                             ${items.map((i) => i.user)}::uuid[]) as r`.execute(tx)
+        const after = await calls()
+        return {
+          answers: rows.map((r) => r.r),
+          together: after('request_coupons_together') - before('request_coupons_together'),
+          alone: after('request_coupon') - before('request_coupon'),
+        }
+      })
+    }
+
+    /** A request's answer, row and event, with its own ids and times named. */
+    async function kept(answer: Answer, userId: string): Promise<unknown> {
+      assert.ok('ok' in answer, `asked: ${JSON.stringify(answer)}`)
+      const id = answer.ok.request.requestId as string
+      const row = await database.db
+        .selectFrom('coupon_requests')
+        .select(['coupon_id', 'user_id', 'status', 'reason', 'user_coupon_id', 'decided_at'])
+        .where('id', '=', id)
+        .execute()
+      const events = await database.db
+        .selectFrom('outbox')
+        .select(['topic', 'key', 'event'])
+        .where('topic', '=', 'coupon.issue-requested')
+        .execute()
+      const mine = events
+        .map((e) => ({
+          topic: e.topic,
+          key: e.key,
+          event: parseEvent(
+            typeof e.event === 'string' ? e.event : JSON.stringify(e.event),
+            'coupon.issue-requested',
+          ),
+        }))
+        .filter((e) => (e.event.data as { requestId: string }).requestId === id)
+        .map((e) => ({
+          topic: e.topic,
+          key: e.key,
+          data: { ...(e.event.data as object), requestedAt: 'time' },
+        }))
+      const all = {
+        answer: {
+          ...answer.ok,
+          request: { ...answer.ok.request, requestedAt: typeof answer.ok.request.requestedAt },
+        },
+        row,
+        events: mine,
+      }
+      return JSON.parse(JSON.stringify(all).replaceAll(id, '<request>').replaceAll(userId, '<user>'))
+    }
+
+    test('new requests are recorded together, in the items order, as one by one records them', async () => {
+      const alone = user()
+      const aloneAnswer = (await requestBatch([{ coupon: couponId, user: alone }])).answers[0]!
+      const together = [1, 2, 3, 4, 5].map(() => user())
+      const batch = await requestBatch(together.map((u) => ({ coupon: couponId, user: u })))
+      assert.deepEqual({ together: batch.together, alone: batch.alone }, { together: 1, alone: 0 })
+      const reference = await kept(aloneAnswer, alone)
+      for (const [i, answer] of batch.answers.entries()) {
+        assert.deepEqual(await kept(answer, together[i]!), reference, `item ${i} as a request alone`)
+      }
+      // The deciding handler reads the coupon's requests in their events' order: the items' order.
+      const order = await sql<{ user_id: string }>`
+        select user_id from coupon_requests where user_id = any(${together}::uuid[]) order by seq`.execute(
+        database.db,
+      )
+      assert.deepEqual(
+        order.rows.map((r) => r.user_id),
+        together,
+      )
+      const events = await sql<{ user_id: string }>`
+        select event -> 'data' ->> 'userId' as user_id from outbox
+         where topic = 'coupon.issue-requested' and event -> 'data' ->> 'userId' = any(${together}::text[])
+         order by seq`.execute(database.db)
+      assert.deepEqual(
+        events.rows.map((r) => r.user_id),
+        together,
+      )
+    })
+
+    test('items it cannot take go one by one in the same batch, with their own answers', async () => {
+      const earlier = user()
+      const first = await requestBatch([{ coupon: couponId, user: earlier }])
+      const twice = user()
+      const items = [
+        { coupon: couponId, user: user() },
+        { coupon: couponId, user: earlier }, // asked before: the first request again
+        { coupon: couponId, user: twice },
+        { coupon: uuidv7(), user: user() }, // no such coupon
+        { coupon: couponId, user: twice }, // asked twice in one batch: one request
+        { coupon: couponId, user: user() },
+      ]
+      const batch = await requestBatch(items)
+      const outcome = batch.answers.map((a) => ('ok' in a ? a.ok.created : a.message))
+      assert.deepEqual(outcome, [true, false, true, 'COUPON_NOT_FOUND', false, true])
+      const requestId = (answer: Answer | undefined) =>
+        answer && 'ok' in answer ? answer.ok.request.requestId : null
+      assert.equal(requestId(batch.answers[1]), requestId(first.answers[0]))
+      assert.equal(requestId(batch.answers[2]), requestId(batch.answers[4]))
+      // Together: the first and the last new ones, and the one asked before (left: its row was there). Alone and
+      // returned: the one asked before and the two of the user asking twice; the unknown coupon raised.
+      assert.deepEqual({ together: batch.together, alone: batch.alone }, { together: 1, alone: 3 })
+      const rows = await sql<{ n: number }>`
+        select count(*)::int as n from coupon_requests where user_id = ${twice}`.execute(database.db)
+      assert.equal(rows.rows[0]!.n, 1)
+    })
+  })
+}
