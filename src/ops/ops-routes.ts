@@ -66,6 +66,8 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
             ),
             /** Why `lag` is empty: the transport failed or did not answer in time (Kafka away). */
             lagUnavailable: Type.Optional(Type.String()),
+            /** When `lag` was read: one reading answers every caller for a second. */
+            lagReadAt: Type.String({ format: 'date-time' }),
           }),
           ...errorResponses('ADMIN_KEY_INVALID'),
         },
@@ -79,6 +81,7 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
         outbox,
         deadLetters: await countDeadLetters(deps.db),
         ...(lag.unavailable ? { lagUnavailable: lag.unavailable } : {}),
+        lagReadAt: new Date(lag.at).toISOString(),
         lag: lag.entries.map((l) => ({
           group: l.group,
           topic: l.topic,

@@ -14,6 +14,38 @@ for (const kind of databaseKinds) {
     })
     after(() => t.close())
 
+    test('consoles refreshing together share one lag reading a second', async () => {
+      // Counts the real transport's lag reads (the ops series may take one too: it shares the same reading).
+      const transport = t.app.events.transport
+      const lag = transport.lag.bind(transport)
+      let reads = 0
+      transport.lag = (subscriptions) => {
+        reads++
+        return lag(subscriptions)
+      }
+      try {
+        const headers = { headers: { 'x-admin-key': t.adminKey } }
+        await new Promise((resolve) => setTimeout(resolve, 1_100)) // no earlier reading left
+        const before = reads
+        const burst = await Promise.all(
+          Array.from({ length: 10 }, () => api.get('/admin/ops/summary', headers)),
+        )
+        assert.ok(burst.every((r) => r.status === 200))
+        assert.equal(new Set(burst.map((r) => r.body.lagReadAt)).size, 1, 'one reading answered all ten')
+        assert.ok(reads - before <= 1, `${reads - before} lag reads for ten summaries`)
+        assert.ok(Array.isArray(burst[0]!.body.lag))
+        await new Promise((resolve) => setTimeout(resolve, 1_100))
+        const later = await api.get('/admin/ops/summary', headers)
+        assert.ok(
+          Date.parse(later.body.lagReadAt) > Date.parse(burst[0]!.body.lagReadAt),
+          'a second on, read again',
+        )
+        assert.ok(reads > before, 'the transport was read')
+      } finally {
+        transport.lag = lag
+      }
+    })
+
     test('/health answers 200', async () => {
       const res = await api.get('/health')
       assert.equal(res.status, 200)
