@@ -1,6 +1,6 @@
 import type { DatabaseHandle } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
-import { groupCommitted } from '../platform/prepared.ts'
+import { groupCommitted, setBasedRoutine } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { ReservationView } from './reservations-sql.ts'
 import type { SeatBoard } from './seat-board.ts'
@@ -74,18 +74,12 @@ export const holdSeatBatchRoutine: Routine = holdAttempts.batchRoutine
  * order (queue entries, then seats, which it skips when another attempt has them locked, as hold_seat does); the
  * rest, and the seats it did not win, are left to hold_seat (null), which answers them one by one.
  */
-export const holdSeatsTogetherRoutine: Routine = routine(
+export const holdSeatsTogetherRoutine: Routine = setBasedRoutine(
   'hold_seats_together',
-  `create or replace function hold_seats_together(p_schedules uuid[], p_seats uuid[], p_users uuid[],
-     p_ttl_seconds integer[], p_max_seats integer[]) returns jsonb[] language plpgsql
-     -- At most 32 items: every row is reached by its key (see pay_reservations_together).
-     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
-  declare
-    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
-    v_plain integer[];
-    v_item integer[];
-    v_results jsonb[];
-  begin
+  `p_schedules uuid[], p_seats uuid[], p_users uuid[], p_ttl_seconds integer[], p_max_seats integer[]`,
+  `v_plain integer[];
+    v_item integer[];`,
+  `
     select coalesce(array_agg(i order by i), '{}') into v_plain
       from (select i, count(*) over (partition by u) as per_fan, count(*) over (partition by s) as per_seat
               from unnest(p_users, p_seats) with ordinality as t(u, s, i)) x
@@ -137,16 +131,11 @@ export const holdSeatsTogetherRoutine: Routine = routine(
                'userId', p_users[w.i], 'price', w.price, 'expiresAt', iso_time(w.held_until)))
         from (select won.*, uuid_v7() as event_id from won) w
        order by w.n)
-    select array_agg(jsonb_build_object('i', i, 'hold', jsonb_build_object('id', reservation_id,
+    select array_agg(jsonb_build_object('i', i, 'answer', jsonb_build_object('id', reservation_id,
              'scheduleId', p_schedules[i], 'seatId', p_seats[i], 'seatLabel', label, 'userId', p_users[i],
              'price', price, 'status', 'held', 'expiresAt', iso_time(held_until), 'createdAt', iso_time(now()),
              'confirmedAt', null)))
-      into v_results from won;
-    for j in 1 .. coalesce(cardinality(v_results), 0) loop
-      v_done[(v_results[j] ->> 'i')::integer] := v_results[j] -> 'hold';
-    end loop;
-    return v_done;
-  end $$`,
+      into v_results from won;`,
 )
 
 export const holdSeatRoutine: Routine = routine(

@@ -1,5 +1,5 @@
 import type { DatabaseHandle } from '../platform/db.ts'
-import { groupCommitted } from '../platform/prepared.ts'
+import { groupCommitted, setBasedRoutine } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { CouponRequest } from './coupons-sql.ts'
 
@@ -32,16 +32,11 @@ export const requestCouponBatchRoutine: Routine = requests.batchRoutine
  * order the deciding handler reads them in). An item already asked for is left to request_coupon (null), which
  * answers the first request, as is every other item.
  */
-export const requestCouponsTogetherRoutine: Routine = routine(
+export const requestCouponsTogetherRoutine: Routine = setBasedRoutine(
   'request_coupons_together',
-  `create or replace function request_coupons_together(p_coupons uuid[], p_users uuid[]) returns jsonb[]
-     language plpgsql
-     -- At most 32 items: every row is reached by its key (see pay_reservations_together).
-     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
-  declare
-    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
-    v_results jsonb[];
-  begin
+  `p_coupons uuid[], p_users uuid[]`,
+  '',
+  `
     with items as (
       select t.c, t.u, t.n, count(*) over (partition by t.c, t.u) as per_pair
         from unnest(p_coupons, p_users) with ordinality as t(c, u, n)),
@@ -62,16 +57,11 @@ export const requestCouponsTogetherRoutine: Routine = routine(
              cloud_event(event_id, 'coupon.issue-requested', coupon_id::text, jsonb_build_object(
                'requestId', id, 'couponId', coupon_id, 'userId', user_id, 'requestedAt', iso_time(requested_at)))
         from asked order by seq)
-    select array_agg(jsonb_build_object('n', n, 'answer', jsonb_build_object('created', true,
+    select array_agg(jsonb_build_object('i', n, 'answer', jsonb_build_object('created', true,
              'request', jsonb_build_object('requestId', id, 'couponId', coupon_id, 'userId', user_id,
                'status', status, 'reason', reason, 'requestedAt', iso_time(requested_at),
                'decidedAt', iso_time(decided_at)))))
-      into v_results from asked;
-    for j in 1 .. coalesce(cardinality(v_results), 0) loop
-      v_done[(v_results[j] ->> 'n')::integer] := v_results[j] -> 'answer';
-    end loop;
-    return v_done;
-  end $$`,
+      into v_results from asked;`,
 )
 
 export const requestCouponRoutine: Routine = routine(

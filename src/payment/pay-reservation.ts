@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { SeatBoard } from '../booking/seat-board.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import { canonicalJson } from '../platform/idempotency.ts'
-import { groupCommitted } from '../platform/prepared.ts'
+import { groupCommitted, setBasedRoutine } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { QueueWatch } from '../queue/queue-watch.ts'
 
@@ -72,16 +72,10 @@ export const payReservationBatchRoutine: Routine = payments.batchRoutine
  * It raises when a row it read turned out otherwise under its lock (a seat expired meanwhile, a wallet spent):
  * the batch then undoes this pass and runs every item alone.
  */
-export const payReservationsTogetherRoutine: Routine = routine(
+export const payReservationsTogetherRoutine: Routine = setBasedRoutine(
   'pay_reservations_together',
-  `create or replace function pay_reservations_together(p_users uuid[], p_reservations uuid[], p_schedules uuid[],
-     p_coupons uuid[], p_keys text[], p_hashes text[]) returns jsonb[] language plpgsql
-     -- At most 32 items: every row is reached by its key. A sale's statistics, taken before its rows existed, would
-     -- otherwise make scans and hash joins of whole tables look cheaper.
-     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
-  declare
-    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(array_length(p_users, 1), 0)]);
-    v_plain integer[];
+  `p_users uuid[], p_reservations uuid[], p_schedules uuid[], p_coupons uuid[], p_keys text[], p_hashes text[]`,
+  `v_plain integer[];
     v_item integer[];
     v_seat uuid[];
     v_price integer[];
@@ -90,9 +84,8 @@ export const payReservationsTogetherRoutine: Routine = routine(
     v_seq bigint[];
     v_balance integer[];
     v_at timestamptz;
-    v_count integer;
-    v_results jsonb[];
-  begin
+    v_count integer;`,
+  `
     select coalesce(array_agg(i order by i), '{}') into v_plain
       from (select i, c, count(*) over (partition by u) as per_fan, count(*) over (partition by r) as per_reservation
               from unnest(p_users, p_reservations, p_coupons) with ordinality as t(u, r, c, i)) x
@@ -183,14 +176,10 @@ export const payReservationsTogetherRoutine: Routine = routine(
       insert into idempotency_keys (user_id, scope, key, request_hash, status_code, response)
       select user_id, 'payment:' || reservation_id, p_keys[i], p_hashes[i], 201, receipt
         from receipts order by n)
-    select array_agg(jsonb_build_object('replayed', false, 'status', 201, 'receipt', receipt)
-             || case when spent then jsonb_build_object('spentSeq', seq) else '{}'::jsonb end order by n)
-      into v_results from receipts;
-    for j in 1 .. cardinality(v_item) loop
-      v_done[v_item[j]] := v_results[j];
-    end loop;
-    return v_done;
-  end $$`,
+    select array_agg(jsonb_build_object('i', i, 'answer',
+             jsonb_build_object('replayed', false, 'status', 201, 'receipt', receipt)
+             || case when spent then jsonb_build_object('spentSeq', seq) else '{}'::jsonb end))
+      into v_results from receipts;`,
 )
 
 /** A coupon's discount on a price: never more than the price, percentages rounded down. */

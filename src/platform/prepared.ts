@@ -107,6 +107,34 @@ export function batchRoutineSql(
 }
 
 /**
+ * A batch's pass together (see batchRoutineSql): `name(params) returns jsonb[]`, one answer or null per item of its
+ * first array. `body` does the items it can with one statement per step for all of them and leaves in `v_results`
+ * one `{ i, answer }` per item done (`i` its place in the arrays, from 1); it may `return v_done` early (nothing
+ * done) and raise to undo itself. Every row is reached by its key: a batch is at most MAX_BATCH items, and a sale's
+ * statistics, taken before its rows existed, would otherwise make scans and hash joins of whole tables look
+ * cheaper (a first version joined the whole seats table, 11 ms a batch).
+ */
+export function setBasedRoutine(name: string, params: string, declarations: string, body: string): Routine {
+  const items = params.trim().split(/\s+/)[0]
+  return routine(
+    name,
+    `create or replace function ${name}(${params}) returns jsonb[] language plpgsql
+     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
+  declare
+    v_done jsonb[] := array_fill(null::jsonb, array[coalesce(cardinality(${items}), 0)]);
+    v_results jsonb[];
+    ${declarations.trim()}
+  begin
+    ${body.trim()}
+    for j in 1 .. coalesce(cardinality(v_results), 0) loop
+      v_done[(v_results[j] ->> 'i')::integer] := v_results[j] -> 'answer';
+    end loop;
+    return v_done;
+  end $$`,
+  )
+}
+
+/**
  * Group commit for a hot path's routine: calls made while every batch slot is busy wait and go together, up to
  * MAX_BATCH in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd of a flash
  * sale shares commits, round trips and the per-transaction work of the server. A call made when a slot is free goes
