@@ -6,6 +6,7 @@ import { insertCoupon } from '../../src/coupon/coupons-sql.ts'
 import { parseEvent } from '../../src/events/envelope.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+import { countRoutineCalls } from '../support/routine-calls.ts'
 
 // A batch of first-come coupon requests records its new requests together (request_coupons_together: one statement
 // for all of them) and leaves the rest to request_coupon, one by one, in the same transaction. The answers, the rows
@@ -46,27 +47,19 @@ for (const kind of databaseKinds) {
     async function requestBatch(
       items: readonly { coupon: string; user: string }[],
     ): Promise<{ answers: Answer[]; together: number; alone: number }> {
-      return database.db.transaction().execute(async (tx) => {
-        await sql`set local track_functions = 'pl'`.execute(tx)
-        // Counted before and after within the transaction: the view also holds calls of earlier transactions of
-        // this connection that are not yet reported.
-        const calls = async () => {
-          const { rows } = await sql<{ funcname: string; calls: string }>`
-            select funcname, calls::text from pg_stat_xact_user_functions
-             where funcname in ('request_coupons_together', 'request_coupon')`.execute(tx)
-          return (name: string) => Number(rows.find((c) => c.funcname === name)?.calls ?? 0)
-        }
-        const before = await calls()
-        const { rows } = await sql<{ r: Answer }>`
-          select r from request_coupon_batch(${items.map((i) => i.coupon)}::uuid[],
-                                             ${items.map((i) => i.user)}::uuid[]) as r`.execute(tx)
-        const after = await calls()
-        return {
-          answers: rows.map((r) => r.r),
-          together: after('request_coupons_together') - before('request_coupons_together'),
-          alone: after('request_coupon') - before('request_coupon'),
-        }
-      })
+      const { result, calls } = await countRoutineCalls(
+        database.db,
+        ['request_coupons_together', 'request_coupon'],
+        (tx) =>
+          sql<{ r: Answer }>`
+            select r from request_coupon_batch(${items.map((i) => i.coupon)}::uuid[],
+                                               ${items.map((i) => i.user)}::uuid[]) as r`.execute(tx),
+      )
+      return {
+        answers: result.rows.map((r) => r.r),
+        together: calls.request_coupons_together!,
+        alone: calls.request_coupon!,
+      }
     }
 
     /** A request's answer, row and event, with its own ids and times named. */

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import pg from 'pg'
-import { insertConcert, insertSchedule } from '../../src/catalog/catalog-sql.ts'
 import { parseEvent } from '../../src/events/envelope.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
-import { prepareQueue } from '../../src/queue/queue-sql.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
-import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
+import { type SeededFan, seedSale } from '../support/fans.ts'
+import { countRoutineCalls } from '../support/routine-calls.ts'
 
 // A batch of holds takes its plain items together (hold_seats_together: one statement per step for all of them) and
 // leaves the rest, and the seats it did not win, to hold_seat, one by one, in the same transaction. What a fan gets
@@ -35,25 +34,12 @@ for (const kind of databaseKinds) {
 
     before(async () => {
       database = await createTestDatabase(kind, 'hold_together', 4)
-      const db = database.db
-      const concert = await insertConcert(db, { title: 'Together', artist: 'Probe', venue: 'Hall' })
-      const schedule = await insertSchedule(db, {
-        concertId: concert.id,
-        startsAt: new Date(Date.now() + 86_400_000),
-        saleOpensAt: new Date(),
-        seats: [{ grade: 'R', price: PRICE, count: 60 }],
-      })
-      scheduleId = schedule.id
-      await db.transaction().execute((tx) => prepareQueue(tx, scheduleId))
-      fans = await seedAdmittedFans(db, { count: 40, points: 10_000, secret: 't'.repeat(32), scheduleId })
-      seats = (
-        await db
-          .selectFrom('seats')
-          .select('id')
-          .where('schedule_id', '=', scheduleId)
-          .orderBy('label')
-          .execute()
-      ).map((s) => s.id)
+      ;({ scheduleId, seats, fans } = await seedSale(database.db, {
+        seats: 60,
+        fans: 40,
+        price: PRICE,
+        points: 10_000,
+      }))
     })
     after(() => database?.close())
 
@@ -64,29 +50,21 @@ for (const kind of databaseKinds) {
     async function holdBatch(
       items: readonly Item[],
     ): Promise<{ answers: Answer[]; together: number; alone: number }> {
-      return database.db.transaction().execute(async (tx) => {
-        await sql`set local track_functions = 'pl'`.execute(tx)
-        // Counted before and after within the transaction: the view also holds calls of earlier transactions of
-        // this connection that are not yet reported.
-        const calls = async () => {
-          const { rows } = await sql<{ funcname: string; calls: string }>`
-            select funcname, calls::text from pg_stat_xact_user_functions
-             where funcname in ('hold_seats_together', 'hold_seat')`.execute(tx)
-          return (name: string) => Number(rows.find((c) => c.funcname === name)?.calls ?? 0)
-        }
-        const before = await calls()
-        const { rows } = await sql<{ r: Answer }>`
+      const { result, calls } = await countRoutineCalls(
+        database.db,
+        ['hold_seats_together', 'hold_seat'],
+        (tx) =>
+          sql<{ r: Answer }>`
           select r from hold_seat_batch(
             ${items.map(() => scheduleId)}::uuid[], ${items.map((i) => i.seatId)}::uuid[],
             ${items.map((i) => i.fan.id)}::uuid[], ${items.map(() => TTL)}::integer[],
-            ${items.map(() => MAX_SEATS)}::integer[]) as r`.execute(tx)
-        const after = await calls()
-        return {
-          answers: rows.map((r) => r.r),
-          together: after('hold_seats_together') - before('hold_seats_together'),
-          alone: after('hold_seat') - before('hold_seat'),
-        }
-      })
+            ${items.map(() => MAX_SEATS)}::integer[]) as r`.execute(tx),
+      )
+      return {
+        answers: result.rows.map((r) => r.r),
+        together: calls.hold_seats_together!,
+        alone: calls.hold_seat!,
+      }
     }
 
     async function holdAlone(item: Item): Promise<Answer> {

@@ -2,12 +2,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import pg from 'pg'
-import { insertConcert, insertSchedule } from '../../src/catalog/catalog-sql.ts'
 import { parseEvent } from '../../src/events/envelope.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
-import { prepareQueue } from '../../src/queue/queue-sql.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
-import { type SeededFan, seedAdmittedFans } from '../support/fans.ts'
+import { type SeededFan, seedSale } from '../support/fans.ts'
+import { countRoutineCalls } from '../support/routine-calls.ts'
 
 // A batch of payments pays its plain items together (pay_reservations_together: one statement per step for all of
 // them) and leaves the rest to pay_reservation, one by one, in the same transaction. What a fan gets back and what
@@ -37,25 +36,12 @@ for (const kind of databaseKinds) {
 
     before(async () => {
       database = await createTestDatabase(kind, 'pay_together', 4)
-      const db = database.db
-      const concert = await insertConcert(db, { title: 'Together', artist: 'Probe', venue: 'Hall' })
-      const schedule = await insertSchedule(db, {
-        concertId: concert.id,
-        startsAt: new Date(Date.now() + 86_400_000),
-        saleOpensAt: new Date(),
-        seats: [{ grade: 'R', price: PRICE, count: 60 }],
-      })
-      scheduleId = schedule.id
-      await db.transaction().execute((tx) => prepareQueue(tx, scheduleId))
-      fans = await seedAdmittedFans(db, { count: 40, points: POINTS, secret: 't'.repeat(32), scheduleId })
-      seats = (
-        await db
-          .selectFrom('seats')
-          .select('id')
-          .where('schedule_id', '=', scheduleId)
-          .orderBy('label')
-          .execute()
-      ).map((s) => s.id)
+      ;({ scheduleId, seats, fans } = await seedSale(database.db, {
+        seats: 60,
+        fans: 40,
+        price: PRICE,
+        points: POINTS,
+      }))
     })
     after(() => database?.close())
 
@@ -80,31 +66,22 @@ for (const kind of databaseKinds) {
     async function payBatch(
       items: readonly Item[],
     ): Promise<{ answers: Answer[]; together: number; alone: number }> {
-      return database.db.transaction().execute(async (tx) => {
-        await sql`set local track_functions = 'pl'`.execute(tx)
-        // Counted before and after within the transaction: the view also holds calls of earlier transactions of
-        // this connection that are not yet reported.
-        const calls = async () => {
-          const { rows } = await sql<{ funcname: string; calls: string }>`
-            select funcname, calls::text from pg_stat_xact_user_functions
-             where funcname in ('pay_reservations_together', 'pay_reservation')`.execute(tx)
-          return (name: string) => Number(rows.find((c) => c.funcname === name)?.calls ?? 0)
-        }
-        const before = await calls()
-        const { rows } = await sql<{ r: Answer }>`
+      const { result, calls } = await countRoutineCalls(
+        database.db,
+        ['pay_reservations_together', 'pay_reservation'],
+        (tx) =>
+          sql<{ r: Answer }>`
           select r from pay_reservation_batch(
             ${items.map((i) => i.fan.id)}::uuid[], ${items.map((i) => i.reservationId)}::uuid[],
             ${items.map(() => scheduleId)}::uuid[], ${items.map(() => null)}::uuid[],
             ${items.map((i) => i.key ?? `key-${i.reservationId}`)}::text[],
-            ${items.map(() => 'hash')}::text[]) as r`.execute(tx)
-        const after = await calls()
-        const count = (name: string) => after(name) - before(name)
-        return {
-          answers: rows.map((r) => r.r),
-          together: count('pay_reservations_together'),
-          alone: count('pay_reservation'),
-        }
-      })
+            ${items.map(() => 'hash')}::text[]) as r`.execute(tx),
+      )
+      return {
+        answers: result.rows.map((r) => r.r),
+        together: calls.pay_reservations_together!,
+        alone: calls.pay_reservation!,
+      }
     }
 
     async function payAlone(item: Item): Promise<Answer> {

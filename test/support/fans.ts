@@ -1,7 +1,9 @@
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { createTokenService } from '../../src/auth/tokens.ts'
+import { insertConcert, insertSchedule } from '../../src/catalog/catalog-sql.ts'
 import type { Db } from '../../src/platform/db.ts'
+import { prepareQueue } from '../../src/queue/queue-sql.ts'
 
 export interface SeededFan {
   id: string
@@ -87,4 +89,35 @@ export async function seedAdmittedFans(
       seq: seqs.get(f.id),
     }),
   }))
+}
+
+/**
+ * A schedule on sale with `seats` seats of one price (in label order) and `fans` fans admitted to it, each with
+ * `points`, seeded straight into the database.
+ */
+export async function seedSale(
+  db: Db,
+  options: { seats: number; fans: number; price: number; points: number },
+): Promise<{ scheduleId: string; seats: string[]; fans: SeededFan[] }> {
+  const concert = await insertConcert(db, { title: 'Seeded sale', artist: 'Probe', venue: 'Hall' })
+  const schedule = await insertSchedule(db, {
+    concertId: concert.id,
+    startsAt: new Date(Date.now() + 86_400_000),
+    saleOpensAt: new Date(),
+    seats: [{ grade: 'R', price: options.price, count: options.seats }],
+  })
+  await db.transaction().execute((tx) => prepareQueue(tx, schedule.id))
+  const fans = await seedAdmittedFans(db, {
+    count: options.fans,
+    points: options.points,
+    secret: 's'.repeat(32),
+    scheduleId: schedule.id,
+  })
+  const seats = await db
+    .selectFrom('seats')
+    .select('id')
+    .where('schedule_id', '=', schedule.id)
+    .orderBy('label')
+    .execute()
+  return { scheduleId: schedule.id, seats: seats.map((s) => s.id), fans }
 }
