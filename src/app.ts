@@ -64,7 +64,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const { config, database } = options
   const logger = options.logger ?? createLogger(config.LOG_LEVEL)
   const metrics = createMetrics()
-  observeGroupCommits(database, (routine, calls) => metrics.groupCommitSize.observe({ routine }, calls))
+  observeGroupCommits(database, (routine, calls, together) => {
+    metrics.groupCommitSize.observe({ routine }, calls)
+    if (together > 0) metrics.groupCommitTogether.inc({ routine }, together)
+  })
   const adminKey = config.ADMIN_KEY ?? randomBytes(18).toString('base64url')
   const tokens = createTokenService(
     config.AUTH_SECRET ?? randomBytes(32).toString('base64url'),

@@ -1,10 +1,12 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 
 export interface Metrics {
   readonly registry: Registry
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>
   /** Calls per group-committed transaction of a hot routine (1 when it went alone): how busy its database path is. */
   readonly groupCommitSize: Histogram<'routine'>
+  /** Calls done by a batch's pass together: the rest of the batched calls went one by one, which is slower. */
+  readonly groupCommitTogether: Counter<'routine'>
 }
 
 /** One registry per service instance, so tests can build many apps in one process. */
@@ -25,5 +27,11 @@ export function createMetrics(): Metrics {
     buckets: [1, 2, 4, 8, 16, 32],
     registers: [registry],
   })
-  return { registry, httpDuration, groupCommitSize }
+  const groupCommitTogether = new Counter({
+    name: 'db_group_commit_together_total',
+    help: 'Calls of a group-committed routine done by its batch pass together (the rest of db_group_commit_calls_sum went one by one)',
+    labelNames: ['routine'],
+    registers: [registry],
+  })
+  return { registry, httpDuration, groupCommitSize, groupCommitTogether }
 }

@@ -3,7 +3,12 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { AppError } from '../../src/platform/errors.ts'
-import { batchRoutineSql, GroupCommit, observeGroupCommits } from '../../src/platform/prepared.ts'
+import {
+  batchRoutineSql,
+  GroupCommit,
+  observeGroupCommits,
+  setBasedRoutine,
+} from '../../src/platform/prepared.ts'
 import { createTestDatabase, type DatabaseKind } from '../support/databases.ts'
 
 // A probe routine: writes a row and answers the transaction it ran in; 'fail' raises a catalog code (its row is
@@ -18,12 +23,31 @@ const probe = `create or replace function gc_probe(p_key text, p_mode text) retu
     return jsonb_build_object('key', p_key, 'tx', txid_current()::text);
   end $$`
 
+const pairTogether = setBasedRoutine(
+  'gc_pair_together',
+  'p_keys text[], p_modes text[]',
+  '',
+  `with done as (
+       insert into gc_rows (key) select k from unnest(p_keys, p_modes) as t(k, m) where m = 'ok')
+     select array_agg(jsonb_build_object('i', n, 'answer', jsonb_build_object('key', k, 'tx', txid_current()::text)))
+       into v_results from unnest(p_keys, p_modes) with ordinality as t(k, m, n) where m = 'ok';`,
+)
+
 async function prepare(kind: DatabaseKind): Promise<DatabaseHandle> {
   const database = await createTestDatabase(kind, 'group_commit', 8)
   await sql`create table gc_rows (key text primary key)`.execute(database.db)
   await sql`create sequence gc_conflicts`.execute(database.db)
   await sql.raw(probe).execute(database.db)
   await sql.raw(batchRoutineSql('gc_probe', ['text', 'text'])).execute(database.db)
+  // The same probe with a pass together that takes the batch's 'ok' items in one statement and leaves the rest.
+  await sql
+    .raw(`create or replace function gc_pair(p_key text, p_mode text) returns jsonb language sql as $$
+      select gc_probe(p_key, p_mode) $$`)
+    .execute(database.db)
+  await sql.raw(pairTogether.sql).execute(database.db)
+  await sql
+    .raw(batchRoutineSql('gc_pair', ['text', 'text'], { setBased: 'gc_pair_together' }))
+    .execute(database.db)
   return database
 }
 
@@ -88,6 +112,35 @@ for (const kind of ['postgres', 'pglite'] as const) {
       } else {
         assert.equal(transactions.size, succeeded, 'PGlite runs every call alone')
       }
+    })
+
+    test('a batch pass takes its items together, the rest go one by one, and the metric says how many', async () => {
+      const commit = new GroupCommit<{ key: string; tx: string }>(database, {
+        name: 'gc_pair',
+        parameterTypes: ['text', 'text'],
+        concurrency: 1,
+      })
+      const observed: [number, number][] = []
+      observeGroupCommits(database, (_, calls, together) => observed.push([calls, together]))
+      // Submitted in one tick, the 21 calls go as one batch; every fifth fails.
+      const settled = await Promise.allSettled(
+        Array.from({ length: 21 }, (_, i) => commit.call([`p${i}`, i % 5 === 3 ? 'fail' : 'ok'])),
+      )
+      const outcome = settled.map((s) =>
+        s.status === 'fulfilled' ? s.value.key : (s.reason as AppError).code,
+      )
+      assert.deepEqual(
+        outcome,
+        settled.map((_, i) => (i % 5 === 3 ? 'SEAT_NOT_FOUND' : `p${i}`)),
+      )
+      if (kind === 'postgres') {
+        // 17 of the 21 are 'ok': the pass did them, in one statement; the 4 failing ones went one by one.
+        assert.deepEqual(observed, [[21, 17]])
+      }
+      const rows = await sql<{
+        n: number
+      }>`select count(*)::int as n from gc_rows where key like 'p%'`.execute(database.db)
+      assert.equal(rows.rows[0]!.n, 17, 'a row for each call that succeeded')
     })
 
     test('a call that lost a serialization conflict in a batch is run again alone and succeeds', async () => {
