@@ -61,12 +61,6 @@ type HoldResult =
   | ReservationView
   | { taken: true; status: 'available' | 'held' | 'sold'; heldUntil: string | null }
 
-/** Holds of the same moment share one transaction and round trip (GroupCommit). */
-const holdAttempts = groupCommitted<HoldResult>('hold_seat', ['uuid', 'uuid', 'uuid', 'integer', 'integer'], {
-  setBased: 'hold_seats_together',
-})
-export const holdSeatBatchRoutine: Routine = holdAttempts.batchRoutine
-
 /**
  * A batch's plain holds together, one statement per step for all of them (see batchRoutineSql): the items whose fan
  * and seat are in no other item, whose fan is admitted now and below the seat limit, on a schedule nobody waits on
@@ -137,6 +131,12 @@ export const holdSeatsTogetherRoutine: Routine = setBasedRoutine(
              'confirmedAt', null)))
       into v_results from won;`,
 )
+
+/** Holds of the same moment share one transaction and round trip (GroupCommit). */
+const holdAttempts = groupCommitted<HoldResult>('hold_seat', ['uuid', 'uuid', 'uuid', 'integer', 'integer'], {
+  setBased: holdSeatsTogetherRoutine,
+})
+export const holdSeatBatchRoutine: Routine = holdAttempts.batchRoutine
 
 export const holdSeatRoutine: Routine = routine(
   'hold_seat',

@@ -16,16 +16,6 @@ export async function requestCoupon(
   return requests.call(database, [couponId, userId])
 }
 
-/** Requests of the same moment share one transaction and round trip (GroupCommit). */
-const requests = groupCommitted<{ request: CouponRequest; created: boolean }>(
-  'request_coupon',
-  ['uuid', 'uuid'],
-  {
-    setBased: 'request_coupons_together',
-  },
-)
-export const requestCouponBatchRoutine: Routine = requests.batchRoutine
-
 /**
  * A batch's new requests together, one statement for all of them (see batchRoutineSql): each item whose user and
  * coupon are in no other item and whose coupon exists gets its request row and event, in the items' order (the
@@ -63,6 +53,16 @@ export const requestCouponsTogetherRoutine: Routine = setBasedRoutine(
                'decidedAt', iso_time(decided_at)))))
       into v_results from asked;`,
 )
+
+/** Requests of the same moment share one transaction and round trip (GroupCommit). */
+const requests = groupCommitted<{ request: CouponRequest; created: boolean }>(
+  'request_coupon',
+  ['uuid', 'uuid'],
+  {
+    setBased: requestCouponsTogetherRoutine,
+  },
+)
+export const requestCouponBatchRoutine: Routine = requests.batchRoutine
 
 export const requestCouponRoutine: Routine = routine(
   'request_coupon',

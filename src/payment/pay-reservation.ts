@@ -53,17 +53,6 @@ export async function payReservation(
   return { status, body: receipt, replayed }
 }
 
-/** Payments of the same moment share one transaction and round trip (GroupCommit). */
-const payments = groupCommitted<{
-  replayed: boolean
-  status: number
-  receipt: PaymentReceipt
-  spentSeq?: number | null
-}>('pay_reservation', ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'], {
-  setBased: 'pay_reservations_together',
-})
-export const payReservationBatchRoutine: Routine = payments.batchRoutine
-
 /**
  * A batch's plain payments together, one statement per step for all of them (see batchRoutineSql): the items
  * without a coupon whose fan and reservation are in no other item, whose reservation is still held by the fan for
@@ -181,6 +170,17 @@ export const payReservationsTogetherRoutine: Routine = setBasedRoutine(
              || case when spent then jsonb_build_object('spentSeq', seq) else '{}'::jsonb end))
       into v_results from receipts;`,
 )
+
+/** Payments of the same moment share one transaction and round trip (GroupCommit). */
+const payments = groupCommitted<{
+  replayed: boolean
+  status: number
+  receipt: PaymentReceipt
+  spentSeq?: number | null
+}>('pay_reservation', ['uuid', 'uuid', 'uuid', 'uuid', 'text', 'text'], {
+  setBased: payReservationsTogetherRoutine,
+})
+export const payReservationBatchRoutine: Routine = payments.batchRoutine
 
 /** A coupon's discount on a price: never more than the price, percentages rounded down. */
 export const couponDiscountRoutine: Routine = routine(

@@ -68,14 +68,14 @@ export function routineError(error: unknown): AppError | undefined {
 export function batchRoutineSql(
   name: string,
   parameterTypes: readonly string[],
-  options: { setBased?: string } = {},
+  options: { setBased?: Routine } = {},
 ): string {
   const params = parameterTypes.map((type, i) => `p${i + 1} ${type}[]`).join(', ')
   const args = parameterTypes.map((_, i) => `p${i + 1}[i]`).join(', ')
   const arrays = parameterTypes.map((_, i) => `p${i + 1}`).join(', ')
   const setBased = options.setBased
     ? `begin
-      v_done := ${options.setBased}(${arrays});
+      v_done := ${options.setBased.name}(${arrays});
     exception when others then
       v_done := null;
     end;`
@@ -195,7 +195,7 @@ export class GroupCommit<R> {
     let rows: { r: BatchItem<R> }[]
     try {
       rows = await execute<{ r: BatchItem<R> }>(this.#database, this.#batch, columns)
-      together = rows.filter(({ r }) => 'together' in r && r.together).length
+      together = rows.filter(({ r }) => 'ok' in r && r.together).length
     } finally {
       observe?.(this.#single.name, items.length, together)
     }
@@ -238,12 +238,13 @@ export interface GroupCommitted<R> {
 
 /**
  * Declares routine `name` (with these parameter types) as group-committed: the one place both are named. `setBased`
- * names the function its batches run first (batchRoutineSql).
+ * is the routine its batches run first (batchRoutineSql), named from itself: a wrong name would not fail, the pass
+ * would only never run.
  */
 export function groupCommitted<R>(
   name: string,
   parameterTypes: readonly string[],
-  options: { setBased?: string } = {},
+  options: { setBased?: Routine } = {},
 ): GroupCommitted<R> {
   const byDatabase = new WeakMap<DatabaseHandle, GroupCommit<R>>()
   return {

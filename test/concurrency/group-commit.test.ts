@@ -45,9 +45,7 @@ async function prepare(kind: DatabaseKind): Promise<DatabaseHandle> {
       select gc_probe(p_key, p_mode) $$`)
     .execute(database.db)
   await sql.raw(pairTogether.sql).execute(database.db)
-  await sql
-    .raw(batchRoutineSql('gc_pair', ['text', 'text'], { setBased: 'gc_pair_together' }))
-    .execute(database.db)
+  await sql.raw(batchRoutineSql('gc_pair', ['text', 'text'], { setBased: pairTogether })).execute(database.db)
   return database
 }
 
