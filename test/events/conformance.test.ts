@@ -9,7 +9,7 @@ import { sql } from 'kysely'
 import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
 import type { EventHandler } from '../../src/events/index.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
-import { consumedTopics, deadLetterTopic } from '../../src/events/topics.ts'
+import { consumedTopics, deadLetterTopic, durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
 import { NonRetryableError } from '../../src/platform/errors.ts'
@@ -38,7 +38,9 @@ import {
 } from './support/index.ts'
 
 const PARTITIONS = 6
-const MAIN_AND_RETRY_PARTITIONS = consumedTopics('points.charged').length * PARTITIONS
+const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1))
+  .filter((spec) => consumedTopics('points.charged').includes(spec.name))
+  .reduce((n, spec) => n + spec.partitions, 0)
 
 /** The partitions a consumer fixture last said it owns (`topic:partition`). */
 const ownedBy = (child: Child): string[] => (child.last('assigned')?.partitions ?? []) as string[]

@@ -298,6 +298,30 @@ describe('kafka transport', {
     )
   })
 
+  test('a topic created with more partitions than now declared keeps them, is logged, and is used whole', async (t) => {
+    // As a retry topic created when retry topics had their event topic's 6 partitions, now declared with 1.
+    const { logger, lines } = captureLogger('info')
+    const { transport, topic, group } = await setup(t, {}, logger)
+    const declared = { ...durabilityFor(brokers.length), retentionMs: 3_600_000 }
+    await transport.ensureTopics([{ name: topic, partitions: 1, ...declared }])
+    const more = lines.filter((l) => l.includes('topics with more partitions than declared'))
+    assert.equal(more.length, 1)
+    assert.deepEqual(JSON.parse(more[0]!).topics, [`${topic} (${PARTITIONS}, declared 1)`])
+    await transport.ensureTopics([{ name: topic, partitions: PARTITIONS + 2, ...declared }])
+    const fewer = lines.filter((l) => l.includes('topics with fewer partitions than declared'))
+    assert.deepEqual(JSON.parse(fewer[0]!).topics, [`${topic} (${PARTITIONS} of ${PARTITIONS + 2})`])
+
+    const sent = makeRecords(topic, 200)
+    await transport.publish(sent)
+    const seen: TransportRecord[] = []
+    const consumer = await transport.consume(spec(group, topic, async (r) => void seen.push(r)))
+    t.after(() => consumer.close())
+    await waitUntil('all records consumed', () => seen.length >= sent.length)
+    assert.equal(new Set(seen.map((r) => r.partition)).size, PARTITIONS, 'every existing partition in use')
+    for (const r of seen) assert.equal(r.partition, partitionFor(r.key, PARTITIONS))
+    assertPerKeyOrder(seen)
+  })
+
   async function setup(
     t: TestContext,
     overrides: Partial<KafkaTransportOptions> = {},
