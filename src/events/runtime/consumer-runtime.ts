@@ -6,6 +6,7 @@ import { Batcher, BatchFailed } from '../../platform/batcher.ts'
 import type { Db } from '../../platform/db.ts'
 import { describeError, isRetryable } from '../../platform/errors.ts'
 import type { Logger } from '../../platform/logger.ts'
+import { sleepUntil } from '../../platform/sleep-until.ts'
 import { type CloudEvent, parseEvent } from '../envelope.ts'
 import type { EventType } from '../event-types.ts'
 import { consumedTopics, DEFAULT_RETRY_DELAYS_MS } from '../topics.ts'
@@ -156,12 +157,9 @@ export class ConsumerRuntime {
     }
     for (; tries < this.#options.immediateAttempts && (tries === 0 || isRetryable(lastError)); tries++) {
       if (tries > 0) {
-        await sleep(
-          backoffMs(tries - 1, this.#options.immediateBackoffMs, Number.MAX_SAFE_INTEGER),
-          undefined,
-          {
-            signal,
-          },
+        await sleepUntil(
+          Date.now() + backoffMs(tries - 1, this.#options.immediateBackoffMs, Number.MAX_SAFE_INTEGER),
+          signal,
         )
       }
       attempt++
@@ -399,8 +397,3 @@ const MAX_BATCH = 500
  * stay one at a time.
  */
 const TRANSACTION_BATCHES_IN_FLIGHT = 2
-
-async function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-  // Timers can fire a millisecond early against Date.now(): sleep again until the time has really come.
-  for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) await sleep(wait, undefined, { signal })
-}

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { backoffMs } from '../../platform/backoff.ts'
+import { sleepUntil } from '../../platform/sleep-until.ts'
 import type { TransportRecord } from './port.ts'
 
 export interface DispatcherOptions {
@@ -175,7 +175,7 @@ export class PartitionDispatcher {
           this.#options.onError(error, record)
           failures++
           try {
-            await sleep(backoffMs(failures, 100, 5000), undefined, { signal: state.signal })
+            await sleepUntil(Date.now() + backoffMs(failures, 100, 5000), state.signal)
           } catch {
             state.stalled = true
             break
