@@ -546,7 +546,12 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
       request: (i) => ask(couponId, i),
     })
     const cpuSeconds = cpu()
+    // The decisions and their notifications are the requests' background work: timed and counted until drained.
+    const drainStarted = performance.now()
+    const drainCpu = cpuMeter(s)
     await drain(s, 'after coupon requests')
+    const drainSeconds = (performance.now() - drainStarted) / 1000
+    const drainCpuSeconds = drainCpu()
     const decided = await sql<{ issued: number; rejected: number; pending: number }>`
       select count(*) filter (where status = 'issued')::int as issued,
              count(*) filter (where status = 'rejected')::int as rejected,
@@ -567,6 +572,10 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
         d.pending === 0,
       counts: { requests: fans, outcomes: result.outcomes, ...d },
       cpuSeconds: perOp(cpuSeconds, fans),
+      background: {
+        drainedSecondsAfterLastRequest: Number(drainSeconds.toFixed(2)),
+        cpuMsPerRequestWhileDraining: perOp(drainCpuSeconds, fans),
+      },
     }
   } finally {
     await db.close()
