@@ -106,6 +106,38 @@ for (const target of transportTargets()) {
       assert.equal(await outboxCount(rig.db), 0)
     })
 
+    test('a2. a handler out of key order: 300 events of one key go together into transactions, each effect once', async (t) => {
+      const rig = await rigFor(t, 'unordered')
+      await rig.declare('points.charged')
+      const eventsByTransaction = new WeakMap<object, number>()
+      let mostInOneTransaction = 0
+      const handler = { ...effectHandler('unordered'), inKeyOrder: false }
+      const inner = handler.handle
+      handler.handle = async (event, context) => {
+        const n = (eventsByTransaction.get(context.tx) ?? 0) + 1
+        eventsByTransaction.set(context.tx, n)
+        mostInOneTransaction = Math.max(mostInOneTransaction, n)
+        await inner(event, context)
+      }
+      const pipeline = await startPipeline(rig, [handler])
+      // One key: the whole stream is one partition's, as a first-come coupon's requests are.
+      const events = pointsCharged(uuids(1), 300)
+      await appendEvents(rig.db, events, 300)
+      await waitFor('300 effects', async () => (await distinctEffects(rig.db, 'unordered')) >= 300, {
+        timeoutMs: 60_000,
+      })
+      await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
+      const rows = await effectsOf(rig.db, 'unordered')
+      assert.deepEqual(
+        exactlyOnceProblems(
+          rows,
+          events.map((e) => e.id),
+        ),
+        [],
+      )
+      assert.ok(mostInOneTransaction > 1, 'records of the one key never went together')
+    })
+
     test('b. a consumer killed before committing: records come again, each effect stays single', async (t) => {
       const rig = await rigFor(t, 'crash')
       await rig.declare('points.charged')

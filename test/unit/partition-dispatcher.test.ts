@@ -66,3 +66,42 @@ test('a commit never passes a record that is not done, and a failed commit is ma
   await dispatcher.close()
   assert.equal(commits.at(-1), 5n, 'once offset 3 is done, everything is committed')
 })
+
+test('out of key order, records of one key run at once (up to the key concurrency); commits still wait for the slowest', async () => {
+  for (const inKeyOrder of [true, false]) {
+    const commits: bigint[] = []
+    const running = new Set<bigint>()
+    let most = 0
+    const release: (() => void)[] = []
+    const dispatcher = new PartitionDispatcher({
+      keyConcurrency: 4,
+      inKeyOrder,
+      async handle(r) {
+        running.add(r.offset)
+        most = Math.max(most, running.size)
+        await new Promise<void>((resolve) => release.push(resolve))
+        running.delete(r.offset)
+      },
+      async commit(_topic, _partition, nextOffset) {
+        commits.push(nextOffset)
+      },
+      onError: (error) => assert.fail(String(error)),
+    })
+    dispatcher.push(Array.from({ length: 10 }, (_, i) => record(i, 'coupon-1')))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(running.size, inKeyOrder ? 1 : 4, `running at once, inKeyOrder ${inKeyOrder}`)
+    if (!inKeyOrder) {
+      // The second record finishes first: nothing is committed past the first, still running.
+      release.splice(1, 1)[0]!()
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(commits, [])
+    }
+    while (dispatcher.pending > 0) {
+      for (const r of release.splice(0)) r()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await dispatcher.close()
+    assert.equal(most, inKeyOrder ? 1 : 4)
+    assert.equal(commits.at(-1), 10n)
+  }
+})

@@ -34,6 +34,12 @@ interface HandlerBase<T extends EventType> {
    * handlers need many (sleeping records are cheap).
    */
   keyConcurrency?: number
+  /**
+   * false: records of one key need not wait for each other, because the handler keeps its own order (the first-come
+   * coupon decisions follow the requests' arrival sequence, whichever event triggers them). They then run at once,
+   * up to `keyConcurrency`, and go together into a transaction: a first-come coupon's burst is all under one key.
+   */
+  inKeyOrder?: boolean
   /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
   onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
 }

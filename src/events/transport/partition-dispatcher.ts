@@ -7,6 +7,8 @@ export interface DispatcherOptions {
   /** Called with the next offset to read once every record below it in the partition is done. */
   commit(topic: string, partition: number, nextOffset: bigint): Promise<void>
   keyConcurrency: number
+  /** false: records of one key run at once, as if each had a key of its own (default true). */
+  inKeyOrder?: boolean
   /** A record that could not be settled (it is tried again), or a commit that failed. */
   onError(error: unknown, at: { topic: string; partition: number; offset?: bigint }): void
 }
@@ -63,12 +65,14 @@ export class PartitionDispatcher {
       const entry = { offset: record.offset, done: false }
       state.window.push(entry)
       state.byOffset.set(record.offset, entry)
-      const queue = state.keys.get(record.key)
+      // Out of key order, each record is a key of its own (its offset is unique in the partition).
+      const key = this.#options.inKeyOrder === false ? `${record.key}\u0000${record.offset}` : record.key
+      const queue = state.keys.get(key)
       if (queue) {
         queue.push(record)
       } else {
-        state.keys.set(record.key, [record])
-        state.waitingKeys.push(record.key)
+        state.keys.set(key, [record])
+        state.waitingKeys.push(key)
       }
     }
     for (const state of this.#partitions.values()) this.#pump(state)

@@ -65,6 +65,8 @@ export interface ConsumerSpec {
   handle(record: TransportRecord, signal: AbortSignal): Promise<void>
   /** Distinct keys in flight per partition; delayed topics need many (sleeping records are cheap). */
   keyConcurrency?: number
+  /** false: records of one key may run at once, like records of different keys (default true: one at a time). */
+  inKeyOrder?: boolean
 }
 
 export interface LagEntry {
