@@ -29,9 +29,9 @@ interface HandlerBase<T extends EventType> {
   /** Hold the event until just past this time (1 ms: delayed work such as hold expiration). */
   deliverAt?(event: CloudEvent<T>): Date | undefined
   /**
-   * Distinct keys in flight per partition (records of one key always run one at a time, in order). The events in
-   * flight are handled together, a batch per transaction, so more keys in flight mean larger batches; delayed
-   * handlers need many (sleeping records are cheap).
+   * Distinct keys in flight per partition (records of one key run one at a time, in order, unless `inKeyOrder` is
+   * false). The events in flight are handled together, a batch per transaction, so more keys in flight mean larger
+   * batches; delayed handlers need many (sleeping records are cheap).
    */
   keyConcurrency?: number
   /**
