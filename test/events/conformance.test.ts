@@ -27,6 +27,7 @@ import {
   outboxCount,
   percentile,
   pointsCharged,
+  settledEffects,
   spawnFixture,
   startPipeline,
   TEST_RETRY_DELAYS_MS,
@@ -84,18 +85,15 @@ for (const target of transportTargets()) {
       const events = pointsCharged(keys, 50)
       await appendEvents(rig.db, events, 25)
 
-      await waitFor('600 effects', async () => (await distinctEffects(rig.db, 'order')) >= 600, {
-        timeoutMs: 60_000,
-      })
-      await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
-      const rows = await effectsOf(rig.db, 'order')
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          events.map((e) => e.id),
-        ),
-        [],
+      const ids = events.map((e) => e.id)
+      const { rows, problems } = await settledEffects(
+        rig.db,
+        rig.transport,
+        'order',
+        ids,
+        pipeline.runtime.subscriptions,
       )
+      assert.deepEqual(problems, [])
       assert.deepEqual(orderProblems(rows), [])
       assert.equal(overlapSameKey, 0, 'two records of one key ran at the same time')
       assert.ok(
@@ -123,18 +121,15 @@ for (const target of transportTargets()) {
       // One key: the whole stream is one partition's, as a first-come coupon's requests are.
       const events = pointsCharged(uuids(1), 300)
       await appendEvents(rig.db, events, 300)
-      await waitFor('300 effects', async () => (await distinctEffects(rig.db, 'unordered')) >= 300, {
-        timeoutMs: 60_000,
-      })
-      await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
-      const rows = await effectsOf(rig.db, 'unordered')
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          events.map((e) => e.id),
-        ),
-        [],
+      const ids = events.map((e) => e.id)
+      const { problems } = await settledEffects(
+        rig.db,
+        rig.transport,
+        'unordered',
+        ids,
+        pipeline.runtime.subscriptions,
       )
+      assert.deepEqual(problems, [])
       assert.ok(mostInOneTransaction > 1, 'records of the one key never went together')
     })
 
@@ -160,20 +155,10 @@ for (const target of transportTargets()) {
 
       const second = spawnFixture('events/fixtures/consumer', config)
       rig.defer(() => second.stop())
-      await waitFor(
-        `${events.length} effects after the restart`,
-        async () => (await distinctEffects(rig.db, group)) >= events.length,
-        { timeoutMs: 90_000 },
-      )
-      await waitForDrain(rig.transport, [{ group, topics: consumedTopics('points.charged') }])
-      const rows = await effectsOf(rig.db, group)
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          events.map((e) => e.id),
-        ),
-        [],
-      )
+      const ids = events.map((e) => e.id)
+      const subscription = [{ group, topics: consumedTopics('points.charged') }]
+      const { rows, problems } = await settledEffects(rig.db, rig.transport, group, ids, subscription, 90_000)
+      assert.deepEqual(problems, [])
       assert.deepEqual(orderProblems(rows), [])
       const again = await sql<{ event_id: string; n: number; pids: number }>`
         select event_id, count(*)::int as n, count(distinct pid)::int as pids from conf_deliveries
@@ -248,22 +233,11 @@ for (const target of transportTargets()) {
       const wave = pointsCharged(keys, 10, 41)
       events.push(...wave)
       await appendEvents(rig.db, wave)
-      await waitFor(
-        `${events.length} effects`,
-        async () => (await distinctEffects(rig.db, group)) >= events.length,
-        { timeoutMs: 90_000 },
-      )
-      await waitForDrain(rig.transport, [{ group, topics: consumedTopics('points.charged') }])
+      const ids = events.map((e) => e.id)
+      const subscription = [{ group, topics: consumedTopics('points.charged') }]
+      const { rows, problems } = await settledEffects(rig.db, rig.transport, group, ids, subscription, 90_000)
       await pipeline.relay.stop()
-
-      const rows = await effectsOf(rig.db, group)
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          events.map((e) => e.id),
-        ),
-        [],
-      )
+      assert.deepEqual(problems, [])
       assert.deepEqual(orderProblems(rows), [])
       const perPid = await sql<{ pid: number; n: number }>`
         select pid, count(*)::int as n from conf_effects group by pid order by pid`.execute(rig.db)
@@ -308,19 +282,16 @@ for (const target of transportTargets()) {
       const delays = [1_000, 400, 800]
       const pipeline = await startPipeline(rig, [handler], { retryDelaysMs: delays })
       await appendEvents(rig.db, [e1, e2, e3, e4])
-      await waitFor('4 effects', async () => (await distinctEffects(rig.db, 'retry')) >= 4, {
-        timeoutMs: 30_000,
-      })
-      await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
-
-      const rows = await effectsOf(rig.db, 'retry')
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          [e1, e2, e3, e4].map((e) => e.id),
-        ),
-        [],
+      const ids = [e1, e2, e3, e4].map((e) => e.id)
+      const { rows, problems } = await settledEffects(
+        rig.db,
+        rig.transport,
+        'retry',
+        ids,
+        pipeline.runtime.subscriptions,
+        30_000,
       )
+      assert.deepEqual(problems, [])
       const effect = (id: string) => rows.find((r) => r.event_id === id)!
       assert.deepEqual(
         [e1, e2, e3, e4].map((e) => [effect(e.id).attempt, effect(e.id).topic]),
@@ -473,18 +444,16 @@ for (const target of transportTargets()) {
         (await replayDeadLetters(rig.db, [d1.id, d2.id])).replayed.sort(),
         [d1.id, d2.id].sort(),
       )
-      await waitFor('the replayed events', async () => (await distinctEffects(rig.db, 'poison')) >= 12, {
-        timeoutMs: 30_000,
-      })
-      await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
-      const rows = await effectsOf(rig.db, 'poison')
-      assert.deepEqual(
-        exactlyOnceProblems(
-          rows,
-          [bad1!, bad2!, ...after].map((e) => e.id),
-        ),
-        [],
+      const ids = [bad1!, bad2!, ...after].map((e) => e.id)
+      const { problems } = await settledEffects(
+        rig.db,
+        rig.transport,
+        'poison',
+        ids,
+        pipeline.runtime.subscriptions,
+        30_000,
       )
+      assert.deepEqual(problems, [])
       const statuses = (await deadRows()).rows.map((r) => `${r.event_id ?? 'raw'}:${r.status}`).sort()
       assert.deepEqual(statuses, [`${bad1!.id}:replayed`, `${bad2!.id}:replayed`, 'raw:dead'].sort())
       await assert.rejects(replayDeadLetters(rig.db, [d1.id]), /already replayed/)

@@ -108,6 +108,28 @@ export async function waitForDrain(
   return entries
 }
 
+/**
+ * Waits until `group` has an effect for each of `eventIds` and `groups` have committed everything on their topics,
+ * then returns the group's effects with what is wrong with them against exactly once (`exactlyOnceProblems`).
+ */
+export async function settledEffects(
+  db: Db,
+  transport: EventTransport,
+  group: string,
+  eventIds: readonly string[],
+  groups: readonly { group: string; topics: readonly string[] }[],
+  timeoutMs = 60_000,
+): Promise<{ rows: EffectRow[]; problems: string[] }> {
+  await waitFor(
+    `${eventIds.length} effects of ${group}`,
+    async () => (await distinctEffects(db, group)) >= eventIds.length,
+    { timeoutMs },
+  )
+  await waitForDrain(transport, groups)
+  const rows = await effectsOf(db, group)
+  return { rows, problems: exactlyOnceProblems(rows, eventIds) }
+}
+
 export const uuids = (n: number): string[] => Array.from({ length: n }, () => randomUUID())
 
 /** `perKey` points.charged events for each key, interleaved across keys; `amount` is the order per key from `from`. */
