@@ -1,9 +1,6 @@
 import type { TransactionHandler } from '../events/index.ts'
 import { decideCouponRequests } from './decide-coupon-requests.ts'
 
-/** Pending requests one decision takes, at the least. */
-const DECISION_BATCH = 1000
-
 /**
  * First-come issuance: requests are decided in their arrival sequence, a batch at a time, whichever of their events
  * triggers the decision. So a coupon's events (all under its id) need not wait for each other: those in flight go
@@ -15,13 +12,12 @@ export function couponIssuanceHandler(): TransactionHandler<'coupon.issue-reques
     topic: 'coupon.issue-requested',
     inKeyOrder: false,
     async handle(event, { tx }) {
-      await decideCouponRequests(tx, event.data.couponId, DECISION_BATCH)
+      await decideCouponRequests(tx, event.data.couponId)
     },
     async handleBatch(events, { tx }) {
       const perCoupon = new Map<string, number>()
       for (const e of events) perCoupon.set(e.data.couponId, (perCoupon.get(e.data.couponId) ?? 0) + 1)
-      for (const [couponId, n] of perCoupon)
-        await decideCouponRequests(tx, couponId, Math.max(DECISION_BATCH, n))
+      for (const [couponId, n] of perCoupon) await decideCouponRequests(tx, couponId, n)
     },
   }
 }

@@ -3,17 +3,21 @@ import { v7 as uuidv7 } from 'uuid'
 import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 
+/** Pending requests one decision takes, at the least. */
+const DECISION_BATCH = 1000
+
 /**
  * Decides pending requests for one coupon in arrival order, a batch at a time: the first ones while stock lasts
- * are issued, the rest rejected as sold out, one already-owner rejected as a duplicate. Requests reach this
- * handler serialized per coupon (the coupon id is the key); each event decides its own request and any
- * pending ones before it, so a burst is settled in a few transactions.
+ * are issued, the rest rejected as sold out, one already-owner rejected as a duplicate. Whichever events trigger
+ * it, it takes the earliest pending requests, at least as many as `events` (the decision events it answers), so
+ * every request's event leaves it decided or decides it; a burst is settled in a few transactions. Two decisions
+ * of one coupon at once wait on each other's pending rows and take them in sequence.
  */
-export async function decideCouponRequests(tx: Db, couponId: string, batch = 1000): Promise<number> {
+export async function decideCouponRequests(tx: Db, couponId: string, events = 1): Promise<number> {
   const pending = await sql<{ id: string; user_id: string }>`
     select id, user_id from coupon_requests
     where coupon_id = ${couponId} and status = 'pending'
-    order by seq limit ${batch} for update`.execute(tx)
+    order by seq limit ${Math.max(DECISION_BATCH, events)} for update`.execute(tx)
   if (pending.rows.length === 0) return 0
   const stock = await tx
     .selectFrom('coupons')
