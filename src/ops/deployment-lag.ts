@@ -22,9 +22,10 @@ const readings = new WeakMap<EventBackbone, Promise<LagReading>>()
  * The deployment's consumer lag (every group's, whatever this instance's roles), or why it is unknown. The rest of
  * what the console shows (outbox backlog, dead letters, the line) comes from the database and still does.
  */
-export function deploymentLag(events: EventBackbone, now = Date.now()): Promise<LagReading> {
+export function deploymentLag(events: EventBackbone): Promise<LagReading> {
   const shared = readings.get(events)
   if (shared) return shared
+  const now = Date.now()
   const reading = read(events, now)
   readings.set(events, reading)
   // Shared while it is taken and for a second after it was asked for.

@@ -38,19 +38,18 @@ export function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
 }
 
 function waitsOn(signal: AbortSignal): Set<Wait> {
-  let waits = waitsBySignal.get(signal)
-  if (waits) return waits
-  const created = new Set<Wait>()
-  waits = created
-  waitsBySignal.set(signal, created)
+  const known = waitsBySignal.get(signal)
+  if (known) return known
+  const waits = new Set<Wait>()
+  waitsBySignal.set(signal, waits)
   signal.addEventListener(
     'abort',
     () => {
-      for (const wait of created) {
+      for (const wait of waits) {
         clearTimeout(wait.timer)
         wait.reject(signal.reason)
       }
-      created.clear()
+      waits.clear()
     },
     { once: true },
   )

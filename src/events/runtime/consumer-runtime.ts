@@ -84,7 +84,7 @@ export class ConsumerRuntime {
               group: handler.group,
               topics: consumedTopics(handler.topic, this.#options.retryDelaysMs.length),
               keyConcurrency: handler.keyConcurrency ?? DEFAULT_KEY_CONCURRENCY,
-              inKeyOrder: handler.inKeyOrder ?? true,
+              inKeyOrder: handler.inKeyOrder,
               handle: (record, signal) => this.#process(handler, record, signal),
             })
             if (signal.aborted) await consumer.close()

@@ -99,7 +99,7 @@ export async function startConsumer(
   const dispatcher = new PartitionDispatcher({
     handle: spec.handle,
     keyConcurrency: spec.keyConcurrency ?? 16,
-    inKeyOrder: spec.inKeyOrder ?? true,
+    inKeyOrder: spec.inKeyOrder,
     onError: (err, at) => log.error({ err, ...at, offset: at.offset?.toString() }, 'consumer'),
     async commit(topic, partition, nextOffset) {
       // Queued, not awaited: commits are coalesced into one request at a time; revoke and close flush them.

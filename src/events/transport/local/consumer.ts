@@ -57,7 +57,7 @@ export async function startLocalConsumer(
   const dispatcher = new PartitionDispatcher({
     handle: spec.handle,
     keyConcurrency: spec.keyConcurrency ?? 16,
-    inKeyOrder: spec.inKeyOrder ?? true,
+    inKeyOrder: spec.inKeyOrder,
     onError: (err, at) => log.error({ err, ...at, offset: at.offset?.toString() }, 'consumer'),
     async commit(topic, partition, nextOffset) {
       await membership.commit(topic, partition, nextOffset)
