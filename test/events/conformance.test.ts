@@ -195,15 +195,32 @@ for (const target of transportTargets()) {
       const events = pointsCharged(keys, 40)
       await appendEvents(rig.db, events)
       const split = `a owns ${ownedBy(a).join(' ')}; b owns ${ownedBy(b).join(' ')}`
+      // The kill comes early in the killed member's share: each key's 40 records take a member at least a second
+      // (25 ms each, one at a time), so it leaves work in its partitions for the survivor to take over. Waiting for a
+      // count of effects over both members instead could let a member with few keys finish its share first.
+      const effectsBy = async () => {
+        const r = await sql<{ pid: number; n: number }>`
+          select pid, count(*)::int as n from conf_effects where group_id = ${group} group by pid`.execute(
+          rig.db,
+        )
+        return new Map(r.rows.map((x) => [x.pid, x.n]))
+      }
       await waitFor(`both members to apply effects (${split})`, async () => {
-        const r = await sql<{ pid: number }>`select distinct pid from conf_effects`.execute(rig.db)
-        const pids = new Set(r.rows.map((x) => x.pid))
-        return pids.has(a.pid) && pids.has(b.pid) && (await distinctEffects(rig.db, group)) >= 180
+        const by = await effectsBy()
+        return (by.get(a.pid) ?? 0) >= 10 && (by.get(b.pid) ?? 0) > 0
       })
       const ownedByA = ownedBy(a).filter((p) => p.startsWith('points.charged:'))
       const fromKill = b.messages.length
       await a.kill()
       const killedAt = new Date()
+      const inSharesOfA = events.filter((e) =>
+        ownedByA.includes(`points.charged:${partitionFor(e.subject, PARTITIONS)}`),
+      ).length
+      const doneByA = (await effectsBy()).get(a.pid) ?? 0
+      assert.ok(
+        doneByA < inSharesOfA,
+        `the killed member left work: ${doneByA} of its ${inSharesOfA} records done`,
+      )
 
       const takeover = await b.waitForMessage(
         (m) => m.event === 'assigned' && (m.partitions as string[]).length === MAIN_AND_RETRY_PARTITIONS,
