@@ -276,6 +276,9 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
       }
       for (const { pid, file } of stuck) {
         const alive = await whatKeepsAlive(pid, NODE_REPORTS_DIR)
+        const reason = `no test event for ${seconds(IDLE_LIMIT_MS)}, so its process was ended; what kept it alive: ${alive}`
+        // Said now, and again under the file's failure at the end, where CI's tail of the output shows it.
+        progress.ended(file, reason)
         say(
           `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ` +
             'did not exit after its last test (a client, server or timer left open), or a test ignored its timeout. ' +

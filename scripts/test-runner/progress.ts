@@ -49,6 +49,8 @@ export class Progress {
   readonly durations = new Map<string, number>()
   private readonly running = new Map<string, FileState>()
   private readonly finished = new Set<string>()
+  /** Why the runner ended a file's process (no test event for too long), said again under the file's failure. */
+  private readonly endedBecause = new Map<string, string>()
   private done = 0
   private readonly count: number
   private readonly root: string
@@ -127,6 +129,11 @@ export class Progress {
     }
   }
 
+  /** Records why the runner ended the process of a file, to be shown with the file's failure. */
+  ended(file: string, reason: string): void {
+    this.endedBecause.set(file, reason)
+  }
+
   /** Reports files that never finished (the run was stopped), and stops the live line. */
   close(): void {
     for (const [file, f] of this.running) this.finishFile(file, f, new Error('stopped before it finished'))
@@ -165,7 +172,9 @@ export class Progress {
     const name = relative(this.root, file)
     const counts = f.counts ?? emptyTotals()
     if (error && counts.failed + counts.cancelled === 0 && f.failures.length === 0)
-      f.failures.push(`${this.paint('31', `✖ ${name} did not run to its end`)} (${error.message})`)
+      f.failures.push(
+        `${this.paint('31', `✖ ${name} did not run to its end`)} (${this.endedBecause.get(file) ?? error.message})`,
+      )
     // Failures this file reported that node's counts miss (a failing hook, the file itself) count too.
     const failed = Math.max(counts.failed, f.failures.length)
     const tests = counts.tests + (failed - counts.failed) + (f.skipped - counts.skipped)

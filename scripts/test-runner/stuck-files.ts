@@ -70,11 +70,16 @@ export async function whatKeepsAlive(pid: number, reportDir: string): Promise<st
     const name = readdirSync(reportDir).find((f) => f.includes(`.${pid}.`) && f.endsWith('.json'))
     if (!name) continue
     try {
-      const report = JSON.parse(readFileSync(join(reportDir, name), 'utf8')) as { libuv: ReportHandle[] }
+      const report = JSON.parse(readFileSync(join(reportDir, name), 'utf8')) as {
+        libuv: ReportHandle[]
+        javascriptStack?: { stack?: string[] }
+      }
       const alive = report.libuv.filter((h) => h.is_active && h.is_referenced && h.type !== 'loop')
-      return alive.length > 0
-        ? alive.map(describeHandle).join(', ')
-        : 'no handle (a test ignored its timeout?)'
+      const handles =
+        alive.length > 0 ? alive.map(describeHandle).join(', ') : 'no handle (a test ignored its timeout?)'
+      // A process busy in a loop reports where its JavaScript was; an idle one has no stack.
+      const frames = (report.javascriptStack?.stack ?? []).filter((f) => f.startsWith('at ')).slice(0, 4)
+      return frames.length > 0 ? `${handles}; its JavaScript was busy ${frames.join(' ')}` : handles
     } catch {
       // still being written
     }
