@@ -322,6 +322,22 @@ describe('kafka transport', {
     assertPerKeyOrder(seen)
   })
 
+  test('a member closed while its heartbeats are in flight leaves no timer to hold the process', async (t) => {
+    // Heartbeats every 5 ms: at each close one is nearly always waiting for its connection. The library's watchdog
+    // for stalled heartbeats, armed by such a heartbeat after the close began, was left for the rebalance timeout.
+    const { transport, topic, group } = await setup(t, { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 5 })
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    for (let round = 0; round < 16; round++) {
+      const consumer = await transport.consume(spec(`${group}-${round}`, topic, async () => {}))
+      await waitUntil('assigned', () => consumer.assignments().length === PARTITIONS)
+      await sleep(50)
+      await consumer.close()
+    }
+    await sleep(100)
+    assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`)
+  })
+
   async function setup(
     t: TestContext,
     overrides: Partial<KafkaTransportOptions> = {},

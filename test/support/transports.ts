@@ -18,7 +18,7 @@ export interface TransportTarget {
  * The transports a suite runs on: `local` always, `kafka` when KAFKA_BROKERS is set (skipped with the reason
  * otherwise, failed when TEST_KAFKA_REQUIRED=1). TEST_TRANSPORTS narrows the list (`local`, `kafka`).
  * A file that runs on Kafka also checks, after all its tests, that nothing it closed left a connection to a broker
- * open (one left open keeps the file's process, like a service's, from exiting).
+ * open or a timer armed (either keeps the file's process, like a service's, from exiting).
  */
 export function transportTargets(kinds: readonly TransportKind[] = ['local', 'kafka']): TransportTarget[] {
   const only = process.env.TEST_TRANSPORTS?.split(',').map((k) => k.trim())
@@ -40,6 +40,14 @@ function checkBrokersLeftAfterAll(brokers: readonly string[]): void {
         // the clients still open come first: the state is cut at 2,000 characters
         describe: () => ({ openClients: openKafkaClients(), connections: connectionsTo(brokers) }),
       },
+    )
+    // Nor a timer: one left armed holds the process for as long as it runs. A consumer's heartbeat watchdog, armed by
+    // a heartbeat that got its connection while the consumer closed, held a file's process for a minute after its
+    // last test (the library is patched for it, patches/).
+    await waitFor(
+      'no timer holds the process after the last test',
+      () => !process.getActiveResourcesInfo().includes('Timeout'),
+      { timeoutMs: 10_000, describe: () => process.getActiveResourcesInfo() },
     )
   })
 }

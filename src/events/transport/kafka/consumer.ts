@@ -327,7 +327,7 @@ export async function startConsumer(
     await openStream()
   } catch (error) {
     closing = true
-    await consumer.close(true).catch(() => {})
+    await closeMember(consumer, log)
     throw error
   }
 
@@ -344,7 +344,7 @@ export async function startConsumer(
         await dispatcher.close()
         committer.stopRetrying()
         await committer.flush()
-        await consumer.close(true).catch((err: unknown) => log.warn({ err }, 'closing the kafka consumer'))
+        await closeMember(consumer, log)
         // The library closes a member's streams only when it leaves with a member id: a member that lost it (its
         // session expired while a broker was down) and is rejoining leaves nothing, and its paused stream would keep
         // its own fetch connections to every broker open, holding the process alive after shutdown.
@@ -352,6 +352,21 @@ export async function startConsumer(
       })()
       return closed
     },
+  }
+}
+
+/**
+ * Leaves the group and closes the member's connections. When the leave fails (the group's coordinator moved meanwhile,
+ * say), the library stays open, with connections to every broker that would hold the process alive after shutdown:
+ * it then closes without leaving, and the coordinator drops the member once its session times out.
+ */
+async function closeMember(consumer: StringConsumer, log: Logger): Promise<void> {
+  try {
+    await consumer.close(true)
+  } catch (err) {
+    log.warn({ err }, 'leaving the kafka group failed; closing without leaving')
+    consumer.memberId = null
+    await consumer.close(true).catch((err: unknown) => log.warn({ err }, 'closing the kafka consumer'))
   }
 }
 
