@@ -69,7 +69,8 @@ export class Progress {
   }
 
   handle(event: TestEvent): void {
-    if (event.type === 'test:dequeue' && isFileLevel(event.data)) {
+    // A file already finished (its process ended for silence, say) stays finished: it was once counted twice.
+    if (event.type === 'test:dequeue' && isFileLevel(event.data) && !this.finished.has(event.data.file!)) {
       this.running.set(event.data.file!, emptyFile())
       return
     }
