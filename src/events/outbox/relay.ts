@@ -68,7 +68,17 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     help: 'Events moved from the outbox to the transport',
     registers: [options.registry],
   })
-  const backlog = () => outboxBacklog(db).catch(() => ({ backlog: 0, oldestAgeSeconds: 0 }))
+  // Both gauges are collected at once on each scrape: they share one read of the outbox (a count over it, slow on a
+  // large one in the middle of a sale), not one each.
+  let reading: Promise<{ backlog: number; oldestAgeSeconds: number }> | undefined
+  const backlog = () => {
+    reading ??= outboxBacklog(db)
+      .catch(() => ({ backlog: 0, oldestAgeSeconds: 0 }))
+      .finally(() => {
+        reading = undefined
+      })
+    return reading
+  }
   new Gauge({
     name: 'outbox_backlog',
     help: 'Events committed but not yet published',
