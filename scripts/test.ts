@@ -11,7 +11,7 @@ import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } fro
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
 import { runShared } from './test-runner/shared-runs.ts'
-import { fileProcesses, reportFlags, whatKeepsAlive } from './test-runner/stuck-files.ts'
+import { endedForSilence, fileProcesses, reportFlags, whatKeepsAlive } from './test-runner/stuck-files.ts'
 import { startTestCluster, type TestCluster } from './test-runner/test-cluster.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -276,9 +276,8 @@ async function runFiles(p: Plan, progress: Progress, signal: AbortSignal): Promi
       }
       for (const { pid, file } of stuck) {
         const alive = await whatKeepsAlive(pid, NODE_REPORTS_DIR)
-        const reason = `no test event for ${seconds(IDLE_LIMIT_MS)}, so its process was ended; what kept it alive: ${alive}`
         // Said now, and again under the file's failure at the end, where CI's tail of the output shows it.
-        progress.ended(file, reason)
+        progress.ended(file, endedForSilence(IDLE_LIMIT_MS, alive))
         say(
           `npm test: no test event for ${seconds(IDLE_LIMIT_MS)}; ending ${relative(ROOT, file)} (pid ${pid}): it ` +
             'did not exit after its last test (a client, server or timer left open), or a test ignored its timeout. ' +

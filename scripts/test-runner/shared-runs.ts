@@ -5,7 +5,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import type { TestEvent } from 'node:test/reporters'
 import type { FileOrder } from './shared-process.ts'
-import { reportFlags, whatKeepsAlive } from './stuck-files.ts'
+import { endedForSilence, reportFlags, whatKeepsAlive } from './stuck-files.ts'
 import { fromWire } from './wire.ts'
 
 export interface SharedRun {
@@ -41,7 +41,7 @@ export function runShared(files: readonly string[], options: SharedRun, onEvent:
       let ended: string | undefined
       const watch = setTimeout(async () => {
         const alive = await whatKeepsAlive(child.pid!, options.reportDir)
-        ended = `no test event for ${options.idleLimitMs / 1000} s, so its process was ended; what kept it alive: ${alive}`
+        ended = endedForSilence(options.idleLimitMs, alive)
         child.kill('SIGKILL')
       }, options.idleLimitMs)
       const next = () => {

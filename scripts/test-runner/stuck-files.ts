@@ -43,6 +43,10 @@ export function fileProcesses(files: readonly string[]): { pid: number; file: st
   return found
 }
 
+/** What a file's failure says when its process was ended after `idleLimitMs` without a test event. */
+export const endedForSilence = (idleLimitMs: number, alive: string): string =>
+  `no test event for ${idleLimitMs / 1000} s, so its process was ended; what kept it alive: ${alive}`
+
 interface ReportHandle {
   type: string
   is_active?: boolean

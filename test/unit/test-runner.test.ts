@@ -53,6 +53,13 @@ async function runLingering(t: TestContext, extraArgs: string[]) {
   return { code, stdout, port, pid: Number(readFileSync(pidFile, 'utf8')) }
 }
 
+/** The lingering file's failure line: ended for silence, with the connection to `port` that kept it alive. */
+const endedUnderItsFailure = (port: number) =>
+  new RegExp(
+    'lingering\\.fixture\\.ts did not run to its end \\(no test event for 2 s, so its process was ended; ' +
+      `what kept it alive: [^\\n]*tcp to 127\\.0\\.0\\.1:${port}`,
+  )
+
 test('a test file whose process never exits is ended after the idle limit, naming what kept it alive; the next file still runs', async (t) => {
   const { code, stdout, port, pid } = await runLingering(t, [])
   assert.equal(code, 1, stdout)
@@ -65,6 +72,8 @@ test('a test file whose process never exits is ended after the idle limit, namin
   )
   assert.match(stdout, /What kept it alive: [^\n]*timer \(next due in \d+ ms\)/)
   assert.match(stdout, /lingering\.fixture\.ts.*✖ 1/)
+  // Said again under the file's failure, where the tail of CI's output shows it.
+  assert.match(stdout, endedUnderItsFailure(port))
   assert.match(stdout, /passing\.fixture\.ts\s+✔ 1\s+✖ 0/, 'the next file ran')
   assert.match(stdout, /FAILED/)
   assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the file process was ended')
@@ -73,13 +82,7 @@ test('a test file whose process never exits is ended after the idle limit, namin
 test('in shared processes (--test-isolation=none) too: the silent process is ended, its file fails with the reason, a new process runs the rest', async (t) => {
   const { code, stdout, port, pid } = await runLingering(t, ['--test-isolation=none'])
   assert.equal(code, 1, stdout)
-  assert.match(
-    stdout,
-    new RegExp(
-      'lingering\\.fixture\\.ts did not run to its end \\(no test event for 2 s, so its process was ended; ' +
-        `what kept it alive: [^\\n]*tcp to 127\\.0\\.0\\.1:${port}`,
-    ),
-  )
+  assert.match(stdout, endedUnderItsFailure(port))
   assert.match(stdout, /passing\.fixture\.ts\s+✔ 1\s+✖ 0/, 'the next file ran')
   assert.match(stdout, /FAILED/)
   assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the shared process was ended')
