@@ -1,6 +1,6 @@
-import { v7 as uuidv7 } from 'uuid'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { isUniqueViolation } from '../platform/pg-errors.ts'
 import type { PasswordHasher } from './passwords.ts'
 

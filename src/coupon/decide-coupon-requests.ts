@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
 import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
+import { uuidv7 } from '../platform/ids.ts'
 
 /** Pending requests one decision takes, at the least. */
 const DECISION_BATCH = 1000

@@ -1,6 +1,6 @@
 import { Compile, type Validator } from 'typebox/compile'
-import { v7 as uuidv7 } from 'uuid'
 import { NonRetryableError } from '../platform/errors.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { type EventData, type EventType, eventTypes } from './event-types.ts'
 
 export const EVENT_SOURCE = 'urn:ticketing'

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import { uuidv7 } from '../platform/ids.ts'
 
 /** Devices per user; registering one more forgets the one registered longest ago. */
 export const MAX_PUSH_TOKENS_PER_USER = 10

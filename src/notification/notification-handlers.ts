@@ -1,4 +1,3 @@
-import { v7 as uuidv7 } from 'uuid'
 import {
   appendToOutbox,
   buildEvent,
@@ -9,6 +8,7 @@ import {
   type TransactionHandler,
 } from '../events/index.ts'
 import { type Db, jsonColumn } from '../platform/db.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { type ChannelName, type NotificationChannel, TargetGoneError } from './channels.ts'
 import { composeMessage, type NotificationFacts } from './messages.ts'
 import {

@@ -1,9 +1,9 @@
 import { randomInt, timingSafeEqual } from 'node:crypto'
 import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
 import { appendToOutbox, buildEvent } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { normalizeKoreanMobile } from './phone-numbers.ts'
 
 export interface PhoneCodeRules {

@@ -1,6 +1,6 @@
-import { v7 as uuidv7 } from 'uuid'
 import type { Db } from '../platform/db.ts'
 import { AppError } from '../platform/errors.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { chargePoints } from './charge-points.ts'
 import { findTopUpOrder, insertTopUpOrder, markTopUpPaid, type TopUpOrder } from './top-ups-sql.ts'
 import type { PaymentProvider } from './toss-payments.ts'

@@ -1,6 +1,6 @@
-import { v7 as uuidv7 } from 'uuid'
 import type { CloudEvent, EventType, TransactionHandler } from '../events/index.ts'
 import type { Db } from '../platform/db.ts'
+import { uuidv7 } from '../platform/ids.ts'
 import { subscribedEndpoints } from './webhooks-sql.ts'
 
 /** The body every endpoint receives: the Standard Webhooks payload shape (type, timestamp, data). */

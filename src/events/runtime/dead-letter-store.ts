@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
-import { v7 as uuidv7 } from 'uuid'
 import type { Db } from '../../platform/db.ts'
 import { AppError } from '../../platform/errors.ts'
+import { uuidv7 } from '../../platform/ids.ts'
 
 /** A record the runtime gave up on, as it is stored for operators to list and replay. */
 export interface NewDeadLetter {
