@@ -4,6 +4,12 @@ export interface ApiResponse<T = any> {
   headers: Headers
 }
 
+/**
+ * How long a request may go unanswered before it fails naming itself: a test's own timeout (300 s, as long as
+ * undici's headers timeout) only says that the test took too long, and a file that hangs is ended for silence later.
+ */
+const ANSWER_WITHIN_MS = 60_000
+
 /** A tiny JSON client over real HTTP (Node's fetch), so tests see exactly what a fan's app sees. */
 export class Api {
   readonly baseUrl: string
@@ -14,7 +20,14 @@ export class Api {
   async request<T = any>(
     method: string,
     path: string,
-    options: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+    options: {
+      body?: unknown
+      token?: string
+      headers?: Record<string, string>
+      raw?: string
+      /** Fail if the whole answer has not arrived by then (default 60 s). */
+      answerWithinMs?: number
+    } = {},
   ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers }
     if (options.token) headers.authorization = `Bearer ${options.token}`
@@ -26,12 +39,25 @@ export class Api {
       body = JSON.stringify(options.body)
       headers['content-type'] = 'application/json'
     }
-    const response = await fetch(`${this.baseUrl}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-    })
-    const text = await response.text()
+    const limitMs = options.answerWithinMs ?? ANSWER_WITHIN_MS
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), limitMs)
+    let response: Response
+    let text: string
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        signal: abort.signal,
+        ...(body !== undefined ? { body } : {}),
+      })
+      text = await response.text()
+    } catch (error) {
+      if (!abort.signal.aborted) throw error
+      throw new Error(`${method} ${path}: no answer within ${limitMs / 1000} s`, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
     let parsed: unknown = text
     try {
       parsed = text ? JSON.parse(text) : undefined
