@@ -7,6 +7,7 @@ import { seedDemo } from './demo/seed.ts'
 import { type Config, ConfigError, loadConfig } from './platform/config.ts'
 import { openDatabase, waitForDatabase } from './platform/db.ts'
 import { StartupError } from './platform/errors.ts'
+import { listenShared } from './platform/http-server.ts'
 import { createLogger } from './platform/logger.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
@@ -107,7 +108,11 @@ const LISTEN_ERRORS: Record<string, string> = {
 /** The app on its HTTP port; a port it cannot take is a StartupError saying why, in words. */
 async function listen(app: App, config: Config): Promise<string> {
   try {
-    return await app.http.listen({ port: config.PORT, host: config.HOST })
+    return await listenShared(app.http, {
+      port: config.PORT,
+      host: config.HOST,
+      sockets: config.LISTEN_SOCKETS,
+    })
   } catch (error) {
     const why = LISTEN_ERRORS[(error as { code?: string }).code ?? '']
     if (!why) throw error

@@ -36,6 +36,13 @@ export const ConfigSchema = Type.Object(
       expected: `one or more of ${Roles.join(', ')}, separated by commas`,
       default: Roles.join(','),
     }),
+    LISTEN_SOCKETS: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 16,
+      description:
+        'listening sockets sharing the HTTP port (SO_REUSEPORT, Linux only; one elsewhere): each takes one new connection per event-loop turn',
+    }),
     REQUEST_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       maximum: 600_000,

@@ -4,6 +4,7 @@ import { parseEvent } from '../../src/events/envelope.ts'
 import type { EventType } from '../../src/events/event-types.ts'
 import { loadConfig } from '../../src/platform/config.ts'
 import { openPostgres } from '../../src/platform/db.ts'
+import { listenShared } from '../../src/platform/http-server.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createTestDatabase, type DatabaseKind } from './databases.ts'
 
@@ -54,7 +55,7 @@ export async function startTestApp(
     manualAdmission: options.manualAdmission ?? !options.background,
   })
   await app.start()
-  const url = await app.http.listen({ port: 0, host: '127.0.0.1' })
+  const url = await listenShared(app.http, { port: 0, host: '127.0.0.1', sockets: config.LISTEN_SOCKETS })
   return {
     app,
     url,
@@ -138,5 +139,8 @@ export async function startSecondInstance(
     manualAdmission: true,
   })
   await app.start()
-  return { app, url: await app.http.listen({ port: 0, host: '127.0.0.1' }) }
+  return {
+    app,
+    url: await listenShared(app.http, { port: 0, host: '127.0.0.1', sockets: config.LISTEN_SOCKETS }),
+  }
 }
