@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { STATUS_CODES } from 'node:http'
 import { type AddressInfo, createServer, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -395,13 +396,8 @@ export async function listenShared(
   for (let i = 1; i < sockets; i++) {
     const socket = createServer((connection) => http.server.emit('connection', connection))
     extra.push(socket)
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
-      socket.listen({ port: bound.port, host: bound.address, reusePort: true }, () => {
-        socket.off('error', reject)
-        resolve()
-      })
-    })
+    socket.listen({ port: bound.port, host: bound.address, reusePort: true })
+    await once(socket, 'listening')
   }
   return address
 }
