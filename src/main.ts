@@ -9,6 +9,7 @@ import { openDatabase, waitForDatabase } from './platform/db.ts'
 import { StartupError } from './platform/errors.ts'
 import { listenShared } from './platform/http-server.ts'
 import { createLogger } from './platform/logger.ts'
+import { turnOffPretenuring } from './platform/v8-flags.ts'
 
 function persistedSecret(dataDir: string, name: string, bytes: number): string {
   const file = join(dataDir, name)
@@ -19,6 +20,7 @@ function persistedSecret(dataDir: string, name: string, bytes: number): string {
 }
 
 async function main(): Promise<void> {
+  turnOffPretenuring()
   let config: Config
   try {
     config = loadConfig(process.env)
