@@ -1,21 +1,9 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { connect, type Server } from 'node:net'
 import { after, test } from 'node:test'
 import { rawRequest } from '../support/api-client.ts'
+import { listenersOn } from '../support/sockets.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
-
-/** The IPv4 listening sockets on `port`, from the kernel's own table. */
-function listenersOn(port: number): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .slice(1)
-    .filter((line) => {
-      const [, local, , state] = line.trim().split(/\s+/)
-      return state === '0A' && local?.endsWith(`:${hexPort}`)
-    }).length
-}
 
 let app: TestApp | undefined
 after(() => app?.close())

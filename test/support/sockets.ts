@@ -80,6 +80,11 @@ export function tcpConnectionsOf(pid: number | 'self' = 'self'): TcpConnection[]
     }))
 }
 
+/** How many listening sockets this network namespace has on `port` (several when they share it), read from /proc. */
+export function listenersOn(port: number): number {
+  return tcpRows('self').filter((r) => r.state === 'LISTEN' && r.localPort === port).length
+}
+
 /** The processes listening on any of these TCP ports (in this process's network namespace), read from /proc. */
 export function processesListeningOn(ports: ReadonlySet<number>): number[] {
   const listening = new Set(
