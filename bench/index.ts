@@ -20,7 +20,7 @@ import {
   type ServiceOptions,
 } from './paths/service.ts'
 import { helloWorld, pgbench } from './support/limits.ts'
-import { prepareKafkaCluster } from './support/service.ts'
+import { prepareKafkaCluster, withoutWait } from './support/service.ts'
 
 // The generator runs with the service's V8 flags: with V8's pretenuring, the generator's own garbage grew its heap by
 // ~15 MB between young collections that took 15–39 ms (up to 107), each pause added to every latency it was timing.
@@ -278,7 +278,7 @@ for (const [name, l] of Object.entries(limits))
   if (!name.startsWith('goal'))
     console.log(
       `${name}: ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms` +
-        (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(l.cpuMsPerOp)}` : ''),
+        (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}` : ''),
     )
 console.log(machine)
 if (kafkaOtherTopics)
@@ -293,7 +293,17 @@ for (const r of rows) {
       own && limit
         ? `; the machine's CPU per operation ${Math.round((limit / own) * 100)} % as cheap as ${r.limitName}'s`
         : ''
-    console.log(`${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(r.cpuSeconds)}${versus}`)
+    console.log(
+      `${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(withoutWait(r.cpuSeconds))}${versus}`,
+    )
+    const wait = r.cpuSeconds.serviceLoopWaitMsPerOp
+    // Where a p99 on a full machine comes from: the time every request in flight waited with the event loop.
+    const helloWait = limits.hello?.cpuMsPerOp?.serviceLoopWaitMsPerOp
+    if (wait !== undefined && Number.isFinite(wait))
+      console.log(
+        `${r.path} (${r.transport}) the service's event loop waited ${wait} ms per operation for a CPU another ` +
+          `process held${helloWait !== undefined ? ` (the hello world's: ${helloWait} ms per answer)` : ''}`,
+      )
   }
   if (r.waves)
     console.log(

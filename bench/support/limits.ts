@@ -9,7 +9,7 @@ import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admi
 import { unusedPort } from '../../test/support/sockets.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult, medianRun } from './load.ts'
-import { machineCpuSeconds, processCpuSeconds } from './service.ts'
+import { machineCpuSeconds, mainThreadSeconds, processCpuSeconds } from './service.ts'
 
 const exec = promisify(execFile)
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
@@ -107,7 +107,12 @@ export async function helloWorld(options: {
   burst?: { connections: number; count: number; runs: number }
 }): Promise<
   LoadResult & {
-    cpuMsPerOp: { serviceMsPerOp: number; generatorMsPerOp: number; machineMsPerOp: number }
+    cpuMsPerOp: {
+      serviceMsPerOp: number
+      generatorMsPerOp: number
+      machineMsPerOp: number
+      serviceLoopWaitMsPerOp: number
+    }
     burst?: LoadResult & { runs: LoadResult[] }
   }
 > {
@@ -124,6 +129,7 @@ export async function helloWorld(options: {
       request: () => ({ method: 'GET', path: '/' }),
     })
     const serverStart = processCpuSeconds(child.pid!)
+    const loopStart = mainThreadSeconds(child.pid!)
     const generatorStart = process.cpuUsage()
     const machineStart = machineCpuSeconds()
     const result = await drive(url, {
@@ -135,6 +141,7 @@ export async function helloWorld(options: {
     const machine = machineCpuSeconds() - machineStart
     // The server's too, before the bursts below (it once counted their CPU against the steady run's answers).
     const server = processCpuSeconds(child.pid!) - serverStart
+    const loopWait = mainThreadSeconds(child.pid!).waiting - loopStart.waiting
     const msPerOp = (seconds: number) => Number(((seconds * 1000) / result.requests).toFixed(3))
     const bursts: LoadResult[] = []
     for (let n = 0; n < (options.burst?.runs ?? 0); n++)
@@ -154,6 +161,7 @@ export async function helloWorld(options: {
         serviceMsPerOp: msPerOp(server),
         generatorMsPerOp: msPerOp((generator.user + generator.system) / 1e6),
         machineMsPerOp: msPerOp(machine),
+        serviceLoopWaitMsPerOp: msPerOp(loopWait),
       },
     }
   } finally {

@@ -197,6 +197,21 @@ export function processCpuSeconds(pid: number): number {
 }
 
 /**
+ * The seconds a process's main thread (its event loop, for Node) has run so far and has waited, runnable, for a CPU
+ * another process held (Linux's schedstat); NaN where /proc does not give them.
+ */
+export function mainThreadSeconds(pid: number): { running: number; waiting: number } {
+  try {
+    const [running, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')
+      .split(' ')
+      .map(Number)
+    return { running: running! / 1e9, waiting: waiting! / 1e9 }
+  } catch {
+    return { running: Number.NaN, waiting: Number.NaN }
+  }
+}
+
+/**
  * CPU seconds used so far by each PostgreSQL backend serving `database` (their process title names it), so other
  * work on a shared machine does not count; every PostgreSQL process when no database is given.
  */
@@ -245,6 +260,9 @@ export function machineCpuSeconds(): number {
   }
 }
 
+/** CPU figures per operation (perOp of a cpuMeter's), without the event loop's wait for a CPU, which is no CPU. */
+export const withoutWait = ({ serviceLoopWaitMsPerOp: _wait, ...cpu }: Record<string, number>) => cpu
+
 /**
  * The processes of this machine listening on the loopback ports of `brokers` (host:port): the Kafka brokers when they
  * run here, as the development cluster does; empty when they run elsewhere.
@@ -263,7 +281,9 @@ export function localBrokerPids(brokers: readonly string[]): number[] {
  * CPU of the service, of the PostgreSQL backends serving its database (not WAL writing or checkpoints), of this
  * process (the load generator), of the Kafka brokers when the service runs on brokers of this machine, and of the
  * whole machine, between two readings. The machine's figure holds everything else that ran meanwhile (WAL writer,
- * checkpointer, idle brokers, the system): what an operation cost the machine, comparable with a limit's.
+ * checkpointer, idle brokers, the system): what an operation cost the machine, comparable with a limit's. Not CPU:
+ * `serviceLoopWait`, the seconds the service's event loop was ready to run but waited for a CPU held by another
+ * process, which every request in flight waited with it.
  */
 export function cpuMeter(service: RunningService) {
   const servicePid = service.process.pid!
@@ -271,6 +291,7 @@ export function cpuMeter(service: RunningService) {
   const brokers = service.kafkaBrokers ? localBrokerPids(service.kafkaBrokers) : []
   const at = () => ({
     service: processCpuSeconds(servicePid),
+    loop: mainThreadSeconds(servicePid),
     postgres: postgresCpuSeconds(database),
     generator: process.cpuUsage(),
     brokers: brokers.map(processCpuSeconds),
@@ -287,6 +308,7 @@ export function cpuMeter(service: RunningService) {
       generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
       ...(brokers.length > 0 ? { brokers: Number(brokerSeconds.toFixed(2)) } : {}),
       machine: Number((end.machine - start.machine).toFixed(2)),
+      serviceLoopWait: Number((end.loop.waiting - start.loop.waiting).toFixed(3)),
     }
   }
 }
