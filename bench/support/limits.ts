@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
@@ -9,7 +9,7 @@ import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admi
 import { unusedPort } from '../../test/support/sockets.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult, medianRun } from './load.ts'
-import { machineCpuSeconds, mainThreadSeconds, processCpuSeconds } from './service.ts'
+import { machineCpuSeconds, mainThreadSeconds, processCpuSeconds, spawnServer } from './service.ts'
 
 const exec = promisify(execFile)
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
@@ -117,9 +117,13 @@ export async function helloWorld(options: {
   }
 > {
   const port = await unusedPort()
-  const child = spawn(process.execPath, [new URL('./hello.ts', import.meta.url).pathname, String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawnServer(
+    process.execPath,
+    [new URL('./hello.ts', import.meta.url).pathname, String(port)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   try {
     await once(child.stdout!, 'data')
     const url = `http://127.0.0.1:${port}`

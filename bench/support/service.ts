@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -16,6 +16,35 @@ export interface RunningService {
   /** The Kafka brokers it runs on; undefined on the embedded transport. */
   kafkaBrokers: string[] | undefined
   stop(): Promise<void>
+}
+
+/**
+ * Spawns a server under test (the service, the hello world) in a session of its own, as a server started by systemd,
+ * a container or a login shell is, not in the load generator's. Linux's scheduler (with autogroup, on by default)
+ * shares a busy CPU between sessions before it shares it between the processes of one, and every PostgreSQL backend
+ * is a session of its own: a server in the generator's session shared one share with the generator against each
+ * backend's. It is killed when this process ends, since a signal to the terminal no longer reaches it.
+ */
+export function spawnServer(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, { ...options, detached: true })
+  servers.add(child)
+  child.once('exit', () => servers.delete(child))
+  if (servers.size === 1 && !killOnExit) {
+    killOnExit = true
+    process.once('exit', killServers)
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.once(signal, () => {
+        killServers()
+        process.exit(signal === 'SIGINT' ? 130 : 143)
+      })
+  }
+  return child
+}
+
+const servers = new Set<ChildProcess>()
+let killOnExit = false
+function killServers(): void {
+  for (const child of servers) child.kill('SIGKILL')
 }
 
 /**
@@ -45,7 +74,7 @@ export async function startService(
   // The transport is the caller's choice: KAFKA_BROKERS from the shell would otherwise put the embedded-transport
   // runs on Kafka too, every service on the same unprefixed topics.
   const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
+  const child = spawnServer(process.execPath, [...nodeArgs, 'src/main.ts'], {
     env: {
       ...inherited,
       DATABASE_URL: url.toString(),

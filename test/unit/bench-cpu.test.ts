@@ -1,9 +1,24 @@
 import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
-import { localBrokerPids, machineCpuSeconds } from '../../bench/support/service.ts'
+import { localBrokerPids, machineCpuSeconds, mainThreadSeconds } from '../../bench/support/service.ts'
 import { unusedPort } from '../support/sockets.ts'
+
+/** A process's session id, from /proc. */
+const sessionOf = (pid: number) =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3])
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 // The benchmark's CPU accounting: whom it counts as the brokers, and what the whole machine spent.
 describe('benchmark CPU accounting', () => {
@@ -37,5 +52,55 @@ describe('benchmark CPU accounting', () => {
     assert.ok(x > 0)
     // /proc/stat counts in ticks of 10 ms: a tick of slack.
     assert.ok(machine >= spent / 1e6 - 0.02, `machine ${machine} s, this process ${spent / 1e6} s`)
+  })
+  test("a process's main thread: the time it ran, and the time it waited for a CPU while more threads spun than there are CPUs", async () => {
+    // One more spinning process than CPUs: together they must wait at least one spinner's run.
+    const spinners = Array.from({ length: availableParallelism() + 1 }, () =>
+      spawn(process.execPath, ['-e', 'const end = Date.now() + 600; while (Date.now() < end);'], {
+        stdio: 'ignore',
+      }),
+    )
+    const readings = await Promise.all(
+      spinners.map(async (child) => {
+        const start = mainThreadSeconds(child.pid!)
+        await new Promise((r) => setTimeout(r, 500))
+        const end = mainThreadSeconds(child.pid!)
+        await once(child, 'exit')
+        return { running: end.running - start.running, waiting: end.waiting - start.waiting }
+      }),
+    )
+    const running = readings.reduce((sum, r) => sum + r.running, 0)
+    const waiting = readings.reduce((sum, r) => sum + r.waiting, 0)
+    assert.ok(running > 0.2, `ran ${running} s`)
+    assert.ok(waiting > 0.1, `waited ${waiting} s in all`)
+    assert.ok(Number.isNaN(mainThreadSeconds(2 ** 22 + 1).running))
+  })
+
+  test('a server under test runs in a session of its own and is killed when the benchmark process ends', async () => {
+    const script = `
+      import { spawnServer } from ${JSON.stringify(new URL('../../bench/support/service.ts', import.meta.url).href)}
+      const child = spawnServer(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+      console.log(child.pid)
+      setTimeout(() => process.kill(process.pid, 'SIGTERM'), 300)`
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+    assert.equal(run.status, 143, run.stderr)
+    const pid = Number(run.stdout.trim())
+    assert.ok(pid > 0, run.stdout)
+    const deadline = Date.now() + 5_000
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(alive(pid), false, 'the server outlived the benchmark process')
+  })
+
+  test('the server is the leader of a new session', async () => {
+    const { spawnServer } = await import('../../bench/support/service.ts')
+    const child = spawnServer(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+    try {
+      await new Promise((r) => setTimeout(r, 100))
+      assert.equal(sessionOf(child.pid!), child.pid)
+      assert.notEqual(sessionOf(child.pid!), sessionOf(process.pid))
+    } finally {
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+    }
   })
 })
