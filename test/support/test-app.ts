@@ -26,8 +26,8 @@ export async function startTestApp(
   overrides: Record<string, unknown> = {},
   options: { background?: boolean; poolSize?: number; manualAdmission?: boolean } = {},
 ): Promise<TestApp> {
-  const database = await createTestDatabase(kind, name, options.poolSize)
   const adminKey = randomBytes(16).toString('hex')
+  // The configuration first: a test's bad override then leaves no database behind.
   const config = loadConfig(
     {},
     {
@@ -47,17 +47,27 @@ export async function startTestApp(
       ...overrides,
     },
   )
-  // Without the background roles the test moves the waiting line itself, with admission.tick().
-  const app = await buildApp({
-    config,
-    database,
-    logger: createLogger(config.LOG_LEVEL),
-    manualAdmission: options.manualAdmission ?? !options.background,
-  })
-  await app.start()
-  const url = await listenShared(app.http, { port: 0, host: '127.0.0.1', sockets: config.LISTEN_SOCKETS })
+  const database = await createTestDatabase(kind, name, options.poolSize)
+  let app: App | undefined
+  let url: string
+  try {
+    // Without the background roles the test moves the waiting line itself, with admission.tick().
+    app = await buildApp({
+      config,
+      database,
+      logger: createLogger(config.LOG_LEVEL),
+      manualAdmission: options.manualAdmission ?? !options.background,
+    })
+    await app.start()
+    url = await listenShared(app.http, { port: 0, host: '127.0.0.1', sockets: config.LISTEN_SOCKETS })
+  } catch (error) {
+    // A start that failed half-way closes what it opened (the app closes its database), then fails the test.
+    await (app ? app.close() : database.close()).catch(() => {})
+    throw error
+  }
+  const started = app
   return {
-    app,
+    app: started,
     url,
     adminKey,
     kind,
@@ -65,9 +75,9 @@ export async function startTestApp(
       // Every event still in the outbox (all of them where no relay runs) is a valid envelope of its type, whether a
       // use case built it in TypeScript or a routine in SQL.
       try {
-        await assertOutboxValid(app)
+        await assertOutboxValid(started)
       } finally {
-        await app.close()
+        await started.close()
       }
     },
   }
