@@ -29,7 +29,7 @@ export function spawnServer(command: string, args: readonly string[], options: S
   const child = spawn(command, args, { ...options, detached: true })
   servers.add(child)
   child.once('exit', () => servers.delete(child))
-  if (servers.size === 1 && !killOnExit) {
+  if (!killOnExit) {
     killOnExit = true
     process.once('exit', killServers)
     for (const signal of ['SIGINT', 'SIGTERM'] as const)
