@@ -72,6 +72,34 @@ for (const kind of databaseKinds) {
       assert.match(text, /process_cpu_user_seconds_total/)
     })
 
+    test('/metrics counts every answer once under its route, a parameterized one by its pattern, and the rest as unmatched', async () => {
+      const count = async (route: string, status: number) => {
+        const text = (await api.get('/metrics')).body as string
+        const line = text
+          .split('\n')
+          .find(
+            (l) =>
+              l.startsWith('http_request_duration_seconds_count{') &&
+              l.includes(`route="${route}"`) &&
+              l.includes(`status="${status}"`),
+          )
+        return line ? Number(line.split(' ').at(-1)) : 0
+      }
+      const seats = '/schedules/:scheduleId/seats'
+      const before = {
+        unknown: await count('unmatched', 404),
+        badId: await count(seats, 400),
+        noSchedule: await count(seats, 404),
+      }
+      assert.equal((await api.get('/no/such/route')).status, 404)
+      assert.equal((await api.get('/no/such/route')).status, 404)
+      assert.equal((await api.get('/schedules/not-a-uuid/seats')).status, 400)
+      assert.equal((await api.get('/schedules/0193c3a4-0000-7000-8000-000000000000/seats')).status, 404)
+      assert.equal(await count('unmatched', 404), before.unknown + 2)
+      assert.equal(await count(seats, 400), before.badId + 1)
+      assert.equal(await count(seats, 404), before.noSchedule + 1)
+    })
+
     test('/docs serves the HTML UI', async () => {
       const res = await api.get('/docs')
       assert.equal(res.status, 200)
