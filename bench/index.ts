@@ -312,19 +312,17 @@ for (const r of rows) {
           `process held${helloWait !== undefined ? ` (the hello world's: ${helloWait} ms per answer)` : ''}`,
       )
   }
+  const shaped = limitOf(r, 'hello-race')
   if (r.waves)
     console.log(
       `${r.path} (${r.transport}) latency: the first wave (each connection's first request) answered within ` +
         `${r.waves.firstWaveMaxMs} ms; p99 of the requests after it ${r.waves.laterP99Ms} ms` +
-        (limitOf(r, 'hello-race')
-          ? `; the hello world in the same shape: p99 ${limitOf(r, 'hello-race')!.p99} ms`
-          : ''),
+        (shaped ? `; the hello world in the same shape: p99 ${shaped.p99} ms` : ''),
     )
   // The row's limit is the hello world on 100 kept connections (the issue's); the same work's shape, 10,000 requests
   // on 200 new connections, drifts on its own (it was 19,593-33,884 req/s in three runs while the other stayed
   // within 24,565-33,303), so the race's ratio to it is printed too.
-  const shaped = r.path === 'holds-race' ? limitOf(r, 'hello-race') : undefined
-  if (shaped && Number.isFinite(r.service))
+  if (r.path === 'holds-race' && shaped && Number.isFinite(r.service))
     console.log(
       `${r.path} (${r.transport}) against the hello world in the race's shape (${fmt(shaped.perSecond)} req/s): ` +
         `${Math.round((r.service / shaped.perSecond) * 100)} %`,
