@@ -131,8 +131,17 @@ const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : '�
 const limitSeconds = 10
 type Limits = Record<
   string,
-  { perSecond: number; p50: number; p99: number; what: string; cpuMsPerOp?: Record<string, number> }
+  {
+    perSecond: number
+    p50: number
+    p99: number
+    what: string
+    /** The connections always waiting for an answer (pgbench's clients, the generator's). */
+    clients?: number
+    cpuMsPerOp?: Record<string, number>
+  }
 >
+const PGBENCH_CLIENTS = 64
 // A smoke run checks correctness counts only: it measures no limit.
 const needs = new Set<string>()
 if (!smoke) {
@@ -156,12 +165,13 @@ async function measureLimits(before: string, contended: boolean): Promise<Limits
   ] as const
   for (const [name, script, shape] of scripts) {
     if (!needs.has(name)) continue
-    say(`limit (${before}): pgbench ${shape}, 64 clients, ${limitSeconds} s`)
-    const r = await pgbench(script, { clients: 64, seconds: limitSeconds })
+    say(`limit (${before}): pgbench ${shape}, ${PGBENCH_CLIENTS} clients, ${limitSeconds} s`)
+    const r = await pgbench(script, { clients: PGBENCH_CLIENTS, seconds: limitSeconds })
     limits[name] = {
       perSecond: r.perSecond,
       ...r.latencyMs,
-      what: `pgbench ${script}, 64 clients (tx/s)`,
+      what: `pgbench ${script}, ${PGBENCH_CLIENTS} clients (tx/s)`,
+      clients: PGBENCH_CLIENTS,
       cpuMsPerOp: { machineMsPerOp: r.machineMsPerOp },
     }
   }
@@ -256,6 +266,34 @@ sampleLoad()
 
 // --- report
 const limitOf = (r: PathResult, name = r.limitName) => limitsBefore[r.transport as Transport]?.[name]
+
+/**
+ * What the issue's p99 goal of 100 ms asks of a path's throughput. With every connection always waiting for its
+ * answer, the mean latency is connections ÷ throughput (Little's law) whatever the service does; its p99 is that
+ * mean times the run's spread (p99 ÷ mean). So a p99 of 100 ms with the same spread needs connections × spread ÷
+ * 0.1 s a second, printed against the limit, beside the limit's own spread at its clients.
+ */
+function littlesLaw(r: PathResult): string | undefined {
+  if (r.path !== 'holds-free' && r.path !== 'payments') return undefined
+  const limit = limitOf(r)
+  if (!(r.service > 0) || !Number.isFinite(r.latencyMs.p99)) return undefined
+  const mean = (connections / r.service) * 1000
+  const spread = r.latencyMs.p99 / mean
+  const needed = Math.round((connections * spread) / 0.1)
+  const limitSpread =
+    limit?.clients && limit.perSecond > 0 ? limit.p99 / ((limit.clients / limit.perSecond) * 1000) : undefined
+  return (
+    `latency: ${connections} requests always in flight at ${fmt(r.service)}/s make a mean of ${mean.toFixed(1)} ms ` +
+    `(Little's law); the p99 of ${r.latencyMs.p99} ms is ${spread.toFixed(2)} times it. A p99 of 100 ms with that ` +
+    `spread needs ${fmt(needed)} ${r.unit}` +
+    (limit
+      ? `, ${Math.round((needed / limit.perSecond) * 100)} % of ${r.limitName}` +
+        (limitSpread
+          ? ` (whose p99 was ${limitSpread.toFixed(2)} times its mean at ${limit.clients} clients)`
+          : '')
+      : '')
+  )
+}
 const table = rows.map((r) => {
   const limit = limitOf(r)
   const ratio =
@@ -337,6 +375,8 @@ for (const r of rows) {
         )
         .join('; ')}`,
     )
+  const floor = littlesLaw(r)
+  if (floor) console.log(`${r.path} (${r.transport}) ${floor}`)
   if (r.background) console.log(`${r.path} (${r.transport}) background: ${JSON.stringify(r.background)}`)
   if (!r.correct) console.log(`${r.path} (${r.transport}) INCORRECT: ${JSON.stringify(r.counts)}`)
 }
