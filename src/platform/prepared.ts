@@ -141,14 +141,17 @@ export function setBasedRoutine(name: string, params: string, declarations: stri
  * at once, alone, as the single statement. An item that lost a deadlock or a serialization conflict is run again
  * alone (execute retries those); its catalog error rejects it like the single statement's would. Batches stay at
  * most 32 items: past 64 subtransactions in one transaction, PostgreSQL's snapshots get slower for every session.
- * Batches of one routine run on at most half the pool by default, which the benchmark picked (of 2, 4 and 8 with a
- * pool of 8: half gave fewer, larger batches and left connections to the relay and the consumers).
- * On PGlite (one connection, no pool) every call is the single statement.
+ * The batches run on the routines' own connections (DatabaseHandle.routinePool, half of DB_POOL_SIZE), never in line
+ * behind the relay's and the consumers' transactions; a routine's batches may take all of them at once, which the
+ * benchmark picked (of 2, 4 and 8 slots with a pool of 8, half gave fewer, larger batches and left connections to the
+ * relay and the consumers). On PGlite (one connection, no pool) every call is the single statement.
  */
 const MAX_BATCH = 32
 
 export class GroupCommit<R> {
   readonly #database: DatabaseHandle
+  /** The same database, on the routines' own connections when it has them. */
+  readonly #connections: DatabaseHandle
   readonly #single: Statement
   readonly #batch: Statement
   readonly #batcher: Batcher<readonly unknown[], R>
@@ -158,6 +161,7 @@ export class GroupCommit<R> {
     options: { name: string; parameterTypes: readonly string[]; concurrency?: number },
   ) {
     this.#database = database
+    this.#connections = database.routinePool ? { ...database, pool: database.routinePool } : database
     const placeholders = options.parameterTypes.map((_, i) => `$${i + 1}`)
     this.#single = statement(options.name, `select ${options.name}(${placeholders.join(', ')}) as result`)
     this.#batch = statement(
@@ -169,7 +173,7 @@ export class GroupCommit<R> {
     this.#batcher = new Batcher(
       (items) => this.#runBatch(items),
       MAX_BATCH,
-      options.concurrency ?? Math.max(1, Math.floor((database.pool?.options.max ?? 2) / 2)),
+      options.concurrency ?? this.#connections.pool?.options.max ?? 1,
     )
   }
 
@@ -180,7 +184,7 @@ export class GroupCommit<R> {
   }
 
   async #callAlone(values: readonly unknown[]): Promise<R> {
-    const [row] = await execute<{ result: R }>(this.#database, this.#single, values)
+    const [row] = await execute<{ result: R }>(this.#connections, this.#single, values)
     return row!.result
   }
 
@@ -194,7 +198,7 @@ export class GroupCommit<R> {
     let together = 0
     let rows: { r: BatchItem<R> }[]
     try {
-      rows = await execute<{ r: BatchItem<R> }>(this.#database, this.#batch, columns)
+      rows = await execute<{ r: BatchItem<R> }>(this.#connections, this.#batch, columns)
       together = rows.filter(({ r }) => 'ok' in r && r.together).length
     } finally {
       observe?.(this.#single.name, items.length, together)

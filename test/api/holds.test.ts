@@ -120,6 +120,25 @@ for (const kind of databaseKinds) {
         }
       })
 
+    // The fans' routines have connections of their own: background work holding every other one keeps no fan waiting.
+    if (kind === 'postgres')
+      test('a fan holds and pays while every connection outside the routines is taken', async () => {
+        const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 1)
+        await charge(api, fans[0]!, 1_000)
+        const general = t.app.database.pool!
+        const taken = await Promise.all(Array.from({ length: general.options.max }, () => general.connect()))
+        try {
+          assert.equal(general.idleCount, 0)
+          const hold = await holdSeat(api, fans[0]!, scheduleId, seatIds[0]!, tokens[0]!)
+          assert.equal(hold.status, 201)
+          const paid = await pay(api, fans[0]!, hold.body.id, tokens[0]!)
+          assert.equal(paid.status, 201)
+        } finally {
+          for (const client of taken) client.release()
+        }
+        assert.equal(await seatStatus(api, scheduleId, seatIds[0]!), 'sold')
+      })
+
     test('a taken seat answers 409 before the tokens are checked; a free one checks them first', async () => {
       const { scheduleId, seatIds, fans, tokens } = await admitted(t, api, 1)
       assert.equal((await holdSeat(api, fans[0]!, scheduleId, seatIds[0]!, tokens[0]!)).status, 201)
