@@ -18,7 +18,8 @@ export const ConfigSchema = Type.Object(
     DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'PGlite data folder' }),
     // 8 measured best on the 2-core benchmark machine, PostgreSQL beside the service (holds, payments and queue
     // entries did as well or better than with 12 or 20, with shorter tails): past the server's cores, more sessions
-    // only queue on its locks and CPU. Raise it for a PostgreSQL server with more cores.
+    // only queue on its locks and CPU. Raise it for a PostgreSQL server with more cores. Half of it (rounded down) is
+    // the fans' routines' own connections (DatabaseHandle.routinePool), the rest everything else's.
     DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 8 }),
     DB_WAIT_SECONDS: Type.Integer({
       minimum: 0,
