@@ -335,7 +335,12 @@ describe('kafka transport', {
       await consumer.close()
     }
     await sleep(100)
-    assert.equal(timers(), before, `timers left: ${process.getActiveResourcesInfo().join(', ')}`)
+    // A timer that was there before the rounds may run out meanwhile (one did on a clean clone): fewer is fine. The
+    // stalled-heartbeat watchdog stays for the rebalance timeout, so a leak of it shows as more.
+    assert.ok(
+      timers() <= before,
+      `timers left: ${process.getActiveResourcesInfo().join(', ')} (before: ${before})`,
+    )
   })
 
   async function setup(
