@@ -54,10 +54,16 @@ export function routineError(error: unknown): AppError | undefined {
   return new AppError(e.message as ErrorCode, e.detail || undefined)
 }
 
+/** Items one batch may run alone, each in a subtransaction (see batchRoutineSql): PostgreSQL caches 64 per session. */
+const ALONE_PER_TRANSACTION = 60
+
 /**
  * A routine's batch form: `<name>_batch` takes one array per parameter and answers one row per item, in order, with
  * the item's result (`{ ok }`) or its error (`{ state, message, detail, constraint }`). Each item runs in its own
- * subtransaction (an EXCEPTION block), so one item's error undoes only that item; the batch commits once.
+ * subtransaction (an EXCEPTION block), so one item's error undoes only that item; the batch commits once. At most
+ * ALONE_PER_TRANSACTION items run one by one: past 64 subtransactions in one transaction PostgreSQL's snapshots get
+ * slower for every session while it lasts, so the items after them answer `{ again: true }`, to be run again in a
+ * transaction of their own.
  *
  * With `setBased`, a function of the same arrays runs first, in a subtransaction of its own: it does the batch's
  * plain items with one statement per step for all of them (a statement's executor start, triggers and constraint
@@ -82,6 +88,7 @@ export function batchRoutineSql(
     : ''
   return `create or replace function ${name}_batch(${params}) returns setof jsonb language plpgsql as $$
   declare
+    v_alone integer := 0;
     v_state text;
     v_message text;
     v_detail text;
@@ -94,6 +101,11 @@ export function batchRoutineSql(
         return next jsonb_build_object('ok', v_done[i], 'together', true);
         continue;
       end if;
+      if v_alone = ${ALONE_PER_TRANSACTION} then
+        return next jsonb_build_object('again', true);
+        continue;
+      end if;
+      v_alone := v_alone + 1;
       begin
         return next jsonb_build_object('ok', ${name}(${args}));
       exception when others then
@@ -135,18 +147,23 @@ export function setBasedRoutine(name: string, params: string, declarations: stri
 }
 
 /**
- * Group commit for a hot path's routine: calls made while every batch slot is busy wait and go together, up to
- * MAX_BATCH in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd of a flash
- * sale shares commits, round trips and the per-transaction work of the server. A call made when a slot is free goes
- * at once, alone, as the single statement. An item that lost a deadlock or a serialization conflict is run again
- * alone (execute retries those); its catalog error rejects it like the single statement's would. Batches stay at
- * most 32 items: past 64 subtransactions in one transaction, PostgreSQL's snapshots get slower for every session.
- * The batches run on the routines' own connections (DatabaseHandle.routinePool, half of DB_POOL_SIZE), never in line
- * behind the relay's and the consumers' transactions; a routine's batches may take all of them at once, which the
- * benchmark picked (of 2, 4 and 8 slots with a pool of 8, half gave fewer, larger batches and left connections to the
- * relay and the consumers). On PGlite (one connection, no pool) every call is the single statement.
+ * Group commit for a hot path's routine: calls made while its batch is at the database wait and go together as the
+ * next one, up to MAX_BATCH in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd
+ * of a flash sale shares commits, round trips and the per-transaction work of the server. A call made when no batch
+ * is out goes at once, alone, as the single statement. An item that lost a deadlock or a serialization conflict is
+ * run again alone (execute retries those); its catalog error rejects it like the single statement's would. The
+ * batches run on the routines' own connections (DatabaseHandle.routinePool, half of DB_POOL_SIZE), never in line
+ * behind the relay's and the consumers' transactions.
+ *
+ * One batch of a routine at a time per instance (BATCH_SLOTS), of up to 128: batches at a busy server together share
+ * its CPU and finish together, late, while one at a time finishes each as soon as it can, and the next, larger one
+ * shares more per-transaction work. Against four batches of 32, alternated in one service: free-seat holds 2-19 %
+ * more a second and a p99 a quarter to a third lower, payments -6 to +12 % and a p99 10-35 % lower, the race's p99
+ * 52 against 63 ms (bench/HISTORY.md, 2026-12-04 evening). On PGlite (one connection, no pool) every call is the
+ * single statement.
  */
-const MAX_BATCH = 32
+const MAX_BATCH = 128
+const BATCH_SLOTS = 1
 
 export class GroupCommit<R> {
   readonly #database: DatabaseHandle
@@ -173,7 +190,7 @@ export class GroupCommit<R> {
     this.#batcher = new Batcher(
       (items) => this.#runBatch(items),
       MAX_BATCH,
-      options.concurrency ?? this.#connections.pool?.options.max ?? 1,
+      options.concurrency ?? BATCH_SLOTS,
     )
   }
 
@@ -196,15 +213,24 @@ export class GroupCommit<R> {
     }
     const columns = items[0]!.map((_, k) => items.map((values) => values[k]))
     let together = 0
+    let again: number[] = []
     let rows: { r: BatchItem<R> }[]
     try {
       rows = await execute<{ r: BatchItem<R> }>(this.#connections, this.#batch, columns)
       together = rows.filter(({ r }) => 'ok' in r && r.together).length
+      again = rows.flatMap(({ r }, i) => ('again' in r ? [i] : []))
     } finally {
-      observe?.(this.#single.name, items.length, together)
+      observe?.(this.#single.name, items.length - again.length, together)
     }
+    // The items past the batch's subtransactions, in their order, as a batch of their own on the same slot.
+    const rerun = again.length > 0 ? this.#runBatch(again.map((i) => items[i]!)) : undefined
     return Promise.allSettled(
       rows.map(async ({ r }, i) => {
+        if ('again' in r) {
+          const outcome = (await rerun!)[again.indexOf(i)]!
+          if (outcome.status === 'rejected') throw outcome.reason
+          return outcome.value
+        }
         if ('ok' in r) return r.ok
         const error = Object.assign(new Error(r.message), {
           code: r.state,
@@ -220,6 +246,7 @@ export class GroupCommit<R> {
 
 type BatchItem<R> =
   | { ok: R; together?: true }
+  | { again: true }
   | { state: string; message: string; detail: string | null; constraint: string | null }
 
 type GroupCommitObserver = (routine: string, calls: number, together: number) => void

@@ -96,13 +96,15 @@ for (const kind of ['postgres', 'pglite'] as const) {
       )
       const succeeded = keys.length - keys.filter((_, i) => i % 7 === 3).length
       if (kind === 'postgres') {
-        // Every call was counted once, in transactions of up to 32 calls.
+        // Every call was counted once, in transactions of up to 60: the probe has no pass together, so each item
+        // runs alone in a subtransaction, and a batch runs at most 60 so (the rest go again, in a transaction of
+        // their own).
         assert.equal(
           observed.reduce((a, b) => a + b, 0),
           keys.length,
         )
-        assert.ok(Math.max(...observed) > 1 && Math.max(...observed) <= 32, String(observed))
-        // Calls made while the pool's batch slots were busy shared transactions.
+        assert.ok(Math.max(...observed) > 1 && Math.max(...observed) <= 60, String(observed))
+        // Calls made while the routine's batch was out shared transactions.
         assert.ok(
           transactions.size < succeeded / 2,
           `${transactions.size} transactions for ${succeeded} calls`,
@@ -139,6 +141,45 @@ for (const kind of ['postgres', 'pglite'] as const) {
         n: number
       }>`select count(*)::int as n from gc_rows where key like 'p%'`.execute(database.db)
       assert.equal(rows.rows[0]!.n, 17, 'a row for each call that succeeded')
+    })
+
+    test('a batch runs at most 60 items alone: the rest run next, in order, in a transaction of their own', async () => {
+      const commit = new GroupCommit<{ key: string; tx: string }>(database, {
+        name: 'gc_probe',
+        parameterTypes: ['text', 'text'],
+      })
+      const observed: number[] = []
+      observeGroupCommits(database, (_, calls) => observed.push(calls))
+      // Made in one tick, the first 128 go as one batch (the most a batch takes), the last one after it. The probe
+      // has no pass together: each item runs alone, in a subtransaction of its own. Item 100 fails.
+      const settled = await Promise.allSettled(
+        Array.from({ length: 129 }, (_, i) => commit.call([`a${i}`, i === 100 ? 'fail' : 'ok'])),
+      )
+      const outcome = settled.map((s) =>
+        s.status === 'fulfilled' ? s.value.key : (s.reason as AppError).code,
+      )
+      assert.deepEqual(
+        outcome,
+        settled.map((_, i) => (i === 100 ? 'SEAT_NOT_FOUND' : `a${i}`)),
+      )
+      const txOf = settled.map((s) => (s.status === 'fulfilled' ? s.value.tx : undefined))
+      if (kind === 'postgres') {
+        assert.deepEqual(observed, [60, 60, 8, 1])
+        // Calls 0-59, 60-119 and 120-127 each shared one transaction, in their order.
+        for (const [from, to] of [
+          [0, 59],
+          [60, 119],
+          [120, 127],
+        ] as const) {
+          const txs = new Set(txOf.slice(from, to + 1).filter((tx) => tx !== undefined))
+          assert.equal(txs.size, 1, `calls ${from}-${to} in ${txs.size} transactions`)
+        }
+        assert.equal(new Set(txOf.filter((tx) => tx !== undefined)).size, 4)
+      }
+      const rows = await sql<{
+        n: number
+      }>`select count(*)::int as n from gc_rows where key like 'a%'`.execute(database.db)
+      assert.equal(rows.rows[0]!.n, 128, 'a row for each call that succeeded')
     })
 
     test('a call that lost a serialization conflict in a batch is run again alone and succeeds', async () => {
