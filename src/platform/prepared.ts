@@ -157,10 +157,10 @@ export function setBasedRoutine(name: string, params: string, declarations: stri
  *
  * One batch of a routine at a time per instance (BATCH_SLOTS), of up to 128: batches at a busy server together share
  * its CPU and finish together, late, while one at a time finishes each as soon as it can, and the next, larger one
- * shares more per-transaction work. Against four batches of 32, alternated in one service: free-seat holds 2-19 %
- * more a second and a p99 a quarter to a third lower, payments -6 to +12 % and a p99 10-35 % lower, the race's p99
- * 52 against 63 ms (bench/HISTORY.md, 2026-12-04 evening). On PGlite (one connection, no pool) every call is the
- * single statement.
+ * shares more per-transaction work. Against four batches of 32, alternated in one service (three experiments of six
+ * rounds each): free-seat holds -6 to +19 % a second with a p99 25-32 % lower, payments -6 to +12 % with a p99 9-35 %
+ * lower, the race as fast with a p99 of 52 against 63 ms (bench/HISTORY.md, the twenty-second machine). On PGlite
+ * (one connection, no pool) every call is the single statement.
  */
 const MAX_BATCH = 128
 const BATCH_SLOTS = 1
