@@ -29,9 +29,10 @@ export interface DatabaseHandle {
   readonly pool: pg.Pool | undefined
   /**
    * The fans' group-committed routines' own connections (holds, payments, queue entries, coupon requests; see
-   * GroupCommit, one batch of each at a time): half of the instance's DB_POOL_SIZE. On the one pool, a fan's batch waited in line behind the relay's
-   * and the consumers' transactions, which stay open while the event loop is busy with the fans (4-22 ms a batch on
-   * average during a payments run, up to 155 ms). Undefined with a pool of one, and on PGlite.
+   * GroupCommit, one batch of each at a time): half of the instance's DB_POOL_SIZE. On the one pool, a fan's batch
+   * waited in line behind the relay's and the consumers' transactions, which stay open while the event loop is busy
+   * with the fans (4-22 ms a batch on average during a payments run, up to 155 ms). Undefined with a pool of one, and
+   * on PGlite.
    */
   readonly routinePool?: pg.Pool | undefined
   /** The server URL (PostgreSQL mode), for sessions that must not be pooled such as LISTEN. */

@@ -97,8 +97,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
       const succeeded = keys.length - keys.filter((_, i) => i % 7 === 3).length
       if (kind === 'postgres') {
         // Every call was counted once, in transactions of up to 60: the probe has no pass together, so each item
-        // runs alone in a subtransaction, and a batch runs at most 60 so (the rest go again, in a transaction of
-        // their own).
+        // runs alone in a subtransaction, and a batch runs at most 60 items that way (the rest go next, in a
+        // transaction of their own).
         assert.equal(
           observed.reduce((a, b) => a + b, 0),
           keys.length,
