@@ -157,6 +157,14 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 2000 }),
+    RELAY_LINGER_MS: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description:
+          'after a relay batch that did not fill, wait this long before the next, so a stream of events goes out in fewer, larger publishes; 50 on Kafka, 0 on the embedded transport when absent',
+      }),
+    ),
     DATA_PLATFORM_URL: Type.Optional(
       Type.String({ pattern: '^https?://', description: 'reservation sync target' }),
     ),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { validate as isUuid } from 'uuid'
@@ -43,6 +44,12 @@ export interface RelayOptions {
   topics?: readonly string[]
   /** Fallback poll when no NOTIFY arrives. */
   idleMs?: number
+  /**
+   * After a batch that did not fill, how long to wait before the next one, so that events that keep coming go out
+   * in fewer, larger publishes (as a Kafka producer's linger.ms). The first event after a quiet moment goes at once.
+   * 0 (the default): the next batch at once.
+   */
+  lingerMs?: number
 }
 
 export interface OutboxRelay {
@@ -63,6 +70,7 @@ export interface OutboxRelay {
 export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   const db = options.database.db
   const batchSize = options.batchSize ?? 2000
+  const lingerMs = options.lingerMs ?? 0
   const published = new Counter({
     name: 'outbox_published_total',
     help: 'Events moved from the outbox to the transport',
@@ -247,7 +255,12 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     name: 'outbox-relay',
     logger: options.logger,
     idleMs: options.idleMs ?? 100,
-    run: async () => (await relayOnce()) > 0,
+    run: async (signal) => {
+      const moved = await relayOnce()
+      if (moved > 0 && moved < batchSize && lingerMs > 0)
+        await sleep(lingerMs, undefined, { signal }).catch(() => {})
+      return moved > 0
+    },
   })
   let unlisten: (() => Promise<void>) | undefined
 

@@ -1,0 +1,98 @@
+// The relay's linger: events that keep coming go out in fewer, larger publishes; the first after a quiet moment goes
+// at once; stopping does not wait a linger out.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { test } from 'node:test'
+import { sql } from 'kysely'
+import { Registry } from 'prom-client'
+import { createOutboxRelay, ID_HEADER } from '../../src/events/outbox/relay.ts'
+import type { EventTransport, OutgoingRecord } from '../../src/events/transport/port.ts'
+import type { DatabaseHandle } from '../../src/platform/db.ts'
+import { createLogger } from '../../src/platform/logger.ts'
+import { databaseKinds } from '../support/databases.ts'
+import { waitFor } from '../support/wait.ts'
+import { localTransportFor, smallTopic } from './support/local.ts'
+
+const TOPIC = 'relay-linger'
+const LINGER_MS = 1_000
+
+/** The embedded transport, each publish it takes recorded (its records' outbox ids and when it came). */
+function recording(real: EventTransport): {
+  transport: EventTransport
+  batches: { at: number; ids: string[] }[]
+} {
+  const batches: { at: number; ids: string[] }[] = []
+  const transport: EventTransport = {
+    ...real,
+    async publishWithin(tx, records: readonly OutgoingRecord[]) {
+      batches.push({ at: performance.now(), ids: records.map((r) => String(r.headers?.[ID_HEADER])) })
+      await real.publishWithin!(tx, records)
+    },
+  }
+  return { transport, batches }
+}
+
+/** One event committed in its own transaction, as a fan's payment commits its event. */
+async function commitEvent(handle: DatabaseHandle, id: string): Promise<void> {
+  await sql`insert into outbox (id, topic, key, event)
+            values (${id}::uuid, ${TOPIC}, ${id}, ${JSON.stringify({ id })}::jsonb)`.execute(handle.db)
+}
+
+for (const kind of databaseKinds) {
+  test(`${kind}: events committed while the relay lingers go out together in its next publish, the first at once`, async (t) => {
+    const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger', {})
+    await real.ensureTopics([smallTopic(TOPIC)])
+    const { transport, batches } = recording(real)
+    const relay = createOutboxRelay({
+      database: handle,
+      transport,
+      logger: createLogger('silent'),
+      registry: new Registry(),
+      lingerMs: LINGER_MS,
+    })
+    await relay.start()
+    t.after(() => relay.stop())
+
+    const first = randomUUID()
+    await commitEvent(handle, first)
+    await waitFor('the first event published', () => batches.length === 1)
+    // Three more, each committed on its own right after the first went out: the relay is lingering.
+    const more = [randomUUID(), randomUUID(), randomUUID()]
+    for (const id of more) await commitEvent(handle, id)
+    await waitFor('every event published', () => batches.flatMap((b) => b.ids).length === 4, {
+      describe: () => batches,
+    })
+
+    assert.deepEqual(
+      batches.map((b) => b.ids),
+      [[first], more],
+      'the first alone, the three that came during the linger in one publish, in commit order',
+    )
+    const waited = batches[1]!.at - batches[0]!.at
+    assert.ok(waited >= LINGER_MS - 5, `the next publish came ${waited.toFixed(0)} ms after the first`)
+    const left = await sql<{ n: number }>`select count(*)::int as n from outbox`.execute(handle.db)
+    assert.equal(left.rows[0]!.n, 0, 'every published row left the outbox')
+  })
+
+  test(`${kind}: stopping the relay does not wait out its linger`, { timeout: 60_000 }, async (t) => {
+    const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger-stop', {})
+    await real.ensureTopics([smallTopic(TOPIC)])
+    const { transport, batches } = recording(real)
+    // A linger far beyond the test's timeout (a minute): a stop that waited it out would fail the test.
+    const relay = createOutboxRelay({
+      database: handle,
+      transport,
+      logger: createLogger('silent'),
+      registry: new Registry(),
+      lingerMs: 10 * 60_000,
+    })
+    await relay.start()
+    await commitEvent(handle, randomUUID())
+    await waitFor('the event published', () => batches.length === 1)
+    await relay.stop()
+    // Stopped, not lingering: an event committed now stays in the outbox.
+    await commitEvent(handle, randomUUID())
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal(batches.length, 1)
+  })
+}
