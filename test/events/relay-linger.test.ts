@@ -2,25 +2,27 @@
 // at once; stopping does not wait a linger out.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { createOutboxRelay, ID_HEADER } from '../../src/events/outbox/relay.ts'
 import type { EventTransport, OutgoingRecord } from '../../src/events/transport/port.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
-import { databaseKinds } from '../support/databases.ts'
+import { type DatabaseKind, databaseKinds } from '../support/databases.ts'
 import { waitFor } from '../support/wait.ts'
 import { localTransportFor, smallTopic } from './support/local.ts'
 
 const TOPIC = 'relay-linger'
 const LINGER_MS = 1_000
 
-/** The embedded transport, each publish it takes recorded (its records' outbox ids and when it came). */
-function recording(real: EventTransport): {
-  transport: EventTransport
-  batches: { at: number; ids: string[] }[]
-} {
+/**
+ * A started relay with `lingerMs` on the embedded transport of a fresh database, each publish it makes recorded (its
+ * records' outbox ids and when it came).
+ */
+async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: number) {
+  const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger', {})
+  await real.ensureTopics([smallTopic(TOPIC)])
   const batches: { at: number; ids: string[] }[] = []
   const transport: EventTransport = {
     ...real,
@@ -29,7 +31,16 @@ function recording(real: EventTransport): {
       await real.publishWithin!(tx, records)
     },
   }
-  return { transport, batches }
+  const relay = createOutboxRelay({
+    database: handle,
+    transport,
+    logger: createLogger('silent'),
+    registry: new Registry(),
+    lingerMs,
+  })
+  await relay.start()
+  t.after(() => relay.stop())
+  return { handle, relay, batches }
 }
 
 /** One event committed in its own transaction, as a fan's payment commits its event. */
@@ -40,18 +51,7 @@ async function commitEvent(handle: DatabaseHandle, id: string): Promise<void> {
 
 for (const kind of databaseKinds) {
   test(`${kind}: events committed while the relay lingers go out together in its next publish, the first at once`, async (t) => {
-    const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger', {})
-    await real.ensureTopics([smallTopic(TOPIC)])
-    const { transport, batches } = recording(real)
-    const relay = createOutboxRelay({
-      database: handle,
-      transport,
-      logger: createLogger('silent'),
-      registry: new Registry(),
-      lingerMs: LINGER_MS,
-    })
-    await relay.start()
-    t.after(() => relay.stop())
+    const { handle, batches } = await lingeringRelay(t, kind, LINGER_MS)
 
     const first = randomUUID()
     await commitEvent(handle, first)
@@ -75,18 +75,8 @@ for (const kind of databaseKinds) {
   })
 
   test(`${kind}: stopping the relay does not wait out its linger`, { timeout: 60_000 }, async (t) => {
-    const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger-stop', {})
-    await real.ensureTopics([smallTopic(TOPIC)])
-    const { transport, batches } = recording(real)
     // A linger far beyond the test's timeout (a minute): a stop that waited it out would fail the test.
-    const relay = createOutboxRelay({
-      database: handle,
-      transport,
-      logger: createLogger('silent'),
-      registry: new Registry(),
-      lingerMs: 10 * 60_000,
-    })
-    await relay.start()
+    const { handle, relay, batches } = await lingeringRelay(t, kind, 10 * 60_000)
     await commitEvent(handle, randomUUID())
     await waitFor('the event published', () => batches.length === 1)
     await relay.stop()
