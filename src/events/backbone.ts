@@ -87,7 +87,7 @@ export function createEventBackbone(options: {
     registry,
     batchSize: config.RELAY_BATCH_SIZE,
     // On Kafka every publish sets off the brokers' work per request (the produce, its replication, the woken fetches
-    // of every group on the topic): 50 ms cut their CPU per payment by a third (bench/HISTORY.md).
+    // of every group on the topic): 50 ms cut their CPU per payment by 10-40 % in alternated runs (bench/HISTORY.md).
     lingerMs: config.RELAY_LINGER_MS ?? (transport.kind === 'kafka' ? KAFKA_RELAY_LINGER_MS : 0),
     topics: Object.keys(eventTypes),
   })
