@@ -97,6 +97,19 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, unknown> {
  * number or date past what the column holds (22003, 22007, 22008), a NUL or unencodable character (22021, 22P05).
  */
 const unstorableValueStates = new Set(['22003', '22007', '22008', '22021', '22P05'])
+const UNSTORABLE_MESSAGE = 'A value in the request is out of range or holds characters that cannot be stored.'
+
+/** Whether every string of a parsed JSON value, property names included, is whole UTF-16 (no lone surrogate). */
+function isWellFormedJson(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed()
+  if (Array.isArray(value)) return value.every(isWellFormedJson)
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (!key.isWellFormed() || !isWellFormedJson(item)) return false
+    }
+  }
+  return true
+}
 
 function translateFrameworkError(error: FastifyError): AppError {
   if (error.validation) {
@@ -141,10 +154,7 @@ function translateFrameworkError(error: FastifyError): AppError {
     return new AppError('UNAUTHENTICATED', 'The account of this access token no longer exists.')
   }
   if (typeof error.code === 'string' && unstorableValueStates.has(error.code)) {
-    return new AppError(
-      'VALIDATION_FAILED',
-      'A value in the request is out of range or holds characters that cannot be stored.',
-    )
+    return new AppError('VALIDATION_FAILED', UNSTORABLE_MESSAGE)
   }
   if (error.statusCode === 404) return new AppError('ROUTE_NOT_FOUND')
   if (error.statusCode === 429) return new AppError('RATE_LIMITED')
@@ -309,6 +319,20 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.addSchema(ErrorBody)
   // Every body is JSON: without this, Fastify's default text/plain parser lets a string through to validation.
   app.removeContentTypeParser('text/plain')
+  // Fastify's own JSON parser, then a refusal of half a surrogate pair (an escape like \ud800 alone): such a string
+  // is valid JSON, but PostgreSQL refuses it in jsonb (an idempotency record, an event) and that came back as a 500.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error, value) => {
+      if (error) return done(error)
+      // Only an escape can carry one: a raw lone surrogate is not UTF-8, and the body's decoding replaces it.
+      if ((body as string).includes('\\u') && !isWellFormedJson(value)) {
+        return done(new AppError('VALIDATION_FAILED', UNSTORABLE_MESSAGE))
+      }
+      done(null, value)
+    })
+  })
 
   // The extra listening sockets of listenShared stop taking connections when closing starts, as the server's own does.
   app.addHook('preClose', (done) => {
