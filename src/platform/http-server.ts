@@ -321,7 +321,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.removeContentTypeParser('text/plain')
   // Fastify's own JSON parser, then a refusal of half a surrogate pair (an escape like \ud800 alone): such a string
   // is valid JSON, but PostgreSQL refuses it in jsonb (an idempotency record, an event) and that came back as a 500.
-  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const parseJson = app.getDefaultJsonParser(
+    app.initialConfig.onProtoPoisoning ?? 'error',
+    app.initialConfig.onConstructorPoisoning ?? 'error',
+  )
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     parseJson(request, body as string, (error, value) => {
