@@ -295,11 +295,7 @@ async function holdsAndPaymentsRound(
   const held = holds.bodies as { id: string }[]
   // The holds' own background work (their events' consumers) is theirs: drained and counted here, not in the
   // payments that follow.
-  const holdsDrainStarted = performance.now()
-  cpu = cpuMeter(s)
-  await drain(s, 'after holds')
-  const holdsDrainSeconds = (performance.now() - holdsDrainStarted) / 1000
-  const holdsDrainCpu = cpu()
+  const holdsDrain = await drainCounted(s, 'after holds', fans)
   const holdsResult: PathResult = {
     path: 'holds-free',
     transport: o.transport,
@@ -311,8 +307,8 @@ async function holdsAndPaymentsRound(
     counts: { holds: fans, outcomes: holds.outcomes },
     cpuSeconds: perOp(holdCpu, fans),
     background: {
-      drainedSecondsAfterLastHold: Number(holdsDrainSeconds.toFixed(2)),
-      cpuMsPerHoldWhileDraining: withoutWait(perOp(holdsDrainCpu, fans)),
+      drainedSecondsAfterLastHold: holdsDrain.seconds,
+      cpuMsPerHoldWhileDraining: holdsDrain.cpuMsPerOp,
     },
   }
   o.say(`payments: ${fans} fans pay their hold`)
@@ -324,11 +320,7 @@ async function holdsAndPaymentsRound(
     request: (i) => payRequest(held[i]?.id, seeded[i]!),
   })
   const payCpu = cpu()
-  const drainStarted = performance.now()
-  cpu = cpuMeter(s)
-  await drain(s, 'after payments')
-  const drainSeconds = (performance.now() - drainStarted) / 1000
-  const drainCpu = cpu()
+  const paymentsDrain = await drainCounted(s, 'after payments', fans)
   const after = await handlerSeconds(s)
   const sold = await sql<{ n: number; ledger: number }>`
       select (select count(*)::int from seats where schedule_id = ${sale.scheduleId} and status = 'sold') as n,
@@ -368,8 +360,8 @@ async function holdsAndPaymentsRound(
         },
         cpuSeconds: perOp(payCpu, fans),
         background: {
-          drainedSecondsAfterLastPayment: Number(drainSeconds.toFixed(2)),
-          cpuMsPerPaymentWhileDraining: withoutWait(perOp(drainCpu, fans)),
+          drainedSecondsAfterLastPayment: paymentsDrain.seconds,
+          cpuMsPerPaymentWhileDraining: paymentsDrain.cpuMsPerOp,
           byGroup: perGroup,
         },
       },
@@ -415,6 +407,18 @@ async function drain(s: RunningService, what: string) {
   }
 }
 
+/**
+ * `drain`, timed and metered: the seconds until drained and the CPU per operation meanwhile, `ops` being the
+ * operations whose background work it was.
+ */
+async function drainCounted(s: RunningService, what: string, ops: number) {
+  const started = performance.now()
+  const cpu = cpuMeter(s)
+  await drain(s, what)
+  const seconds = Number(((performance.now() - started) / 1000).toFixed(2))
+  return { seconds, cpuMsPerOp: withoutWait(perOp(cpu(), ops)) }
+}
+
 /** Fans joining the waiting room (the sale is open), each once; then their places read back from memory. */
 export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
   const fans = o.smoke ? 500 : 10_000
@@ -455,11 +459,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
     const enterCpu = cpu()
     // The entries' background work (their events' consumers) is theirs: drained and counted here, so the reads that
     // follow are measured on their own, as the payments are after the holds' backlog.
-    const drainStarted = performance.now()
-    cpu = cpuMeter(s)
-    await drain(s, 'after queue entries')
-    const drainSeconds = (performance.now() - drainStarted) / 1000
-    const drainCpu = cpu()
+    const entriesDrain = await drainCounted(s, 'after queue entries', fans)
     const tickets = (entries.bodies as { ticket?: string; position: number | null }[]).map(
       (b) => b?.ticket ?? '',
     )
@@ -496,8 +496,8 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
         counts: { entries: fans, outcomes: entries.outcomes, distinctPlaces: seqs.rows[0]!.distinct },
         cpuSeconds: perOp(enterCpu, fans),
         background: {
-          drainedSecondsAfterLastEntry: Number(drainSeconds.toFixed(2)),
-          cpuMsPerEntryWhileDraining: withoutWait(perOp(drainCpu, fans)),
+          drainedSecondsAfterLastEntry: entriesDrain.seconds,
+          cpuMsPerEntryWhileDraining: entriesDrain.cpuMsPerOp,
         },
       },
       {
@@ -563,11 +563,7 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
     })
     const cpuSeconds = cpu()
     // The decisions and their notifications are the requests' background work: timed and counted until drained.
-    const drainStarted = performance.now()
-    const drainCpu = cpuMeter(s)
-    await drain(s, 'after coupon requests')
-    const drainSeconds = (performance.now() - drainStarted) / 1000
-    const drainCpuSeconds = drainCpu()
+    const decisionsDrain = await drainCounted(s, 'after coupon requests', fans)
     const decided = await sql<{ issued: number; rejected: number; pending: number }>`
       select count(*) filter (where status = 'issued')::int as issued,
              count(*) filter (where status = 'rejected')::int as rejected,
@@ -589,8 +585,8 @@ export async function couponRequests(o: ServiceOptions): Promise<PathResult> {
       counts: { requests: fans, outcomes: result.outcomes, ...d },
       cpuSeconds: perOp(cpuSeconds, fans),
       background: {
-        drainedSecondsAfterLastRequest: Number(drainSeconds.toFixed(2)),
-        cpuMsPerRequestWhileDraining: withoutWait(perOp(drainCpuSeconds, fans)),
+        drainedSecondsAfterLastRequest: decisionsDrain.seconds,
+        cpuMsPerRequestWhileDraining: decisionsDrain.cpuMsPerOp,
       },
     }
   } finally {
