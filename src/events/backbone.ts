@@ -63,7 +63,7 @@ export async function createTransport(
 }
 
 /** The relay's linger on Kafka unless RELAY_LINGER_MS says otherwise. */
-export const KAFKA_RELAY_LINGER_MS = 50
+const KAFKA_RELAY_LINGER_MS = 50
 
 export function createEventBackbone(options: {
   config: Config
