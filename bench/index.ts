@@ -19,6 +19,7 @@ import {
   RACE_ATTEMPTS,
   type ServiceOptions,
 } from './paths/service.ts'
+import { goalsCell, judgeGoals } from './support/goals.ts'
 import { helloWorld, pgbench } from './support/limits.ts'
 import { prepareKafkaCluster, withoutWait } from './support/service.ts'
 
@@ -294,6 +295,14 @@ function littlesLaw(r: PathResult): string | undefined {
       : '')
   )
 }
+// Issue #7's verdicts, in the table and the results file; a smoke run measures no limit and judges nothing.
+if (!smoke)
+  for (const r of rows)
+    r.goals = judgeGoals(r.path, {
+      service: r.service,
+      limitPerSecond: limitOf(r)?.perSecond,
+      p99Ms: r.latencyMs.p99,
+    })
 const table = rows.map((r) => {
   const limit = limitOf(r)
   const ratio =
@@ -306,9 +315,10 @@ const table = rows.map((r) => {
     ratio,
     'p50/p99 ms': `${fmt(r.latencyMs.p50)} / ${fmt(r.latencyMs.p99)}`,
     correct: r.correct ? 'yes' : 'NO',
+    goals: goalsCell(r.goals ?? []),
   }
 })
-const columns = ['path', 'transport', 'service', 'limit', 'ratio', 'p50/p99 ms', 'correct'] as const
+const columns = ['path', 'transport', 'service', 'limit', 'ratio', 'p50/p99 ms', 'correct', 'goals'] as const
 const widths = columns.map((c) => Math.max(c.length, ...table.map((t) => t[c].length)))
 const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
 const avg = loads.reduce((a, b) => a + b, 0) / loads.length
@@ -317,6 +327,14 @@ console.log()
 console.log(line(columns))
 console.log(line(widths.map((w) => '-'.repeat(w))))
 for (const t of table) console.log(line(columns.map((c) => t[c])))
+const verdicts = rows.flatMap((r) => (r.goals ?? []).map((g) => ({ ...g, at: `${r.path} (${r.transport})` })))
+if (verdicts.length > 0) {
+  const missed = verdicts.filter((v) => !v.met)
+  console.log(
+    `issue #7's goals met in this run: ${verdicts.length - missed.length} of ${verdicts.length}` +
+      (missed.length > 0 ? `; not met: ${missed.map((v) => `${v.at} ${v.goal}`).join(', ')}` : ''),
+  )
+}
 console.log()
 for (const [transport, limits] of Object.entries(limitsBefore))
   for (const [name, l] of Object.entries(limits))

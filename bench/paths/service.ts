@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { openPostgres } from '../../src/platform/db.ts'
 import { seedAdmittedFans } from '../../test/support/fans.ts'
+import type { GoalVerdict } from '../support/goals.ts'
 import { drive, type LoadResult, medianRun } from '../support/load.ts'
 import { cpuMeter, type RunningService, startService, withoutWait } from '../support/service.ts'
 
@@ -25,6 +26,8 @@ export interface PathResult {
   waves?: LoadResult['waves']
   /** Each run of a path measured more than once (the race, free-seat holds, payments); the row is the median run. */
   races?: Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'>[]
+  /** Issue #7's verdicts on the row (filled by the suite; none in a smoke run). */
+  goals?: GoalVerdict[]
 }
 
 export interface ServiceOptions {
