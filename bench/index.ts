@@ -266,7 +266,12 @@ clearInterval(loadTimer)
 sampleLoad()
 
 // --- report
-const limitOf = (r: PathResult, name = r.limitName) => limitsBefore[r.transport as Transport]?.[name]
+// A row whose path measured its limit right before its own run is compared with that one.
+const limitOf = (r: PathResult, name = r.limitName) =>
+  name === r.limitName && r.limitJustBefore
+    ? r.limitJustBefore
+    : limitsBefore[r.transport as Transport]?.[name]
+const limitBefore = (r: PathResult) => limitsBefore[r.transport as Transport]?.[r.limitName]
 
 /**
  * What the issue's p99 goal of 100 ms asks of a path's throughput. With every connection always waiting for its
@@ -343,6 +348,14 @@ for (const [transport, limits] of Object.entries(limitsBefore))
         `${name} (before the ${transport} paths): ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms` +
           (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}` : ''),
       )
+for (const r of rows)
+  if (r.limitJustBefore) {
+    const l = r.limitJustBefore
+    console.log(
+      `${r.limitName} (right before ${r.path}, ${r.transport}): ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, ` +
+        `p99 ${l.p99} ms, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}`,
+    )
+  }
 console.log(machine)
 if (kafkaOtherTopics)
   console.log(`the Kafka cluster held ${kafkaOtherTopics} topics of others during the run`)
@@ -383,12 +396,23 @@ for (const r of rows) {
       `${r.path} (${r.transport}) against the hello world in the race's shape (${fmt(shaped.perSecond)} req/s): ` +
         `${Math.round((r.service / shaped.perSecond) * 100)} %`,
     )
+  // The limit the suite measured before the transport's paths, for comparison with the runs before 2026-12-05.
+  const before = limitBefore(r)
+  if (r.limitJustBefore && before && Number.isFinite(r.service))
+    console.log(
+      `${r.path} (${r.transport}) against the ${r.limitName} limit measured before the ${r.transport} paths ` +
+        `(${fmt(before.perSecond)}): ${Math.round((r.service / before.perSecond) * 100)} %`,
+    )
   if (r.races && r.races.length > 1)
     console.log(
-      `${r.path} (${r.transport}) every run, the row being the median: ${r.races
+      `${r.path} (${r.transport}) every run, the row being the median${r.races[0]?.limitPerSecond ? ' ratio' : ''}: ${r.races
         .map(
           (x) =>
-            `${fmt(x.perSecond)}/s, p99 ${x.latencyMs.p99} ms (first wave ${x.waves.firstWaveMaxMs} ms, later p99 ` +
+            `${fmt(x.perSecond)}/s` +
+            (x.limitPerSecond
+              ? ` against ${fmt(x.limitPerSecond)} (${Math.round((x.perSecond / x.limitPerSecond) * 100)} %)`
+              : '') +
+            `, p99 ${x.latencyMs.p99} ms (first wave ${x.waves.firstWaveMaxMs} ms, later p99 ` +
             `${x.waves.laterP99Ms} ms)`,
         )
         .join('; ')}`,

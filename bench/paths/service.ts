@@ -4,6 +4,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { openPostgres } from '../../src/platform/db.ts'
 import { seedAdmittedFans } from '../../test/support/fans.ts'
 import type { GoalVerdict } from '../support/goals.ts'
+import { helloWorld } from '../support/limits.ts'
 import { drive, type LoadResult, medianRun } from '../support/load.ts'
 import { cpuMeter, type RunningService, startService, withoutWait } from '../support/service.ts'
 
@@ -17,6 +18,11 @@ export interface PathResult {
   latencyMs: { p50: number; p99: number }
   /** The name of the limit it is compared with (filled by the suite). */
   limitName: string
+  /**
+   * That limit measured right before this path's own measured run, when the path measures it itself (the race and
+   * the position reads): the suite then compares the row with this one instead of the one before the paths.
+   */
+  limitJustBefore?: JustBefore
   correct: boolean
   counts: Record<string, unknown>
   /** CPU ms per operation by process (`serviceMsPerOp`, …), and `serviceLoopWaitMsPerOp` (see cpuMeter). */
@@ -25,9 +31,37 @@ export interface PathResult {
   /** Where a short run's p99 comes from (the race). */
   waves?: LoadResult['waves']
   /** Each run of a path measured more than once (the race, free-seat holds, payments); the row is the median run. */
-  races?: Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'>[]
+  races?: (Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'> & { limitPerSecond?: number })[]
   /** Issue #7's verdicts on the row (filled by the suite; none in a smoke run). */
   goals?: GoalVerdict[]
+}
+
+/** A limit as the suite prints it. */
+export interface JustBefore {
+  perSecond: number
+  p50: number
+  p99: number
+  what: string
+  clients?: number
+  cpuMsPerOp: Record<string, number>
+}
+
+/**
+ * The hello world on 100 kept connections, measured now (a smoke run measures none). The race and the position
+ * reads are compared with it right before each of their runs: these machines change speed within a minute, and the
+ * service and the generator with them (a position read cost both 0.05 ms of CPU in one run, 0.08-0.10 in the next,
+ * and so did a hello-world answer), so a limit measured minutes earlier can be from another machine.
+ */
+async function helloJustBefore(o: ServiceOptions, what: string): Promise<JustBefore | undefined> {
+  if (o.smoke) return undefined
+  o.say(`limit: Fastify hello world, 100 connections, 3 s, right before ${what}`)
+  const r = await helloWorld({ connections: 100, durationMs: 3_000 })
+  return {
+    perSecond: r.perSecond,
+    ...r.latencyMs,
+    what: `Fastify hello world, 100 connections, 3 s right before ${what} (req/s)`,
+    cpuMsPerOp: r.cpuMsPerOp,
+  }
 }
 
 export interface ServiceOptions {
@@ -115,6 +149,7 @@ const payRequest = (reservationId: string | undefined, fan: { token: string; que
 
 interface Race {
   result: LoadResult
+  hello: JustBefore | undefined
   correct: boolean
   counts: { winners: number; lost409: number; doubleBookings: number; outcomes: Record<string, number> }
 }
@@ -153,12 +188,14 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         holdRequest(warm.scheduleId, warm.seatIds[i % seatCount]!, warm.fans[i % warm.fans.length]!),
     })
     // A race of 10,000 attempts lasts about a second, and single races on these shared machines moved from 20 to
-    // 58 % of the limit: three are run, each on a new sale, and the row is the median one, every race printed.
+    // 58 % of the limit: three are run, each on a new sale and right after a hello world of its own, and the row is
+    // the race of the median ratio, every race printed.
     const runs = o.smoke ? 1 : 3
     const races: Race[] = []
     const cpuSeconds: Record<string, number> = {}
     for (let n = 0; n < runs; n++) {
       const real = await race(attempts)
+      const hello = await helloJustBefore(o, `race ${n + 1}`)
       const cpu = cpuMeter(s)
       const result = await drive(s.url, {
         connections: o.connections,
@@ -175,11 +212,13 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       const lost = result.outcomes['409 SEAT_ALREADY_HELD'] ?? 0
       races.push({
         result,
+        hello,
         correct: winners === seatCount && lost === attempts - seatCount && doubles.rows[0]!.n === 0,
         counts: { winners, lost409: lost, doubleBookings: doubles.rows[0]!.n, outcomes: result.outcomes },
       })
     }
-    const median = medianRun(races.map((r) => ({ ...r, perSecond: r.result.perSecond })))!
+    const ratio = (r: Race) => r.result.perSecond / (r.hello?.perSecond ?? 1)
+    const median = [...races].sort((a, b) => ratio(a) - ratio(b))[Math.floor(races.length / 2)]!
     return {
       path: 'holds-race',
       transport: o.transport,
@@ -187,6 +226,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       unit: 'attempts/s',
       latencyMs: summarize(median.result),
       limitName: 'hello',
+      ...(median.hello ? { limitJustBefore: median.hello } : {}),
       correct: races.every((r) => r.correct),
       counts: {
         attempts,
@@ -200,6 +240,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         perSecond: r.result.perSecond,
         latencyMs: r.result.latencyMs,
         waves: r.result.waves,
+        ...(r.hello ? { limitPerSecond: r.hello.perSecond } : {}),
       })),
       cpuSeconds: perOp(cpuSeconds, attempts * runs),
     }
@@ -470,6 +511,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
       select count(*)::int as n, count(distinct seq)::int as distinct from queue_entries where schedule_id = ${sale.scheduleId}`.execute(
       db.db,
     )
+    const hello = await helloJustBefore(o, 'the position reads')
     o.say(`position-reads: ${readMs / 1000} s of waiting fans reading their place`)
     cpu = cpuMeter(s)
     let wrong = 0
@@ -510,6 +552,7 @@ export async function queuePaths(o: ServiceOptions): Promise<PathResult[]> {
         unit: 'reads/s',
         latencyMs: summarize(reads),
         limitName: 'hello',
+        ...(hello ? { limitJustBefore: hello } : {}),
         correct: wrong === 0 && reads.requests > 0,
         counts: { reads: reads.requests, outcomes: reads.outcomes },
         cpuSeconds: perOp(readCpu, reads.requests),
