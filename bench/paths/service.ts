@@ -217,8 +217,10 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         counts: { winners, lost409: lost, doubleBookings: doubles.rows[0]!.n, outcomes: result.outcomes },
       })
     }
-    const ratio = (r: Race) => r.result.perSecond / (r.hello?.perSecond ?? 1)
-    const median = [...races].sort((a, b) => ratio(a) - ratio(b))[Math.floor(races.length / 2)]!
+    // The median by ratio to each race's own hello world (by attempts per second when none was measured).
+    const median = medianRun(
+      races.map((r) => ({ ...r, perSecond: r.result.perSecond / (r.hello?.perSecond ?? 1) })),
+    )!
     return {
       path: 'holds-race',
       transport: o.transport,
