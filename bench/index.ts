@@ -20,7 +20,7 @@ import {
   type ServiceOptions,
 } from './paths/service.ts'
 import { goalsCell, judgeGoals } from './support/goals.ts'
-import { helloWorld, pgbench } from './support/limits.ts'
+import { helloWorld, type Limit, pgbench } from './support/limits.ts'
 import { prepareKafkaCluster, withoutWait } from './support/service.ts'
 
 // The generator runs with the service's V8 flags: with V8's pretenuring, the generator's own garbage grew its heap by
@@ -130,18 +130,7 @@ const fmt = (n: number) => (Number.isFinite(n) ? n.toLocaleString('en-US') : 'â€
 // machine they ran on: on these shared machines the limits drift within a run (a hello world of 27,726 req/s before
 // the local paths did 33,303 before the Kafka paths 100 s later, pgbench 4,470 and 4,935 tx/s).
 const limitSeconds = 10
-type Limits = Record<
-  string,
-  {
-    perSecond: number
-    p50: number
-    p99: number
-    what: string
-    /** The connections always waiting for an answer (pgbench's clients, the generator's). */
-    clients?: number
-    cpuMsPerOp?: Record<string, number>
-  }
->
+type Limits = Record<string, Limit>
 const PGBENCH_CLIENTS = 64
 // A smoke run checks correctness counts only: it measures no limit.
 const needs = new Set<string>()
@@ -341,21 +330,15 @@ if (verdicts.length > 0) {
   )
 }
 console.log()
+const limitLine = (label: string, l: Limit) =>
+  `${label}: ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms` +
+  (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}` : '')
 for (const [transport, limits] of Object.entries(limitsBefore))
   for (const [name, l] of Object.entries(limits))
-    if (!name.startsWith('goal'))
-      console.log(
-        `${name} (before the ${transport} paths): ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, p99 ${l.p99} ms` +
-          (l.cpuMsPerOp ? `, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}` : ''),
-      )
+    if (!name.startsWith('goal')) console.log(limitLine(`${name} (before the ${transport} paths)`, l))
 for (const r of rows)
-  if (r.limitJustBefore) {
-    const l = r.limitJustBefore
-    console.log(
-      `${r.limitName} (right before ${r.path}, ${r.transport}): ${l.what}: ${fmt(l.perSecond)}, p50 ${l.p50} ms, ` +
-        `p99 ${l.p99} ms, CPU ms per operation ${JSON.stringify(withoutWait(l.cpuMsPerOp))}`,
-    )
-  }
+  if (r.limitJustBefore)
+    console.log(limitLine(`${r.limitName} (right before ${r.path}, ${r.transport})`, r.limitJustBefore))
 console.log(machine)
 if (kafkaOtherTopics)
   console.log(`the Kafka cluster held ${kafkaOtherTopics} topics of others during the run`)

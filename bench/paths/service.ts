@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { openPostgres } from '../../src/platform/db.ts'
 import { seedAdmittedFans } from '../../test/support/fans.ts'
 import type { GoalVerdict } from '../support/goals.ts'
-import { helloWorld } from '../support/limits.ts'
+import { helloWorld, type Limit } from '../support/limits.ts'
 import { drive, type LoadResult, medianRun } from '../support/load.ts'
 import { cpuMeter, type RunningService, startService, withoutWait } from '../support/service.ts'
 
@@ -22,7 +22,7 @@ export interface PathResult {
    * That limit measured right before this path's own measured run, when the path measures it itself (the race and
    * the position reads): the suite then compares the row with this one instead of the one before the paths.
    */
-  limitJustBefore?: JustBefore
+  limitJustBefore?: Limit
   correct: boolean
   counts: Record<string, unknown>
   /** CPU ms per operation by process (`serviceMsPerOp`, …), and `serviceLoopWaitMsPerOp` (see cpuMeter). */
@@ -36,23 +36,13 @@ export interface PathResult {
   goals?: GoalVerdict[]
 }
 
-/** A limit as the suite prints it. */
-export interface JustBefore {
-  perSecond: number
-  p50: number
-  p99: number
-  what: string
-  clients?: number
-  cpuMsPerOp: Record<string, number>
-}
-
 /**
  * The hello world on 100 kept connections, measured now (a smoke run measures none). The race and the position
  * reads are compared with it right before each of their runs: these machines change speed within a minute, and the
  * service and the generator with them (a position read cost both 0.05 ms of CPU in one run, 0.08-0.10 in the next,
  * and so did a hello-world answer), so a limit measured minutes earlier can be from another machine.
  */
-async function helloJustBefore(o: ServiceOptions, what: string): Promise<JustBefore | undefined> {
+async function helloJustBefore(o: ServiceOptions, what: string): Promise<Limit | undefined> {
   if (o.smoke) return undefined
   o.say(`limit: Fastify hello world, 100 connections, 3 s, right before ${what}`)
   const r = await helloWorld({ connections: 100, durationMs: 3_000 })
@@ -149,7 +139,7 @@ const payRequest = (reservationId: string | undefined, fan: { token: string; que
 
 interface Race {
   result: LoadResult
-  hello: JustBefore | undefined
+  hello: Limit | undefined
   correct: boolean
   counts: { winners: number; lost409: number; doubleBookings: number; outcomes: Record<string, number> }
 }

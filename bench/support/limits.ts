@@ -12,6 +12,17 @@ import { drive, type LoadResult, medianRun } from './load.ts'
 import { machineCpuSeconds, mainThreadSeconds, processCpuSeconds, spawnServer } from './service.ts'
 
 const exec = promisify(execFile)
+
+/** A limit as the suite compares with it and prints it. */
+export interface Limit {
+  perSecond: number
+  p50: number
+  p99: number
+  what: string
+  /** The connections always waiting for an answer (pgbench's clients, the generator's). */
+  clients?: number
+  cpuMsPerOp?: Record<string, number>
+}
 const here = (file: string) => new URL(`../pgbench/${file}`, import.meta.url).pathname
 
 export interface PgbenchResult {
