@@ -53,6 +53,12 @@ interface OwnedPartition {
   epochs: { from: bigint; epoch: number }[]
   /** A hole seen at `next`: refetched a few times before it is believed (records removed by retention). */
   gap: { at: bigint; fetch: number; count: number } | undefined
+  /**
+   * Records fetched while the start was still being read, in fetch order, fed from the start once it is known. Dropped
+   * instead, they would be fetched again only after the fetch sent meanwhile from past them, which waits at the broker
+   * for up to maxWaitTime when nothing newer comes. Undefined once more arrived than are kept (then refetched).
+   */
+  early: StringMessage[] | undefined
 }
 
 export const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`
@@ -94,6 +100,8 @@ export async function startConsumer(
   let closing = false
   let fetches = 0
   let batch: TransportRecord[] = []
+  /** Early records kept across partitions, at most maxBuffered. */
+  let earlyKept = 0
 
   const committer = new OffsetCommitter(consumer, log, (key) => owned.has(key) && !closing)
   const dispatcher = new PartitionDispatcher({
@@ -163,8 +171,13 @@ export async function startConsumer(
   function onMessage(message: StringMessage): void {
     if (closing) return
     const p = owned.get(partitionKey(message.topic, message.partition))
-    // Not ours (a fetch answered after a rebalance) or start unknown yet: dropped, fetched again later.
-    if (!p || p.next === undefined || message.offset < p.next) return
+    // Not ours (a fetch answered after a rebalance): dropped, fetched again by whoever owns it.
+    if (!p) return
+    if (p.next === undefined) {
+      keepEarly(p, message)
+      return
+    }
+    if (message.offset < p.next) return
     if (message.offset > p.next && !acceptHole(p, message.offset)) return
     p.gap = undefined
     p.next = message.offset + 1n
@@ -172,6 +185,29 @@ export async function startConsumer(
       p.epochs.push({ from: message.offset, epoch: message.leaderEpoch })
     if (batch.length === 0) queueMicrotask(flushBatch)
     batch.push(toTransportRecord(message))
+  }
+
+  function keepEarly(p: OwnedPartition, message: StringMessage): void {
+    if (!p.early) return
+    if (earlyKept >= maxBuffered) {
+      earlyKept -= p.early.length
+      p.early = undefined
+      return
+    }
+    p.early.push(message)
+    earlyKept++
+  }
+
+  /** The start is known: the early records from it on are fed, or, when they do not reach back to it, fetched again. */
+  function feedEarly(p: OwnedPartition): void {
+    const early = p.early
+    p.early = []
+    earlyKept -= early?.length ?? 0
+    if (early && early.length > 0 && early[0]!.offset <= p.next!) {
+      for (const message of early) onMessage(message)
+    } else {
+      seek(p)
+    }
   }
 
   function flushBatch(): void {
@@ -189,11 +225,23 @@ export async function startConsumer(
         current.set(partitionKey(a.topic, partition), { topic: a.topic, partition })
     }
     const lost = [...owned.values()].filter((p) => !current.has(p.key))
-    for (const p of lost) owned.delete(p.key)
+    for (const p of lost) {
+      owned.delete(p.key)
+      earlyKept -= p.early?.length ?? 0
+      p.early = undefined
+    }
     const gained: OwnedPartition[] = []
     for (const [key, { topic, partition }] of current) {
       if (owned.has(key)) continue
-      const p: OwnedPartition = { topic, partition, key, next: undefined, epochs: [], gap: undefined }
+      const p: OwnedPartition = {
+        topic,
+        partition,
+        key,
+        next: undefined,
+        epochs: [],
+        gap: undefined,
+        early: [],
+      }
       owned.set(key, p)
       gained.push(p)
     }
@@ -239,8 +287,7 @@ export async function startConsumer(
         for (const p of waiting) {
           if (owned.get(p.key) !== p) continue
           p.next = starts.get(p.key)
-          // Records that arrived while the partition was closed were dropped: fetch from the start again.
-          seek(p)
+          feedEarly(p)
         }
         return
       } catch (err) {
