@@ -56,7 +56,8 @@ interface OwnedPartition {
   /**
    * Records fetched while the start was still being read, in fetch order, fed from the start once it is known. Dropped
    * instead, they would be fetched again only after the fetch sent meanwhile from past them, which waits at the broker
-   * for up to maxWaitTime when nothing newer comes. Undefined once more arrived than are kept (then refetched).
+   * for up to maxWaitTime when nothing newer comes. Undefined once taken: fed, given up with the partition, or more
+   * arrived than are kept (the partition is then fetched again from its start).
    */
   early: StringMessage[] | undefined
 }
@@ -190,19 +191,24 @@ export async function startConsumer(
   function keepEarly(p: OwnedPartition, message: StringMessage): void {
     if (!p.early) return
     if (earlyKept >= maxBuffered) {
-      earlyKept -= p.early.length
-      p.early = undefined
+      takeEarly(p)
       return
     }
     p.early.push(message)
     earlyKept++
   }
 
+  /** The partition's early records, out of the count; none are kept for it from now on. */
+  function takeEarly(p: OwnedPartition): StringMessage[] | undefined {
+    const early = p.early
+    earlyKept -= early?.length ?? 0
+    p.early = undefined
+    return early
+  }
+
   /** The start is known: the early records from it on are fed, or, when they do not reach back to it, fetched again. */
   function feedEarly(p: OwnedPartition): void {
-    const early = p.early
-    p.early = []
-    earlyKept -= early?.length ?? 0
+    const early = takeEarly(p)
     if (early && early.length > 0 && early[0]!.offset <= p.next!) {
       for (const message of early) onMessage(message)
     } else {
@@ -227,8 +233,7 @@ export async function startConsumer(
     const lost = [...owned.values()].filter((p) => !current.has(p.key))
     for (const p of lost) {
       owned.delete(p.key)
-      earlyKept -= p.early?.length ?? 0
-      p.early = undefined
+      takeEarly(p)
     }
     const gained: OwnedPartition[] = []
     for (const [key, { topic, partition }] of current) {
