@@ -213,7 +213,9 @@ for (const transport of transports as Transport[]) {
   if (groups.has('coupons')) rows.push(await couponRequests(o))
   if (groups.has('expiry')) rows.push(await expiry(o))
   if (groups.has('events')) {
-    o.say('events: relay a full outbox, consume it, then commit-to-handler latency')
+    o.say(
+      "events: relay a full outbox, consume it, then commit-to-handler latency (the relay lingering as the service's does, then without)",
+    )
     const r = await measureEvents(transport, {
       events: smoke ? 5_000 : 50_000,
       rate: 500,
@@ -246,7 +248,14 @@ for (const transport of transports as Transport[]) {
         latencyMs: { p50: r.commitToHandlerMs.p50, p99: r.commitToHandlerMs.p99 },
         limitName: 'goal-events',
         correct: ok,
-        counts: { ...counts, commitToHandlerMs: r.commitToHandlerMs },
+        counts: {
+          ...counts,
+          relayLingerMs: r.relayLingerMs,
+          commitToHandlerMs: r.commitToHandlerMs,
+          ...(r.commitToHandlerWithoutLingerMs
+            ? { commitToHandlerWithoutLingerMs: r.commitToHandlerWithoutLingerMs }
+            : {}),
+        },
       },
     )
   }
@@ -399,6 +408,14 @@ for (const r of rows) {
             `${x.waves.laterP99Ms} ms)`,
         )
         .join('; ')}`,
+    )
+  const lingered = r.counts.relayLingerMs
+  const without = r.counts.commitToHandlerWithoutLingerMs as { p50: number; p99: number } | undefined
+  if (r.path === 'consumers' && without)
+    console.log(
+      `${r.path} (${r.transport}) commit→handler with the relay lingering ${lingered} ms as the service's does (the ` +
+        `row): p50 ${r.latencyMs.p50} / p99 ${r.latencyMs.p99} ms; without the linger (as measured before ` +
+        `2026-12-05 07:30 UTC): p50 ${without.p50} / p99 ${without.p99} ms`,
     )
   const floor = littlesLaw(r)
   if (floor) console.log(`${r.path} (${r.transport}) ${floor}`)

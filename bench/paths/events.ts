@@ -3,9 +3,10 @@ import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { v7 as uuidv7 } from 'uuid'
 import { prepareDatabase } from '../../src/database.ts'
+import { relayLingerMs } from '../../src/events/backbone.ts'
 import { buildEvent } from '../../src/events/envelope.ts'
 import { appendToOutbox } from '../../src/events/outbox/append.ts'
-import { createOutboxRelay } from '../../src/events/outbox/relay.ts'
+import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
 import { ConsumerRuntime } from '../../src/events/runtime/consumer-runtime.ts'
 import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
@@ -41,7 +42,7 @@ async function makeTransport(kind: string, handle: DatabaseHandle, prefix: strin
 /**
  * The event backbone on real PostgreSQL, on one transport: relay throughput (a full outbox to the transport), consume
  * throughput (the runtime, envelope check and idempotency record per event, drains the topic), and commit-to-handler
- * latency under a steady stream of single-event transactions.
+ * latency under a steady stream of single-event transactions, with the relay lingering as the service's does.
  */
 export async function measureEvents(kind: string, o: EventsOptions) {
   const { events: EVENTS, rate: RATE, steadySeconds: STEADY_SECONDS, relayBatch: BATCH } = o
@@ -60,6 +61,7 @@ export async function measureEvents(kind: string, o: EventsOptions) {
   const relay = createOutboxRelay({ database: handle, transport, logger, registry, batchSize: BATCH })
   // A run-specific tag in the payload keeps the figures clean of earlier runs' events on a shared Kafka topic.
   const tag = randomBytes(4).readUInt32BE() & 0x3fffffff
+  let shipped: OutboxRelay | undefined
   try {
     // 1. relay throughput: a full outbox drained to the transport
     const users = Array.from({ length: 500 }, () => uuidv7())
@@ -85,7 +87,7 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     let firstAt = 0
     let lastAt = 0
     const committedAt = new Map<string, number>()
-    const latencies: number[] = []
+    let latencies: number[] = []
     const runtime = new ConsumerRuntime({ db: handle.db, transport, logger, registry })
     runtime.register({
       group: `bench-${tag}`,
@@ -106,27 +108,57 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     await waitFor('every event consumed', () => consumed >= EVENTS, { timeoutMs: 300_000, intervalMs: 20 })
     const consumeSeconds = (lastAt - firstAt) / 1000
 
-    // 3. commit-to-handler latency: single-event transactions at RATE/s while relay and consumers run
-    await relay.start()
-    const total = RATE * STEADY_SECONDS
-    const began = performance.now()
-    for (let i = 0; i < total; i++) {
-      const due = began + (i * 1000) / RATE
-      const wait = due - performance.now()
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-      const user = users[i % users.length]!
-      const event = buildEvent('points.charged', user, { userId: user, amount: 1, balance: tag, ledgerId: i })
-      // Stamped just before the commit: a fast handler may run before this await returns.
-      committedAt.set(event.id, performance.now())
-      await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
+    // 3. commit-to-handler latency: single-event transactions at RATE/s while relay and consumers run, the relay
+    // lingering as the service's does on this transport (RELAY_LINGER_MS or its default: the goal's figure), then,
+    // where that linger is not 0, without it (the figure of the runs before 2026-12-05 07:30 UTC, which measured the
+    // relay without it).
+    const configured = process.env.RELAY_LINGER_MS
+    const lingerMs = relayLingerMs(transport.kind, configured ? Number(configured) : undefined)
+    let steady = 0
+    const steadyLatency = async (relay: OutboxRelay) => {
+      latencies = []
+      await relay.start()
+      const total = RATE * STEADY_SECONDS
+      const began = performance.now()
+      for (let i = 0; i < total; i++) {
+        const due = began + (i * 1000) / RATE
+        const wait = due - performance.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        const user = users[i % users.length]!
+        const event = buildEvent('points.charged', user, {
+          userId: user,
+          amount: 1,
+          balance: tag,
+          ledgerId: steady++,
+        })
+        // Stamped just before the commit: a fast handler may run before this await returns.
+        committedAt.set(event.id, performance.now())
+        await handle.db.transaction().execute((tx) => appendToOutbox(tx, [event]))
+      }
+      await waitFor('every latency sample', () => latencies.length >= total, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      })
+      await relay.stop()
+      latencies.sort((a, b) => a - b)
+      return {
+        p50: Number(percentile(latencies, 50).toFixed(1)),
+        p95: Number(percentile(latencies, 95).toFixed(1)),
+        p99: Number(percentile(latencies, 99).toFixed(1)),
+        max: Number((latencies.at(-1) ?? 0).toFixed(1)),
+      }
     }
-    await waitFor('every latency sample', () => latencies.length >= total, {
-      timeoutMs: 60_000,
-      intervalMs: 20,
+    shipped = createOutboxRelay({
+      database: handle,
+      transport,
+      logger,
+      registry: new Registry(),
+      batchSize: BATCH,
+      lingerMs,
     })
-    await relay.stop()
+    const commitToHandlerMs = await steadyLatency(shipped)
+    const withoutLinger = lingerMs > 0 ? await steadyLatency(relay) : undefined
     await runtime.stop()
-    latencies.sort((a, b) => a - b)
     const duplicates = await sql<{ n: number }>`
       select count(*)::int - count(distinct event_id)::int as n from processed_events`.execute(handle.db)
     return {
@@ -137,17 +169,15 @@ export async function measureEvents(kind: string, o: EventsOptions) {
       relayEventsPerSecond: Math.round(relayed / relaySeconds),
       consumeEventsPerSecond: Math.round(consumed / consumeSeconds),
       steadyRate: RATE,
-      commitToHandlerMs: {
-        p50: Number(percentile(latencies, 50).toFixed(1)),
-        p95: Number(percentile(latencies, 95).toFixed(1)),
-        p99: Number(percentile(latencies, 99).toFixed(1)),
-        max: Number((latencies.at(-1) ?? 0).toFixed(1)),
-      },
+      relayLingerMs: lingerMs,
+      commitToHandlerMs,
+      ...(withoutLinger ? { commitToHandlerWithoutLingerMs: withoutLinger } : {}),
       relayed,
       consumed,
       duplicateEffects: duplicates.rows[0]!.n,
     }
   } finally {
+    await shipped?.stop()
     await relay.stop()
     await transport.close()
     await handle.close()

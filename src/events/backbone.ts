@@ -62,8 +62,14 @@ export async function createTransport(
   return config.KAFKA_TOPIC_PREFIX ? prefixed(kafka, config.KAFKA_TOPIC_PREFIX) : kafka
 }
 
-/** The relay's linger on Kafka unless RELAY_LINGER_MS says otherwise. */
-const KAFKA_RELAY_LINGER_MS = 50
+/**
+ * The relay's linger on a transport unless RELAY_LINGER_MS says otherwise: on Kafka every publish sets off the
+ * brokers' work per request (the produce, its replication, the woken fetches of every group on the topic), and 50 ms
+ * cut their CPU per payment by 10-40 % in alternated runs (bench/HISTORY.md); the embedded log has no such cost.
+ */
+export function relayLingerMs(kind: EventTransport['kind'], configured?: number): number {
+  return configured ?? (kind === 'kafka' ? 50 : 0)
+}
 
 export function createEventBackbone(options: {
   config: Config
@@ -86,9 +92,7 @@ export function createEventBackbone(options: {
     logger,
     registry,
     batchSize: config.RELAY_BATCH_SIZE,
-    // On Kafka every publish sets off the brokers' work per request (the produce, its replication, the woken fetches
-    // of every group on the topic): 50 ms cut their CPU per payment by 10-40 % in alternated runs (bench/HISTORY.md).
-    lingerMs: config.RELAY_LINGER_MS ?? (transport.kind === 'kafka' ? KAFKA_RELAY_LINGER_MS : 0),
+    lingerMs: relayLingerMs(transport.kind, config.RELAY_LINGER_MS),
     topics: Object.keys(eventTypes),
   })
   let running = { relay: false, workers: false }
