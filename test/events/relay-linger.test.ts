@@ -1,5 +1,5 @@
 // The relay's linger: events that keep coming go out in fewer, larger publishes; the first after a quiet moment goes
-// at once; stopping does not wait a linger out.
+// at once; the linger counts from a publish's start; stopping does not wait a linger out.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { type TestContext, test } from 'node:test'
@@ -18,9 +18,9 @@ const LINGER_MS = 1_000
 
 /**
  * A started relay with `lingerMs` on the embedded transport of a fresh database, each publish it makes recorded (its
- * records' outbox ids and when it came).
+ * records' outbox ids and when it began), each taking `publishMs` or more.
  */
-async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: number) {
+async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: number, publishMs = 0) {
   const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger', {})
   await real.ensureTopics([smallTopic(TOPIC)])
   const batches: { at: number; ids: string[] }[] = []
@@ -28,6 +28,8 @@ async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: numb
     ...real,
     async publishWithin(tx, records: readonly OutgoingRecord[]) {
       batches.push({ at: performance.now(), ids: records.map((r) => String(r.headers?.[ID_HEADER])) })
+      // A publish that takes this long to be acknowledged, as Kafka's acks=all does on a busy machine.
+      if (publishMs > 0) await new Promise((r) => setTimeout(r, publishMs))
       await real.publishWithin!(tx, records)
     },
   }
@@ -77,6 +79,24 @@ for (const kind of databaseKinds) {
       timeoutMs: 10_000,
       describe: outboxRows,
     })
+  })
+
+  test(`${kind}: the linger counts from a publish's start, so a slow publish does not add to it`, async (t) => {
+    // Publishes of 600 ms and a linger of 1 s: the next publish may begin 1 s after the first began, not 1.6 s (a
+    // linger counted from the batch's end added the acknowledgement's time to every event's wait).
+    const PUBLISH_MS = 600
+    const { handle, batches } = await lingeringRelay(t, kind, LINGER_MS, PUBLISH_MS)
+    await commitEvent(handle, randomUUID())
+    await waitFor('the first event published', () => batches.length === 1)
+    await commitEvent(handle, randomUUID())
+    await waitFor('the second event published', () => batches.length === 2, { timeoutMs: 10_000 })
+
+    const waited = batches[1]!.at - batches[0]!.at
+    assert.ok(waited >= LINGER_MS - 5, `the next publish began ${waited.toFixed(0)} ms after the first`)
+    assert.ok(
+      waited < LINGER_MS + PUBLISH_MS / 2,
+      `the next publish began ${waited.toFixed(0)} ms after the first: the publish's ${PUBLISH_MS} ms were added to the linger`,
+    )
   })
 
   test(`${kind}: stopping the relay does not wait out its linger`, { timeout: 60_000 }, async (t) => {

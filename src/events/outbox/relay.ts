@@ -45,9 +45,9 @@ export interface RelayOptions {
   /** Fallback poll when no NOTIFY arrives. */
   idleMs?: number
   /**
-   * After a batch that did not fill, how long to wait before the next one, so that events that keep coming go out
-   * in fewer, larger publishes (as a Kafka producer's linger.ms). The first event after a quiet moment goes at once.
-   * 0 (the default): the next batch at once.
+   * After a batch that did not fill, the least time from its publish to the next one's, so that events that keep
+   * coming go out in fewer, larger publishes (as a Kafka producer's linger.ms). The first event after a quiet moment
+   * goes at once, and a batch that took longer than this is followed at once. 0 (the default): the next batch at once.
    */
   lingerMs?: number
 }
@@ -169,6 +169,8 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   }
 
   let lastMoved = false
+  /** When the last batch's publish began. */
+  let publishedAt = 0
   async function outboxHasRows(): Promise<boolean> {
     const rows = await execute<{ pending: boolean }>(options.database, pendingStatement, [
       options.topics ? [...options.topics] : null,
@@ -214,6 +216,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       }
     })
     let ends: readonly PartitionEnd[] | undefined
+    publishedAt = performance.now()
     if (transport.publishWithin) await transport.publishWithin(tx, records)
     else ends = await transport.publish(records)
     await tx
@@ -257,8 +260,10 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     idleMs: options.idleMs ?? 100,
     run: async (signal) => {
       const moved = await relayOnce()
-      if (moved > 0 && moved < batchSize && lingerMs > 0)
-        await sleep(lingerMs, undefined, { signal }).catch(() => {})
+      // The linger counts from the batch's publish, not from its end: a batch that took longer than the linger (a
+      // slow acknowledgement, a busy machine) is followed at once, and no event waits more than the linger for it.
+      const rest = publishedAt + lingerMs - performance.now()
+      if (moved > 0 && moved < batchSize && rest > 0) await sleep(rest, undefined, { signal }).catch(() => {})
       return moved > 0
     },
   })
