@@ -115,9 +115,9 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     const configured = process.env.RELAY_LINGER_MS
     const lingerMs = relayLingerMs(transport.kind, configured ? Number(configured) : undefined)
     let steady = 0
-    const steadyLatency = async (relay: OutboxRelay) => {
+    const steadyLatency = async (steadyRelay: OutboxRelay) => {
       latencies = []
-      await relay.start()
+      await steadyRelay.start()
       const total = RATE * STEADY_SECONDS
       const began = performance.now()
       for (let i = 0; i < total; i++) {
@@ -139,7 +139,7 @@ export async function measureEvents(kind: string, o: EventsOptions) {
         timeoutMs: 60_000,
         intervalMs: 20,
       })
-      await relay.stop()
+      await steadyRelay.stop()
       latencies.sort((a, b) => a - b)
       return {
         p50: Number(percentile(latencies, 50).toFixed(1)),
