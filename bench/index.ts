@@ -409,11 +409,10 @@ for (const r of rows) {
         )
         .join('; ')}`,
     )
-  const lingered = r.counts.relayLingerMs
   const without = r.counts.commitToHandlerWithoutLingerMs as { p50: number; p99: number } | undefined
-  if (r.path === 'consumers' && without)
+  if (without)
     console.log(
-      `${r.path} (${r.transport}) commit→handler with the relay lingering ${lingered} ms as the service's does (the ` +
+      `${r.path} (${r.transport}) commit→handler with the relay lingering ${r.counts.relayLingerMs} ms as the service's does (the ` +
         `row): p50 ${r.latencyMs.p50} / p99 ${r.latencyMs.p99} ms; without the linger (as measured before ` +
         `2026-12-05 07:30 UTC): p50 ${without.p50} / p99 ${without.p99} ms`,
     )

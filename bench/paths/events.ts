@@ -12,6 +12,7 @@ import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../../src/events/transport/port.ts'
 import { prefixed } from '../../src/events/transport/prefixed.ts'
+import { loadConfig } from '../../src/platform/config.ts'
 import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
@@ -112,8 +113,8 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     // lingering as the service's does on this transport (RELAY_LINGER_MS or its default: the goal's figure), then,
     // where that linger is not 0, without it (the figure of the runs before 2026-12-05 07:30 UTC, which measured the
     // relay without it).
-    const configured = process.env.RELAY_LINGER_MS
-    const lingerMs = relayLingerMs(transport.kind, configured ? Number(configured) : undefined)
+    const { RELAY_LINGER_MS } = loadConfig({ RELAY_LINGER_MS: process.env.RELAY_LINGER_MS })
+    const lingerMs = relayLingerMs(transport.kind, RELAY_LINGER_MS)
     let steady = 0
     const steadyLatency = async (steadyRelay: OutboxRelay) => {
       latencies = []
