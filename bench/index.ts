@@ -409,13 +409,19 @@ for (const r of rows) {
         )
         .join('; ')}`,
     )
-  const without = r.counts.commitToHandlerWithoutLingerMs as { p50: number; p99: number } | undefined
-  if (without)
+  type Steady = { p50: number; p99: number; cpuMsPerEvent: Record<string, number> }
+  const without = r.counts.commitToHandlerWithoutLingerMs as Steady | undefined
+  if (without) {
+    const lingering = (r.counts.commitToHandlerMs as Steady).cpuMsPerEvent
     console.log(
       `${r.path} (${r.transport}) commit→handler with the relay lingering ${r.counts.relayLingerMs} ms as the service's does (the ` +
         `row): p50 ${r.latencyMs.p50} / p99 ${r.latencyMs.p99} ms; without the linger (as measured before ` +
-        `2026-12-05 07:30 UTC): p50 ${without.p50} / p99 ${without.p99} ms`,
+        `2026-12-05 07:30 UTC): p50 ${without.p50} / p99 ${without.p99} ms; CPU ms per event with / without it: ` +
+        Object.keys(lingering)
+          .map((k) => `${k} ${lingering[k]} / ${without.cpuMsPerEvent[k]}`)
+          .join(', '),
     )
+  }
   const floor = littlesLaw(r)
   if (floor) console.log(`${r.path} (${r.transport}) ${floor}`)
   if (r.background) console.log(`${r.path} (${r.transport}) background: ${JSON.stringify(r.background)}`)

@@ -17,7 +17,15 @@ import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
 import { percentile, waitFor } from '../../test/support/wait.ts'
-import { deleteTopicsUnder, POSTGRES_ADMIN_URL } from '../support/service.ts'
+import {
+  deleteTopicsUnder,
+  localBrokerPids,
+  machineCpuSeconds,
+  POSTGRES_ADMIN_URL,
+  postgresCpuBetween,
+  postgresCpuSeconds,
+  processCpuSeconds,
+} from '../support/service.ts'
 
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
 
@@ -116,10 +124,21 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     const { RELAY_LINGER_MS } = loadConfig({ RELAY_LINGER_MS: process.env.RELAY_LINGER_MS })
     const lingerMs = relayLingerMs(transport.kind, RELAY_LINGER_MS)
     let steady = 0
+    // What the stream cost, per event: this process (the generator, the relay and the consumers), the PostgreSQL
+    // backends of this database, the brokers when they run on this machine, and the whole machine. The linger's case
+    // is fewer, larger publishes, so less work for the brokers: this shows what it buys beside what it costs.
+    const brokerPids = kind === 'kafka' ? localBrokerPids(process.env.KAFKA_BROKERS!.split(',')) : []
+    const cpuAt = () => ({
+      bench: process.cpuUsage(),
+      postgres: postgresCpuSeconds(dbName),
+      brokers: brokerPids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0),
+      machine: machineCpuSeconds(),
+    })
     const steadyLatency = async (steadyRelay: OutboxRelay) => {
       latencies = []
       await steadyRelay.start()
       const total = RATE * STEADY_SECONDS
+      const cpuBefore = cpuAt()
       const began = performance.now()
       for (let i = 0; i < total; i++) {
         const due = began + (i * 1000) / RATE
@@ -140,13 +159,22 @@ export async function measureEvents(kind: string, o: EventsOptions) {
         timeoutMs: 60_000,
         intervalMs: 20,
       })
+      const cpuAfter = cpuAt()
       await steadyRelay.stop()
       latencies.sort((a, b) => a - b)
+      const msPerEvent = (seconds: number) => Number(((seconds * 1000) / total).toFixed(3))
+      const bench = process.cpuUsage(cpuBefore.bench)
       return {
         p50: Number(percentile(latencies, 50).toFixed(1)),
         p95: Number(percentile(latencies, 95).toFixed(1)),
         p99: Number(percentile(latencies, 99).toFixed(1)),
         max: Number((latencies.at(-1) ?? 0).toFixed(1)),
+        cpuMsPerEvent: {
+          bench: msPerEvent((bench.user + bench.system) / 1e6),
+          postgres: msPerEvent(postgresCpuBetween(cpuBefore.postgres, cpuAfter.postgres)),
+          ...(brokerPids.length > 0 ? { brokers: msPerEvent(cpuAfter.brokers - cpuBefore.brokers) } : {}),
+          machine: msPerEvent(cpuAfter.machine - cpuBefore.machine),
+        },
       }
     }
     shipped = createOutboxRelay({
