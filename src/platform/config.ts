@@ -162,7 +162,7 @@ export const ConfigSchema = Type.Object(
         minimum: 0,
         maximum: 1000,
         description:
-          'after a relay batch that did not fill, begin the next publish no sooner than this after the last one began, so a stream of events goes out in fewer, larger publishes; 50 on Kafka, 0 on the embedded transport when absent',
+          'after a relay batch that did not fill, begin the next publish no sooner than this after the last one began, so a stream of events goes out in fewer, larger publishes; 30 on Kafka, 0 on the embedded transport when absent',
       }),
     ),
     DATA_PLATFORM_URL: Type.Optional(

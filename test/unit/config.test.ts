@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { relayLingerMs } from '../../src/events/backbone.ts'
 import { ConfigError, loadConfig } from '../../src/platform/config.ts'
 
 function configError(fn: () => unknown): ConfigError {
@@ -33,6 +34,14 @@ describe('loadConfig', () => {
     assert.equal(config.QUEUE_ADMIT_PER_SECOND, 50)
     assert.equal(config.QUEUE_TOKEN_TTL_SECONDS, 600)
     assert.equal(config.QUEUE_TICK_MS, 500)
+  })
+
+  test("the relay's linger: 30 ms on Kafka and none on the embedded log when unset; RELAY_LINGER_MS=0 turns it off", () => {
+    const unset = loadConfig({}).RELAY_LINGER_MS
+    assert.equal(relayLingerMs('kafka', unset), 30)
+    assert.equal(relayLingerMs('local', unset), 0)
+    assert.equal(relayLingerMs('kafka', loadConfig({ RELAY_LINGER_MS: '0' }).RELAY_LINGER_MS), 0)
+    assert.equal(relayLingerMs('local', loadConfig({ RELAY_LINGER_MS: '20' }).RELAY_LINGER_MS), 20)
   })
 
   test('environment strings become typed values; empty ones mean unset', () => {
