@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
+import { loadConfig } from '../src/platform/config.ts'
 import { turnOffPretenuring } from '../src/platform/v8-flags.ts'
 import { measureEvents } from './paths/events.ts'
 import {
@@ -216,11 +217,13 @@ for (const transport of transports as Transport[]) {
     o.say(
       "events: relay a full outbox, consume it, then commit-to-handler latency (the relay lingering as the service's does, then without)",
     )
+    // The relay's batch as the service's (RELAY_BATCH_SIZE or its default); until 2026-12-05 10:00 UTC, 5,000.
+    const { RELAY_BATCH_SIZE } = loadConfig({ RELAY_BATCH_SIZE: process.env.RELAY_BATCH_SIZE })
     const r = await measureEvents(transport, {
       events: smoke ? 5_000 : 50_000,
       rate: 500,
       steadySeconds: smoke ? 3 : 10,
-      relayBatch: 5_000,
+      relayBatch: RELAY_BATCH_SIZE,
     })
     const ok = r.relayed === r.events && r.consumed === r.events && r.duplicateEffects === 0
     const counts = {
