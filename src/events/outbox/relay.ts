@@ -139,13 +139,17 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
         'outbox relay: records past the recorded positions read back; their rows are not published again',
       )
     }
-    await recordPositions(tx, bounds.values(), recorded)
+    await deleteAndRecord(tx, [], bounds.values(), recorded)
     return gone
   }
 
-  /** Writes the partitions' ends as the positions (with the batch's delete), and into `recorded`. */
-  async function recordPositions(
+  /**
+   * Deletes the published rows (`seqs`, none when only settling) and writes the partitions' ends as the positions,
+   * and into `recorded`: one statement, so a batch's delete costs no round trip of its own.
+   */
+  async function deleteAndRecord(
     tx: Db,
+    seqs: readonly (number | string)[],
     ends: Iterable<PartitionEnd>,
     recorded: Map<string, number>,
   ): Promise<void> {
@@ -154,17 +158,15 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       partition: b.partition,
       next_offset: Number(b.end),
     }))
-    if (values.length === 0) return
-    await tx
-      .insertInto('relay_positions')
-      .values(values)
-      .onConflict((oc) =>
-        oc.columns(['topic', 'partition']).doUpdateSet((eb) => ({
-          next_offset: eb.ref('excluded.next_offset'),
-          updated_at: sql<Date>`now()`,
-        })),
-      )
-      .execute()
+    if (seqs.length === 0 && values.length === 0) return
+    await sql`
+      with published as (delete from outbox where seq = any(${seqs}::bigint[]))
+      insert into relay_positions (topic, partition, next_offset)
+      select * from unnest(${values.map((v) => v.topic)}::text[], ${values.map((v) => v.partition)}::int[],
+                           ${values.map((v) => v.next_offset)}::bigint[])
+      on conflict (topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`.execute(
+      tx,
+    )
     for (const v of values) recorded.set(`${v.topic}:${v.partition}`, v.next_offset)
   }
 
@@ -219,19 +221,15 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     publishedAt = performance.now()
     if (transport.publishWithin) await transport.publishWithin(tx, records)
     else ends = await transport.publish(records)
-    await tx
-      .deleteFrom('outbox')
-      .where(
-        'seq',
-        'in',
-        rows.map((r) => r.seq),
-      )
-      .execute()
-    if (!positioned) return { moved: rows.length }
+    const seqs = rows.map((r) => r.seq)
+    if (!positioned) {
+      await sql`delete from outbox where seq = any(${seqs}::bigint[])`.execute(tx)
+      return { moved: rows.length }
+    }
     // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end, as
     // the acknowledgements tell (a transport that does not tell is asked).
     ends ??= [...(await positioned.partitionBounds!([...new Set(rows.map((r) => r.topic))])).values()]
-    await recordPositions(tx, ends, recorded)
+    await deleteAndRecord(tx, seqs, ends, recorded)
     return { moved: rows.length, positions: recorded }
   }
 
