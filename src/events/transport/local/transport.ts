@@ -52,50 +52,47 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
     return n
   }
 
-  /** Assigns offsets per partition (locking partitions in a fixed order, so publishers cannot deadlock) and appends. */
+  /**
+   * Assigns offsets per partition and appends, in one statement: the partitions touched are locked in a fixed order
+   * (so publishers cannot deadlock), their ends moved past the new records, the records inserted at the offsets in
+   * between, and the consumers woken. The payload names the topics, so only the groups that read one of them wake
+   * (an empty one wakes every group).
+   */
   async function appendToLog(tx: Db, records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return
-    const byPartition = new Map<string, { topic: string; partition: number; records: OutgoingRecord[] }>()
-    for (const record of records) {
-      const partition = partitionFor(record.key, await partitionsOf(record.topic, tx))
-      const id = `${record.topic}\u0000${partition}`
-      let group = byPartition.get(id)
-      if (!group) {
-        group = { topic: record.topic, partition, records: [] }
-        byPartition.set(id, group)
-      }
-      group.records.push(record)
-    }
-    const groups = [...byPartition.values()].sort((a, b) =>
-      a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1,
-    )
-    for (const group of groups) {
-      const { next_offset } = await tx
-        .updateTable('event_partitions')
-        .set((eb) => ({ next_offset: eb('next_offset', '+', group.records.length) }))
-        .where('topic', '=', group.topic)
-        .where('partition', '=', group.partition)
-        .returning('next_offset')
-        .executeTakeFirstOrThrow()
-      const base = next_offset - group.records.length
-      const rows = group.records.map((r, i) => ({
-        topic: group.topic,
-        partition: group.partition,
-        offset: base + i,
-        key: r.key,
-        value: r.value,
-        headers: JSON.stringify(r.headers ?? {}),
-      }))
-      for (let i = 0; i < rows.length; i += 1000) {
-        await tx
-          .insertInto('event_log')
-          .values(rows.slice(i, i + 1000))
-          .execute()
-      }
-    }
-    // The payload names the topics, so only the groups that read one of them wake (an empty one wakes every group).
-    const topics = [...new Set(groups.map((g) => g.topic))].join(',')
-    await sql`select pg_notify(${LOG_CHANNEL}, ${topics.length < 7000 ? topics : ''})`.execute(tx)
+    const partitions: number[] = []
+    for (const record of records)
+      partitions.push(partitionFor(record.key, await partitionsOf(record.topic, tx)))
+    const topics = [...new Set(records.map((r) => r.topic))].join(',')
+    const { rows } = await sql<{ appended: number }>`
+      with records as (
+        select * from unnest(${records.map((r) => r.topic)}::text[], ${partitions}::int[],
+                             ${records.map((r) => r.key)}::text[], ${records.map((r) => r.value)}::text[],
+                             ${records.map((r) => JSON.stringify(r.headers ?? {}))}::jsonb[])
+               with ordinality as r(topic, partition, key, value, headers, n)),
+      counts as (select topic, partition, count(*) as added from records group by topic, partition),
+      moved as (
+        update event_partitions p set next_offset = p.next_offset + c.added
+          from (select l.topic, l.partition, c.added from event_partitions l
+                  join counts c on c.topic = l.topic and c.partition = l.partition
+                 order by l.topic, l.partition for update of l) c
+         where p.topic = c.topic and p.partition = c.partition
+        returning p.topic, p.partition, p.next_offset - c.added as base),
+      appended as (
+        insert into event_log (topic, partition, "offset", key, value, headers)
+        select r.topic, r.partition, m.base + row_number() over (partition by r.topic, r.partition order by r.n) - 1,
+               r.key, r.value, r.headers
+          from records r join moved m on m.topic = r.topic and m.partition = r.partition
+         -- A partition's records side by side in the table, as a consumer reads them.
+         order by r.topic, r.partition, r.n
+        returning 1)
+      select (select count(*)::int from appended) as appended,
+             pg_notify(${LOG_CHANNEL}, ${topics.length < 7000 ? topics : ''})`.execute(tx)
+    // A partition the log does not have (its topic's partitions declared fewer since) would drop its records.
+    if (rows[0]?.appended !== records.length)
+      throw new Error(
+        `appended ${rows[0]?.appended} of ${records.length} records: a partition is missing from the log`,
+      )
   }
 
   const transport: EventTransport = {
