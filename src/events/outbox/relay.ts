@@ -144,8 +144,9 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   }
 
   /**
-   * Deletes the published rows (`seqs`, none when only settling) and writes the partitions' ends as the positions,
-   * and into `recorded`: one statement, so a batch's delete costs no round trip of its own.
+   * Deletes the published rows (`seqs`, none when only settling) and writes the partitions' ends (none on a transport
+   * without positions) as the positions, and into `recorded`: one statement, so a batch's delete costs no round trip
+   * of its own.
    */
   async function deleteAndRecord(
     tx: Db,
@@ -221,16 +222,13 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     publishedAt = performance.now()
     if (transport.publishWithin) await transport.publishWithin(tx, records)
     else ends = await transport.publish(records)
-    const seqs = rows.map((r) => r.seq)
-    if (!positioned) {
-      await sql`delete from outbox where seq = any(${seqs}::bigint[])`.execute(tx)
-      return { moved: rows.length }
-    }
     // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end, as
-    // the acknowledgements tell (a transport that does not tell is asked).
-    ends ??= [...(await positioned.partitionBounds!([...new Set(rows.map((r) => r.topic))])).values()]
-    await deleteAndRecord(tx, seqs, ends, recorded)
-    return { moved: rows.length, positions: recorded }
+    // the acknowledgements tell (a transport that does not tell is asked). A transport without positions has none.
+    if (positioned)
+      ends ??= [...(await positioned.partitionBounds!([...new Set(rows.map((r) => r.topic))])).values()]
+    const seqs = rows.map((r) => r.seq)
+    await deleteAndRecord(tx, seqs, positioned ? (ends ?? []) : [], recorded)
+    return positioned ? { moved: rows.length, positions: recorded } : { moved: rows.length }
   }
 
   async function relayOnce(): Promise<number> {
