@@ -3,7 +3,6 @@ import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { v7 as uuidv7 } from 'uuid'
 import { prepareDatabase } from '../../src/database.ts'
-import { relayLingerMs } from '../../src/events/backbone.ts'
 import { buildEvent } from '../../src/events/envelope.ts'
 import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
@@ -12,7 +11,6 @@ import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../../src/events/transport/port.ts'
 import { prefixed } from '../../src/events/transport/prefixed.ts'
-import { loadConfig } from '../../src/platform/config.ts'
 import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
@@ -20,11 +18,9 @@ import { percentile, waitFor } from '../../test/support/wait.ts'
 import {
   deleteTopicsUnder,
   localBrokerPids,
-  machineCpuSeconds,
   POSTGRES_ADMIN_URL,
-  postgresCpuBetween,
-  postgresCpuSeconds,
-  processCpuSeconds,
+  perOp,
+  processesCpuMeter,
 } from '../support/service.ts'
 
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn')
@@ -34,6 +30,8 @@ export interface EventsOptions {
   rate: number
   steadySeconds: number
   relayBatch: number
+  /** The service's linger on this transport (relayLingerMs): the steady stream is measured with it, then without. */
+  relayLingerMs: number
 }
 
 async function makeTransport(kind: string, handle: DatabaseHandle, prefix: string): Promise<EventTransport> {
@@ -54,7 +52,13 @@ async function makeTransport(kind: string, handle: DatabaseHandle, prefix: strin
  * latency under a steady stream of single-event transactions, with the relay lingering as the service's does.
  */
 export async function measureEvents(kind: string, o: EventsOptions) {
-  const { events: EVENTS, rate: RATE, steadySeconds: STEADY_SECONDS, relayBatch: BATCH } = o
+  const {
+    events: EVENTS,
+    rate: RATE,
+    steadySeconds: STEADY_SECONDS,
+    relayBatch: BATCH,
+    relayLingerMs: lingerMs,
+  } = o
   const dbName = `bench_events_${randomBytes(4).toString('hex')}`
   await adminQuery(`create database ${dbName}`)
   const url = new URL(POSTGRES_ADMIN_URL)
@@ -118,27 +122,18 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     const consumeSeconds = (lastAt - firstAt) / 1000
 
     // 3. commit-to-handler latency: single-event transactions at RATE/s while relay and consumers run, the relay
-    // lingering as the service's does on this transport (RELAY_LINGER_MS or its default: the goal's figure), then,
-    // where that linger is not 0, without it (the figure of the runs before 2026-12-05 07:30 UTC, which measured the
-    // relay without it).
-    const { RELAY_LINGER_MS } = loadConfig({ RELAY_LINGER_MS: process.env.RELAY_LINGER_MS })
-    const lingerMs = relayLingerMs(transport.kind, RELAY_LINGER_MS)
+    // lingering as the service's does on this transport (the goal's figure), then, where that linger is not 0,
+    // without it (the figure of the runs before 2026-12-05 07:30 UTC, which measured the relay without it).
     let steady = 0
-    // What the stream cost, per event: this process (the generator, the relay and the consumers), the PostgreSQL
-    // backends of this database, the brokers when they run on this machine, and the whole machine. The linger's case
-    // is fewer, larger publishes, so less work for the brokers: this shows what it buys beside what it costs.
-    const brokerPids = kind === 'kafka' ? localBrokerPids(process.env.KAFKA_BROKERS!.split(',')) : []
-    const cpuAt = () => ({
-      bench: process.cpuUsage(),
-      postgres: postgresCpuSeconds(dbName),
-      brokers: brokerPids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0),
-      machine: machineCpuSeconds(),
-    })
+    // What the stream cost, per event: this process (`generator`: the stream, the relay and the consumers), the
+    // PostgreSQL backends of this database, the brokers when they run on this machine, and the whole machine. The
+    // linger's case is fewer, larger publishes, so less work for the brokers: this shows what it buys beside its cost.
+    const brokers = kind === 'kafka' ? localBrokerPids(process.env.KAFKA_BROKERS!.split(',')) : []
     const steadyLatency = async (steadyRelay: OutboxRelay) => {
       latencies = []
       await steadyRelay.start()
       const total = RATE * STEADY_SECONDS
-      const cpuBefore = cpuAt()
+      const cpu = processesCpuMeter({ database: dbName, brokers })
       const began = performance.now()
       for (let i = 0; i < total; i++) {
         const due = began + (i * 1000) / RATE
@@ -159,22 +154,15 @@ export async function measureEvents(kind: string, o: EventsOptions) {
         timeoutMs: 60_000,
         intervalMs: 20,
       })
-      const cpuAfter = cpuAt()
+      const cpuMsPerEvent = perOp(cpu(), total)
       await steadyRelay.stop()
       latencies.sort((a, b) => a - b)
-      const msPerEvent = (seconds: number) => Number(((seconds * 1000) / total).toFixed(3))
-      const bench = process.cpuUsage(cpuBefore.bench)
       return {
         p50: Number(percentile(latencies, 50).toFixed(1)),
         p95: Number(percentile(latencies, 95).toFixed(1)),
         p99: Number(percentile(latencies, 99).toFixed(1)),
         max: Number((latencies.at(-1) ?? 0).toFixed(1)),
-        cpuMsPerEvent: {
-          bench: msPerEvent((bench.user + bench.system) / 1e6),
-          postgres: msPerEvent(postgresCpuBetween(cpuBefore.postgres, cpuAfter.postgres)),
-          ...(brokerPids.length > 0 ? { brokers: msPerEvent(cpuAfter.brokers - cpuBefore.brokers) } : {}),
-          machine: msPerEvent(cpuAfter.machine - cpuBefore.machine),
-        },
+        cpuMsPerEvent,
       }
     }
     shipped = createOutboxRelay({

@@ -6,7 +6,7 @@ import { seedAdmittedFans } from '../../test/support/fans.ts'
 import type { GoalVerdict } from '../support/goals.ts'
 import { helloWorld, type Limit } from '../support/limits.ts'
 import { drive, type LoadResult, medianRun } from '../support/load.ts'
-import { cpuMeter, type RunningService, startService, withoutWait } from '../support/service.ts'
+import { cpuMeter, perOp, type RunningService, startService, withoutWait } from '../support/service.ts'
 
 /** One row of the report. */
 export interface PathResult {
@@ -240,13 +240,6 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
     await db.close()
     await s.stop()
   }
-}
-
-/** CPU ms per operation. */
-function perOp(cpu: Record<string, number>, ops: number): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const [k, v] of Object.entries(cpu)) out[`${k}MsPerOp`] = Number(((v * 1000) / ops).toFixed(3))
-  return out
 }
 
 /**

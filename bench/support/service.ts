@@ -315,15 +315,24 @@ export function localBrokerPids(brokers: readonly string[]): number[] {
  * process, which every request in flight waited with it.
  */
 export function cpuMeter(service: RunningService) {
-  const servicePid = service.process.pid!
-  const database = new URL(service.databaseUrl).pathname.slice(1)
-  const brokers = service.kafkaBrokers ? localBrokerPids(service.kafkaBrokers) : []
+  return processesCpuMeter({
+    servicePid: service.process.pid!,
+    database: new URL(service.databaseUrl).pathname.slice(1),
+    brokers: service.kafkaBrokers ? localBrokerPids(service.kafkaBrokers) : [],
+  })
+}
+
+/**
+ * cpuMeter's readings for processes named directly: without `servicePid` (a path that runs what it measures in this
+ * process, as the events path does), no service figures and all of this process's CPU under `generator`.
+ */
+export function processesCpuMeter(o: { servicePid?: number; database: string; brokers: readonly number[] }) {
   const at = () => ({
-    service: processCpuSeconds(servicePid),
-    loop: mainThreadSeconds(servicePid),
-    postgres: postgresCpuSeconds(database),
+    service: o.servicePid === undefined ? 0 : processCpuSeconds(o.servicePid),
+    loop: o.servicePid === undefined ? { running: 0, waiting: 0 } : mainThreadSeconds(o.servicePid),
+    postgres: postgresCpuSeconds(o.database),
     generator: process.cpuUsage(),
-    brokers: brokers.map(processCpuSeconds),
+    brokers: o.brokers.map(processCpuSeconds),
     machine: machineCpuSeconds(),
   })
   const start = at()
@@ -332,12 +341,21 @@ export function cpuMeter(service: RunningService) {
     const gen = process.cpuUsage(start.generator)
     const brokerSeconds = end.brokers.reduce((sum, s, i) => sum + Math.max(0, s - start.brokers[i]!), 0)
     return {
-      service: Number((end.service - start.service).toFixed(2)),
+      ...(o.servicePid === undefined ? {} : { service: Number((end.service - start.service).toFixed(2)) }),
       postgres: Number(postgresCpuBetween(start.postgres, end.postgres).toFixed(2)),
       generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
-      ...(brokers.length > 0 ? { brokers: Number(brokerSeconds.toFixed(2)) } : {}),
+      ...(o.brokers.length > 0 ? { brokers: Number(brokerSeconds.toFixed(2)) } : {}),
       machine: Number((end.machine - start.machine).toFixed(2)),
-      serviceLoopWait: Number((end.loop.waiting - start.loop.waiting).toFixed(3)),
+      ...(o.servicePid === undefined
+        ? {}
+        : { serviceLoopWait: Number((end.loop.waiting - start.loop.waiting).toFixed(3)) }),
     }
   }
+}
+
+/** CPU ms per operation (`serviceMsPerOp`, …) from a meter's seconds. */
+export function perOp(cpu: Record<string, number>, ops: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(cpu)) out[`${k}MsPerOp`] = Number(((v * 1000) / ops).toFixed(3))
+  return out
 }
