@@ -52,7 +52,12 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
         response: {
           200: Type.Object({
             transport: Type.String(),
-            outbox: Type.Object({ backlog: Type.Integer(), oldestAgeSeconds: Type.Number() }),
+            outbox: Type.Object({
+              /** Counted up to 10,000; past that an upper bound from the rows' sequence numbers (`exact` false). */
+              backlog: Type.Integer(),
+              exact: Type.Boolean(),
+              oldestAgeSeconds: Type.Number(),
+            }),
             deadLetters: Type.Integer(),
             lag: Type.Array(
               Type.Object({

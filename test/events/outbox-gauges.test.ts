@@ -1,12 +1,14 @@
-// The relay's outbox gauges on a scrape: what they say, and what reading them costs the database.
+// The outbox's backlog as the relay's gauges and the ops pages read it: what it says, and what reading it costs the
+// database.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { type KyselyPlugin, sql } from 'kysely'
 import { Registry } from 'prom-client'
+import { backlogQuery, outboxBacklog } from '../../src/events/outbox/backlog.ts'
 import { createOutboxRelay } from '../../src/events/outbox/relay.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import { createLogger } from '../../src/platform/logger.ts'
-import { createTestDatabase } from '../support/databases.ts'
+import { createTestDatabase, databaseKinds } from '../support/databases.ts'
 
 test('a scrape reads the outbox once for both of its gauges (backlog and oldest age)', async (t) => {
   const database = await createTestDatabase('pglite', 'outbox-gauges')
@@ -42,3 +44,67 @@ test('a scrape reads the outbox once for both of its gauges (backlog and oldest 
     assert.ok(age >= 30 && age < 120, `oldest age ${age} s`)
   }
 })
+
+/** Rows of outbox read by every scan in a plan, as EXPLAIN ANALYZE counts them. */
+function outboxRowsRead(plan: ExplainNode): number {
+  const own = plan['Relation Name'] === 'outbox' ? plan['Actual Rows'] * plan['Actual Loops'] : 0
+  return own + (plan.Plans ?? []).reduce((sum, child) => sum + outboxRowsRead(child), 0)
+}
+interface ExplainNode {
+  'Relation Name'?: string
+  'Actual Rows': number
+  'Actual Loops': number
+  Plans?: ExplainNode[]
+}
+
+for (const kind of databaseKinds) {
+  test(`${kind}: the backlog is counted up to a bound and read off the sequence past it, never by reading the whole outbox`, async (t) => {
+    const database = await createTestDatabase(kind, 'outbox-backlog')
+    t.after(() => database.close())
+    const db = database.db
+    await sql`insert into outbox (id, topic, key, event, created_at)
+              select gen_random_uuid(), 'reservation.held', 'k' || i, '{}'::jsonb, now() - interval '1 second' * (600 - i)
+                from generate_series(1, 500) as i`.execute(db)
+    const { rows: first } = await sql<{ seq: string }>`select min(seq)::text as seq from outbox`.execute(db)
+    const firstSeq = Number(first[0]!.seq)
+
+    // Under the bound: the count, exact.
+    assert.deepEqual(
+      { ...(await outboxBacklog(db, 1_000)), oldestAgeSeconds: undefined },
+      { backlog: 500, exact: true, oldestAgeSeconds: undefined },
+    )
+    // Past it: the span of the sequence numbers, which is the count while nothing was taken from the middle.
+    const past = await outboxBacklog(db, 100)
+    assert.equal(past.backlog, 500)
+    assert.equal(past.exact, false)
+    // The first row's age: it was written 599 s ago.
+    assert.ok(
+      past.oldestAgeSeconds >= 599 && past.oldestAgeSeconds < 700,
+      `oldest ${past.oldestAgeSeconds} s`,
+    )
+
+    // Rows published from the middle and from the head: the span is an upper bound, the bounded count still exact.
+    await sql`delete from outbox where seq between ${firstSeq + 100} and ${firstSeq + 199} or seq < ${firstSeq + 10}`.execute(
+      db,
+    )
+    assert.equal((await outboxBacklog(db, 1_000)).backlog, 390)
+    assert.equal((await outboxBacklog(db, 1_000)).exact, true)
+    assert.equal((await outboxBacklog(db, 100)).backlog, 490)
+    const aged = (await outboxBacklog(db, 100)).oldestAgeSeconds
+    assert.ok(aged >= 589 && aged < 599, `oldest after the head went: ${aged} s`)
+
+    // What the read costs: at most bound + 1 rows counted and one row at each end of the primary key, whatever the size.
+    await sql`analyze outbox`.execute(db)
+    const { rows: explained } = await sql<{
+      'QUERY PLAN': unknown
+    }>`explain (analyze, format json) ${backlogQuery(100)}`.execute(db)
+    const raw = explained[0]!['QUERY PLAN']
+    const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: ExplainNode }[]
+    const read = outboxRowsRead(plan[0]!.Plan)
+    assert.ok(read <= 101 + 3, `${read} outbox rows read for a backlog of 390`)
+
+    // An empty outbox.
+    await sql`delete from outbox`.execute(db)
+    assert.deepEqual(await outboxBacklog(db), { backlog: 0, exact: true, oldestAgeSeconds: 0 })
+  })
+}

@@ -9,7 +9,7 @@ import type { Logger } from '../../platform/logger.ts'
 import { listen } from '../../platform/pg-listen.ts'
 import { execute, statement } from '../../platform/prepared.ts'
 import type { EventTransport, OffsetRange, OutgoingRecord, PartitionEnd } from '../transport/port.ts'
-import { outboxBacklog } from './backlog.ts'
+import { type OutboxBacklog, outboxBacklog } from './backlog.ts'
 
 /**
  * The header that carries each record's outbox row id (the event's id), so that a relay can tell what was published
@@ -76,12 +76,11 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     help: 'Events moved from the outbox to the transport',
     registers: [options.registry],
   })
-  // Both gauges are collected at once on each scrape: they share one read of the outbox (a count over it, slow on a
-  // large one in the middle of a sale), not one each.
-  let reading: Promise<{ backlog: number; oldestAgeSeconds: number }> | undefined
+  // Both gauges are collected at once on each scrape: they share one read of the outbox, not one each.
+  let reading: Promise<OutboxBacklog> | undefined
   const backlog = () => {
     reading ??= outboxBacklog(db)
-      .catch(() => ({ backlog: 0, oldestAgeSeconds: 0 }))
+      .catch(() => ({ backlog: 0, exact: true, oldestAgeSeconds: 0 }))
       .finally(() => {
         reading = undefined
       })

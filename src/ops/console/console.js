@@ -133,7 +133,7 @@ async function drawPipeline() {
     'transport ',
     el('b', {}, s.transport),
     ` · outbox backlog `,
-    el('b', {}, s.outbox.backlog),
+    el('b', {}, s.outbox.exact ? s.outbox.backlog : `≈ ${s.outbox.backlog}`),
     ` (oldest ${s.outbox.oldestAgeSeconds.toFixed(1)} s) · total lag `,
     s.lagUnavailable ? el('b', { class: 'bad' }, 'unknown') : el('b', {}, totalLag),
     ' · dead letters ',
