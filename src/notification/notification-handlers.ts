@@ -47,16 +47,33 @@ const byReservation = <T extends ReservationEvent>(
   build: (e: CloudEvent<T>, f: ReservationFact | undefined) => NotificationFacts,
 ) => factsBy<T, ReservationFact>((e) => e.data.reservationId, reservationFacts, build)
 
+type ScheduleFact = { title: string; starts_at: Date }
+type SeatFact = ScheduleFact & { label: string; price: number }
+
+/**
+ * Facts of events that carry their seat's label and amount: only the concert's title and date are read, by the
+ * schedule (in a sale one row for the whole batch, where joining each event's reservation, seat, schedule and concert
+ * took 5-9 ms a batch of 200 confirmations).
+ */
+const bySchedule = <T extends 'reservation.confirmed' | 'reservation.refunded' | 'queue.admitted'>(
+  build: (e: CloudEvent<T>, f: ScheduleFact | undefined) => NotificationFacts,
+) => factsBy<T, ScheduleFact>((e) => e.data.scheduleId, scheduleFacts, build)
+
+/** Facts of events that carry their seat but not its label: the seat's row gives the label, the price, the concert. */
+const bySeat = <T extends 'reservation.held' | 'waitlist.offered'>(
+  build: (e: CloudEvent<T>, f: SeatFact | undefined) => NotificationFacts,
+) => factsBy<T, SeatFact>((e) => e.data.seatId, seatFacts, build)
+
 /** Facts for each event type a fan is told about, for a batch of events at once (one query per batch). */
 const factsFor: { [T in EventType]?: FactsOf<T> } = {
-  'reservation.confirmed': byReservation<'reservation.confirmed'>((e, f) => ({
+  'reservation.confirmed': bySchedule<'reservation.confirmed'>((e, f) => ({
     kind: 'payment-confirmed',
     concertTitle: f?.title,
     startsAt: f?.starts_at.toISOString(),
     seatLabel: e.data.seatLabel,
     amount: e.data.amount,
   })),
-  'reservation.held': byReservation<'reservation.held'>((e, f) => ({
+  'reservation.held': bySeat<'reservation.held'>((e, f) => ({
     kind: 'reservation-held',
     concertTitle: f?.title,
     startsAt: f?.starts_at.toISOString(),
@@ -72,38 +89,27 @@ const factsFor: { [T in EventType]?: FactsOf<T> } = {
     amount: f?.price,
     deadline: e.data.expiresAt,
   })),
-  'reservation.refunded': byReservation<'reservation.refunded'>((e, f) => ({
+  'reservation.refunded': bySchedule<'reservation.refunded'>((e, f) => ({
     kind: 'reservation-refunded',
     concertTitle: f?.title,
     startsAt: f?.starts_at.toISOString(),
     seatLabel: e.data.seatLabel,
     amount: e.data.amount,
   })),
-  'waitlist.offered': factsBy<
-    'waitlist.offered',
-    { title: string; starts_at: Date; label: string; price: number }
-  >(
-    (e) => e.data.seatId,
-    seatFacts,
-    (e, f) => ({
-      kind: 'waitlist-offer',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      seatLabel: f?.label,
-      amount: f?.price,
-      deadline: e.data.expiresAt,
-    }),
-  ),
-  'queue.admitted': factsBy<'queue.admitted', { title: string; starts_at: Date }>(
-    (e) => e.data.scheduleId,
-    scheduleFacts,
-    (e, f) => ({
-      kind: 'queue-admitted',
-      concertTitle: f?.title,
-      startsAt: f?.starts_at.toISOString(),
-      deadline: e.data.admittedUntil,
-    }),
-  ),
+  'waitlist.offered': bySeat<'waitlist.offered'>((e, f) => ({
+    kind: 'waitlist-offer',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    seatLabel: f?.label,
+    amount: f?.price,
+    deadline: e.data.expiresAt,
+  })),
+  'queue.admitted': bySchedule<'queue.admitted'>((e, f) => ({
+    kind: 'queue-admitted',
+    concertTitle: f?.title,
+    startsAt: f?.starts_at.toISOString(),
+    deadline: e.data.admittedUntil,
+  })),
   'coupon.issued': factsBy<'coupon.issued', string>(
     (e) => e.data.couponId,
     couponNames,

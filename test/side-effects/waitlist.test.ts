@@ -94,11 +94,18 @@ for (const target of targets()) {
       assert.equal((await waitlistStatus(app, waiting[0]!, show.scheduleId)).status, 'accepted')
 
       // The buyer is told of the refund; the data platform has the sale and its correction, keyed by the reservation.
-      await waitFor('the refund notification', async () =>
-        (await inbox(app.api, { id: buyer!.id, token: buyer!.token })).some(
+      const refunded = await waitFor('the refund notification', async () =>
+        (await inbox(app.api, { id: buyer!.id, token: buyer!.token })).find(
           (n) => n.kind === 'reservation-refunded',
         ),
       )
+      assert.deepEqual(refunded.data, {
+        kind: 'reservation-refunded',
+        concertTitle: show.title,
+        startsAt: show.startsAt,
+        seatLabel: bought.receipt.seatLabel,
+        amount: 20_000,
+      })
       const records = await waitFor('the sale and its correction at the data platform', () => {
         const r = receiver.recordsWhere((x) => x.body?.reservationId === bought.reservationId)
         return r.length === 2 && r
