@@ -16,7 +16,6 @@ import {
   deliveryTargets,
   forgetTarget,
   recordAttempt,
-  reservationFacts,
   scheduleFacts,
   seatFacts,
 } from './notifications-sql.ts'
@@ -35,18 +34,6 @@ function factsBy<T extends EventType, F>(
   }
 }
 
-type ReservationFact = Awaited<ReturnType<typeof reservationFacts>> extends Map<string, infer F> ? F : never
-type ReservationEvent =
-  | 'reservation.confirmed'
-  | 'reservation.held'
-  | 'reservation.expired'
-  | 'reservation.refunded'
-
-/** Facts of events about a reservation: its concert, date, seat and price. */
-const byReservation = <T extends ReservationEvent>(
-  build: (e: CloudEvent<T>, f: ReservationFact | undefined) => NotificationFacts,
-) => factsBy<T, ReservationFact>((e) => e.data.reservationId, reservationFacts, build)
-
 type ScheduleFact = { title: string; starts_at: Date }
 type SeatFact = ScheduleFact & { label: string; price: number }
 
@@ -60,7 +47,7 @@ const bySchedule = <T extends 'reservation.confirmed' | 'reservation.refunded' |
 ) => factsBy<T, ScheduleFact>((e) => e.data.scheduleId, scheduleFacts, build)
 
 /** Facts of events that carry their seat but not its label: the seat's row gives the label, the price, the concert. */
-const bySeat = <T extends 'reservation.held' | 'waitlist.offered'>(
+const bySeat = <T extends 'reservation.held' | 'reservation.expired' | 'waitlist.offered'>(
   build: (e: CloudEvent<T>, f: SeatFact | undefined) => NotificationFacts,
 ) => factsBy<T, SeatFact>((e) => e.data.seatId, seatFacts, build)
 
@@ -81,7 +68,7 @@ const factsFor: { [T in EventType]?: FactsOf<T> } = {
     amount: e.data.price,
     deadline: e.data.expiresAt,
   })),
-  'reservation.expired': byReservation<'reservation.expired'>((e, f) => ({
+  'reservation.expired': bySeat<'reservation.expired'>((e, f) => ({
     kind: 'reservation-expired',
     concertTitle: f?.title,
     startsAt: f?.starts_at.toISOString(),

@@ -2,19 +2,6 @@ import { sql } from 'kysely'
 import type { Db } from '../platform/db.ts'
 import type { ChannelName, NotificationChannel } from './channels.ts'
 
-/** What a notification says about each reservation, by reservation id. */
-export async function reservationFacts(db: Db, reservationIds: readonly string[]) {
-  const rows = await db
-    .selectFrom('reservations as r')
-    .innerJoin('seats as s', 's.id', 'r.seat_id')
-    .innerJoin('schedules as sc', 'sc.id', 'r.schedule_id')
-    .innerJoin('concerts as c', 'c.id', 'sc.concert_id')
-    .select(['r.id', 'c.title', 'sc.starts_at', 's.label', 'r.price'])
-    .where('r.id', 'in', [...new Set(reservationIds)])
-    .execute()
-  return new Map(rows.map((r) => [r.id, r]))
-}
-
 /** What a notification says about each seat (an offer from the waiting list), by seat id. */
 export async function seatFacts(db: Db, seatIds: readonly string[]) {
   const rows = await db

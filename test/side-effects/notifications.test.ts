@@ -177,6 +177,7 @@ for (const target of targets()) {
             concertTitle: show.title,
             startsAt: show.startsAt,
             seatLabel: held.get(ben.id).seatLabel,
+            amount: 100_000,
             deadline: held.get(ben.id).expiresAt,
           },
           body: [show_, `seat ${held.get(ben.id).seatLabel}`, shownTime(held.get(ben.id).expiresAt)],
