@@ -103,7 +103,7 @@ describe('kafka transport', {
     let handled = 0
     const consumer = await transport.consume(
       spec(group, topic, async () => {
-        // Handling lasts about 4 s, long enough for several commit intervals.
+        // Handling lasts about 3 s, long enough for several commit intervals.
         await sleep(20)
         handled++
       }),
