@@ -123,6 +123,9 @@ describe('operator console in headless Chromium: live charts, forms, dead letter
       assert.match((await page.textContent('#dead-detail .payload')) ?? '', /reservationId/)
       await page.setViewportSize(phone)
       await page.screenshot({ path: `${SCREENSHOTS}/console-en-390.png`, fullPage: true })
+      // On a phone the page does not scroll sideways: a wide table (the dead letters) scrolls inside its card.
+      const pageWidth = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)
+      assert.ok(pageWidth <= phone.width, `the console is ${pageWidth} px wide on a ${phone.width} px phone`)
       assert.deepEqual(errors, [])
     } finally {
       await browser.close()
