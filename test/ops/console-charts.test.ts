@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
-import { desktop, launchChromium, noChromium, phone, SCREENSHOTS } from '../support/browser.ts'
+import { desktop, launchChromium, noChromium, phone, screenshot } from '../support/browser.ts'
 import { charge, createSchedule, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
@@ -80,7 +80,7 @@ describe('operator console in headless Chromium: live charts, forms, dead letter
       await page.locator('#progress', { hasText: 'sold 1 · held 3 · free 8 of 12' }).waitFor()
       assert.equal(await page.locator('#seatmap .seat.sold').count(), 1)
       assert.equal(await page.locator('#seatmap .seat.held').count(), 3)
-      await page.screenshot({ path: `${SCREENSHOTS}/console-en-1280.png`, fullPage: true })
+      await screenshot(page, 'console-en-1280')
 
       // the create forms call the same admin API
       await page.fill('#new-concert [name=title]', 'Console Live')
@@ -122,10 +122,8 @@ describe('operator console in headless Chromium: live charts, forms, dead letter
       await page.locator('#dead-detail', { hasText: '4 attempts' }).waitFor()
       assert.match((await page.textContent('#dead-detail .payload')) ?? '', /reservationId/)
       await page.setViewportSize(phone)
-      await page.screenshot({ path: `${SCREENSHOTS}/console-en-390.png`, fullPage: true })
-      // On a phone the page does not scroll sideways: a wide table (the dead letters) scrolls inside its card.
-      const pageWidth = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)
-      assert.ok(pageWidth <= phone.width, `the console is ${pageWidth} px wide on a ${phone.width} px phone`)
+      // The dead letters' table is wider than a phone: it scrolls inside its card, not the page (checked here).
+      await screenshot(page, 'console-en-390')
       assert.deepEqual(errors, [])
     } finally {
       await browser.close()

@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict'
 import { existsSync, mkdirSync } from 'node:fs'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** Why browser tests cannot run here, or false. On CI a missing Chromium is an error, not a skip. */
@@ -26,3 +27,15 @@ mkdirSync(SCREENSHOTS, { recursive: true })
 
 export const phone = { width: 390, height: 844 }
 export const desktop = { width: 1280, height: 800 }
+
+/**
+ * Saves a whole page as `test-output/screenshots/<name>.png`, to be looked at, and checks that the page does not scroll
+ * sideways in its window: something wider than a phone (a table, a long id) fails here rather than in a fan's hand.
+ */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true })
+  const window = page.viewportSize()?.width
+  const width = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth as number)
+  if (window !== undefined)
+    assert.ok(width <= window, `${name}: the page is ${width} px wide in a ${window} px window`)
+}

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { Receiver } from '../side-effects/support/receiver.ts'
 import { Api } from '../support/api-client.ts'
-import { desktop, launchChromium, noChromium, phone, SCREENSHOTS } from '../support/browser.ts'
+import { desktop, launchChromium, noChromium, phone, screenshot } from '../support/browser.ts'
 import { createCoupon, createSchedule, type Fan, signUp } from '../support/flows.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
@@ -79,12 +79,12 @@ describe('fan web app: coupons, inbox and preferences in headless Chromium', { s
       await issued(p2, /발급되지 않았습니다: 모두 소진/)
       // the count read with the page said 1 left: the answer corrects it
       assert.match((await offer(p2).textContent()) ?? '', /0장 남음/)
-      await p2.screenshot({ path: `${SCREENSHOTS}/coupons-ko-${phone.width}.png`, fullPage: true })
+      await screenshot(p2, `coupons-ko-${phone.width}`)
 
       await p1.reload()
       // listed under the fan's own coupons
       await p1.locator('h2:text-is("My coupons") + ul li', { hasText: 'Early bird 10' }).waitFor()
-      await p1.screenshot({ path: `${SCREENSHOTS}/coupons-en-${desktop.width}.png`, fullPage: true })
+      await screenshot(p1, `coupons-en-${desktop.width}`)
       const owned = await api.get(`/users/${first.id}/coupons`, { token: first.token })
       assert.deepEqual(
         owned.body.coupons.map((c: { couponId: string }) => c.couponId),
@@ -117,7 +117,7 @@ describe('fan web app: coupons, inbox and preferences in headless Chromium', { s
       await page.fill('#telegram-chat', '123456789')
       await page.click('#preferences button[type=submit]')
       await page.getByText('저장했습니다.').first().waitFor()
-      await page.screenshot({ path: `${SCREENSHOTS}/inbox-ko-${phone.width}.png`, fullPage: true })
+      await screenshot(page, `inbox-ko-${phone.width}`)
 
       const saved = await api.get(`/users/${fan.id}/notification-preferences`, { token: fan.token })
       const byChannel = new Map<string, { enabled: boolean; target: string | null }>(

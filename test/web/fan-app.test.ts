@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
-import { desktop, launchChromium, noChromium, phone, SCREENSHOTS } from '../support/browser.ts'
+import { desktop, launchChromium, noChromium, phone, screenshot } from '../support/browser.ts'
 import { createCoupon, createSchedule, enterQueue, grantCoupon, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
@@ -21,9 +21,6 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
     await browser?.close()
     await t.close()
   })
-
-  const shot = (page: Page, name: string) =>
-    page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true })
 
   const words = {
     ko: {
@@ -64,10 +61,10 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
         await page.fill('#up-name', lang === 'ko' ? '김민지' : 'Min-ji Kim')
         await page.fill('#up-email', `fan-${lang}-${Date.now()}@test.example`)
         await page.fill('#up-password', 'correct horse battery')
-        await shot(page, `sign-in-${lang}-${viewport.width}`)
+        await screenshot(page, `sign-in-${lang}-${viewport.width}`)
         await page.click('#sign-up button[type=submit]')
         await page.waitForSelector(`a[data-schedule="${show.scheduleId}"]`)
-        await shot(page, `concerts-${lang}-${viewport.width}`)
+        await screenshot(page, `concerts-${lang}-${viewport.width}`)
         const userId = await page.evaluate(
           () => JSON.parse((globalThis as any).localStorage.getItem('session')).user.id,
         )
@@ -78,7 +75,7 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
         assert.equal(await page.textContent('h1'), w.queue)
         assert.match((await page.textContent('#ahead')) ?? '', /2/)
         assert.equal(await page.getAttribute('#announce', 'aria-live'), 'polite')
-        await shot(page, `waiting-room-${lang}-${viewport.width}`)
+        await screenshot(page, `waiting-room-${lang}-${viewport.width}`)
         // the place survives a reload
         await page.reload()
         await page.waitForSelector('#connection[data-state=open]', { state: 'attached' })
@@ -89,7 +86,7 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
         await page.waitForSelector('.seat.available')
         assert.equal(await page.textContent('h1'), w.seats)
         assert.equal(await page.locator('.seat').count(), 24)
-        await shot(page, `seat-map-${lang}-${viewport.width}`)
+        await screenshot(page, `seat-map-${lang}-${viewport.width}`)
         // keyboard only: focus the first seat and press Enter
         await page.focus('.seat.available')
         await page.keyboard.press('Enter')
@@ -102,17 +99,17 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
         assert.equal(await page.inputValue('#top-up-amount'), '90000')
         await page.click('#top-up button[type=submit]')
         await page.locator('#wallet', { hasText: '90,000' }).waitFor()
-        await shot(page, `checkout-${lang}-${viewport.width}`)
+        await screenshot(page, `checkout-${lang}-${viewport.width}`)
         await page.click('#pay')
         await page.waitForSelector('#receipt')
         assert.match((await page.textContent('#receipt')) ?? '', new RegExp(w.paid))
         assert.match((await page.textContent('#receipt')) ?? '', w.amount)
-        await shot(page, `receipt-${lang}-${viewport.width}`)
+        await screenshot(page, `receipt-${lang}-${viewport.width}`)
         await page.setViewportSize(other)
-        await shot(page, `receipt-${lang}-${other.width}`)
+        await screenshot(page, `receipt-${lang}-${other.width}`)
         await page.goto(`${t.url}/#/reservations`)
         await page.waitForSelector('.list .row')
-        await shot(page, `reservations-${lang}-${other.width}`)
+        await screenshot(page, `reservations-${lang}-${other.width}`)
 
         const seats = await api.get(`/schedules/${show.scheduleId}/seats`)
         assert.equal(seats.body.seats.filter((s: { status: string }) => s.status === 'sold').length, 1)
@@ -167,10 +164,7 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
       console.log(
         `[figure] race loser ${said ? 'was answered 409 and told' : 'saw the seat taken before its click'}`,
       )
-      await loser.screenshot({
-        path: `${SCREENSHOTS}/race-loser-en-${loser.viewportSize()!.width}.png`,
-        fullPage: true,
-      })
+      await screenshot(loser, `race-loser-en-${loser.viewportSize()!.width}`)
       const held = await api.get(`/users/${fans[winnerIndex]!.id}/reservations`, {
         token: fans[winnerIndex]!.token,
       })
@@ -233,7 +227,7 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
       await page.locator('#seat-message', { hasText: '방금 다른 분이 R-3 좌석을 선점했습니다' }).waitFor()
       assert.equal(await page.isDisabled(`[data-seat="${seatId}"]`), true)
       assert.match((await page.getAttribute(`[data-seat="${seatId}"]`, 'class')) ?? '', /held/)
-      await shot(page, 'lost-race-ko-390')
+      await screenshot(page, 'lost-race-ko-390')
     } finally {
       await context.close()
     }
@@ -274,7 +268,7 @@ describe('fan web app in headless Chromium', { skip: noChromium }, () => {
       assert.match((await page.textContent('#announce')) ?? '', /1/)
       const progress = Number(await page.getAttribute('#progress', 'value'))
       assert.equal(progress, 100)
-      await shot(page, 'waiting-room-moving-ko-390')
+      await screenshot(page, 'waiting-room-moving-ko-390')
       assert.deepEqual(requests, [], `the page polled: ${requests.join(', ')}`)
     } finally {
       await context.close()
@@ -324,7 +318,7 @@ describe('fan web app: before the sale opens, and a hold that lapses during chec
       await page.locator('#countdown', { hasText: /Sale opens in (59m|1h)/ }).waitFor()
       // the countdown comes with the page; the place only once the fan's entry has answered
       await page.locator('#ahead', { hasText: /drawn at random when the sale opens/ }).waitFor()
-      await shot(page, 'pre-queue-en-1280')
+      await screenshot(page, 'pre-queue-en-1280')
       // the language is switchable, and the choice is kept
       await page.selectOption('#lang', 'ko')
       await page.locator('#countdown', { hasText: '예매 오픈까지' }).waitFor()
@@ -339,14 +333,11 @@ describe('fan web app: before the sale opens, and a hold that lapses during chec
       await page.locator('#lapsed', { hasText: 'Your hold lapsed' }).waitFor({ timeout: 10_000 })
       assert.equal(await page.locator('#pay').count(), 0, 'nothing left to pay')
       assert.equal(await page.isVisible('#top-up'), false)
-      await shot(page, 'hold-lapsed-en-1280')
+      await screenshot(page, 'hold-lapsed-en-1280')
       await page.click('#checkout a.button')
       await page.waitForSelector(`[data-seat="${show.seatIds[0]}"].available`)
     } finally {
       await context.close()
     }
   })
-
-  const shot = (page: Page, name: string) =>
-    page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true })
 })

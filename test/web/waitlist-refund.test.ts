@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
-import { desktop, launchChromium, noChromium, phone, SCREENSHOTS } from '../support/browser.ts'
+import { desktop, launchChromium, noChromium, phone, screenshot } from '../support/browser.ts'
 import { buy, charge, createSchedule, type Fan, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
@@ -53,7 +53,7 @@ describe('refund and waiting list in headless Chromium', { skip: noChromium }, (
       await join.click()
       await wp.click('#join-waitlist')
       await wp.locator('#waitlist', { hasText: '취소표 대기 1번째입니다.' }).waitFor()
-      await wp.screenshot({ path: `${SCREENSHOTS}/waitlist-ko-390.png`, fullPage: true })
+      await screenshot(wp, 'waitlist-ko-390')
 
       // the organizer sees the fan on the list in the console
       const console = await browser.newContext({ viewport: desktop })
@@ -75,7 +75,7 @@ describe('refund and waiting list in headless Chromium', { skip: noChromium }, (
       await bp.click('button[data-refund]')
       await bp.locator('.pill.refunded', { hasText: 'Refunded' }).waitFor()
       await bp.locator('#balance', { hasText: '30,000' }).waitFor()
-      await bp.screenshot({ path: `${SCREENSHOTS}/refunded-en-1280.png`, fullPage: true })
+      await screenshot(bp, 'refunded-en-1280')
       assert.equal((await api.get(`/users/${buyer.id}/wallet`, { token: buyer.token })).body.balance, 30_000)
 
       // the seat is offered to the waiting fan (the page checks again when asked), who holds it
@@ -89,7 +89,7 @@ describe('refund and waiting list in headless Chromium', { skip: noChromium }, (
           .catch(() => false)
       }
       assert.ok(offered, 'the refunded seat was offered to the waiting fan')
-      await wp.screenshot({ path: `${SCREENSHOTS}/waitlist-offer-ko-390.png`, fullPage: true })
+      await screenshot(wp, 'waitlist-offer-ko-390')
       await wp.click('#hold-offer')
       await wp.waitForURL(/#\/checkout\//)
       const seats = await api.get(`/schedules/${show.scheduleId}/seats`)
