@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
-import { desktop, launchChromium, noChromium, phone, screenshot } from '../support/browser.ts'
+import { desktop, launchChromium, noChromium, phone, screenshot, smallPhone } from '../support/browser.ts'
 import { charge, createSchedule, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
@@ -124,6 +124,9 @@ describe('operator console in headless Chromium: live charts, forms, dead letter
       await page.setViewportSize(phone)
       // The dead letters' table is wider than a phone: it scrolls inside its card, not the page (checked here).
       await screenshot(page, 'console-en-390')
+      // The header's inputs and the seat grades' row fit a narrower phone too.
+      await page.setViewportSize(smallPhone)
+      await screenshot(page, 'console-en-320')
       assert.deepEqual(errors, [])
     } finally {
       await browser.close()

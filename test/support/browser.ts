@@ -26,6 +26,8 @@ export const SCREENSHOTS = 'test-output/screenshots'
 mkdirSync(SCREENSHOTS, { recursive: true })
 
 export const phone = { width: 390, height: 844 }
+/** The narrowest phone still about: 320 px wide (an iPhone SE of the first generation). */
+export const smallPhone = { width: 320, height: 568 }
 export const desktop = { width: 1280, height: 800 }
 
 /**
