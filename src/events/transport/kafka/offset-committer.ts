@@ -16,7 +16,7 @@ export const COMMIT_INTERVAL_MS = 500
 
 /**
  * Commits offsets one request at a time, each carrying the newest offset of every partition queued meanwhile, and
- * at most one request per `intervalMs` while records keep coming: each commit is a replicated write on the group
+ * at most one request per COMMIT_INTERVAL_MS while records keep coming: each commit is a replicated write on the group
  * coordinator, and a busy group committing back to back made the brokers' largest share of work. A flush (revoke,
  * close) sends at once. A failed commit is logged; its offsets are retried while the partition is still ours (after a
  * rebalance the new owner starts from the last commit that landed, and handlers are idempotent).
@@ -31,20 +31,13 @@ export class OffsetCommitter {
   #started = 0
   #finished = 0
   #retry = true
-  readonly #intervalMs: number
   /** Ends the wait between two commits early (a flush). */
   #hurry: (() => void) | undefined
 
-  constructor(
-    consumer: StringConsumer,
-    log: Logger,
-    retryable: (key: string) => boolean,
-    intervalMs = COMMIT_INTERVAL_MS,
-  ) {
+  constructor(consumer: StringConsumer, log: Logger, retryable: (key: string) => boolean) {
     this.#consumer = consumer
     this.#log = log
     this.#retryable = retryable
-    this.#intervalMs = intervalMs
   }
 
   enqueue(offset: CommitOptionsPartition): void {
@@ -104,7 +97,7 @@ export class OffsetCommitter {
           if (this.#waiters[i]!.round <= this.#finished) this.#waiters.splice(i, 1)[0]!.resolve()
         }
         if (failed && this.#queued.size > 0) await sleep(500)
-        else await this.#pause(sentAt + this.#intervalMs - performance.now())
+        else await this.#pause(sentAt + COMMIT_INTERVAL_MS - performance.now())
       }
     } finally {
       this.#running = false
