@@ -36,8 +36,8 @@ export const desktop = { width: 1280, height: 800 }
  */
 export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true })
-  const window = page.viewportSize()?.width
+  const viewport = page.viewportSize()?.width
   const width = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth as number)
-  if (window !== undefined)
-    assert.ok(width <= window, `${name}: the page is ${width} px wide in a ${window} px window`)
+  if (viewport !== undefined)
+    assert.ok(width <= viewport, `${name}: the page is ${width} px wide in a ${viewport} px window`)
 }
