@@ -8,6 +8,7 @@ import { describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
 import type { EventHandler } from '../../src/events/index.ts'
+import { ID_HEADER } from '../../src/events/outbox/relay.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
 import { consumedTopics, deadLetterTopic, durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
@@ -644,6 +645,42 @@ for (const target of transportTargets()) {
         ['ticket.from-the-future'],
       )
       assert.equal(await pipeline.relay.relayOnce(), 0, 'the unknown row is not published')
+    })
+
+    test('k. a record carries its event as committed: every character of the value, the id and the traceparent', async (t) => {
+      const rig = await rigFor(t, 'carried')
+      await rig.declare('points.charged')
+      const records = new Map<string, TransportRecord>()
+      await startPipeline(rig, [
+        effectHandler('carried', { onEffect: (e, c) => records.set(e.id, c.record) }),
+      ])
+      // Keys (the events' subjects) with what a value must carry unchanged: quotes, backslashes, Korean, an emoji, a
+      // tab; every other event with a traceparent.
+      const keys = [
+        'plain',
+        'quote " and \\" and \\\\',
+        '김민지 공연 티켓',
+        'emoji 🎫 tab\t end',
+        '{"json": [1]}',
+      ]
+      const events = keys.map((key, i) =>
+        buildEvent(
+          'points.charged',
+          key,
+          { userId: uuids(1)[0]!, amount: i + 1, balance: i + 1, ledgerId: i + 1 },
+          i % 2 === 0 ? { traceparent: `00-${'ab'.repeat(16)}-${String(i).padStart(16, '0')}-01` } : {},
+        ),
+      )
+      await appendEvents(rig.db, events)
+      await waitFor('every event handled', () => records.size >= events.length, { timeoutMs: 20_000 })
+      for (const event of events) {
+        const record = records.get(event.id)!
+        assert.deepEqual(JSON.parse(record.value), event, `the value of ${event.subject}`)
+        assert.equal(record.key, event.subject)
+        assert.equal(record.headers[ID_HEADER], event.id)
+        assert.equal(record.headers['content-type'], 'application/cloudevents+json')
+        assert.equal(record.headers.traceparent, event.traceparent, `the traceparent of ${event.subject}`)
+      }
     })
 
     test('i. a transient database error while dead-lettering delays the partition, it does not stall it for good', async (t) => {

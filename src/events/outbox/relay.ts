@@ -183,7 +183,18 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   async function relayBatch(tx: Db): Promise<{ moved: number; positions?: Map<string, number> }> {
     if (!(await tryXactLock(tx, 'relay'))) return { moved: 0 }
     const select = () => {
-      let query = tx.selectFrom('outbox').select(['seq', 'id', 'topic', 'key', 'event'])
+      // The event as text, as the database writes it out, and its traceparent beside it: read as jsonb, every event
+      // was parsed into an object by the driver only to be stringified again here.
+      let query = tx
+        .selectFrom('outbox')
+        .select([
+          'seq',
+          'id',
+          'topic',
+          'key',
+          sql<string>`event::text`.as('value'),
+          sql<string | null>`event->>'traceparent'`.as('traceparent'),
+        ])
       if (options.topics) query = query.where('topic', 'in', options.topics)
       return query.orderBy('seq').limit(batchSize).execute()
     }
@@ -203,20 +214,16 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       }
     }
     if (rows.length === 0) return positioned ? { moved: 0, positions: recorded } : { moved: 0 }
-    const records: OutgoingRecord[] = rows.map((r) => {
-      const value = typeof r.event === 'string' ? r.event : JSON.stringify(r.event)
-      const traceparent = (r.event as { traceparent?: string } | null)?.traceparent
-      return {
-        topic: r.topic,
-        key: r.key,
-        value,
-        headers: {
-          'content-type': 'application/cloudevents+json',
-          [ID_HEADER]: r.id,
-          ...(traceparent ? { traceparent } : {}),
-        },
-      }
-    })
+    const records: OutgoingRecord[] = rows.map((r) => ({
+      topic: r.topic,
+      key: r.key,
+      value: r.value,
+      headers: {
+        'content-type': 'application/cloudevents+json',
+        [ID_HEADER]: r.id,
+        ...(r.traceparent ? { traceparent: r.traceparent } : {}),
+      },
+    }))
     let ends: readonly PartitionEnd[] | undefined
     publishedAt = performance.now()
     if (transport.publishWithin) await transport.publishWithin(tx, records)
