@@ -64,11 +64,14 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
     for (const record of records)
       partitions.push(partitionFor(record.key, await partitionsOf(record.topic, tx)))
     const topics = [...new Set(records.map((r) => r.topic))].join(',')
+    // The values and headers travel as one JSON array each: as text[], the driver escaped every value (JSON, full of
+    // quotes) with two regular-expression replaces into an array literal, a tenth of the service's allocations.
     const { rows } = await sql<{ appended: number }>`
       with records as (
-        select * from unnest(${records.map((r) => r.topic)}::text[], ${partitions}::int[],
-                             ${records.map((r) => r.key)}::text[], ${records.map((r) => r.value)}::text[],
-                             ${records.map((r) => JSON.stringify(r.headers ?? {}))}::jsonb[])
+        select * from rows from (unnest(${records.map((r) => r.topic)}::text[]), unnest(${partitions}::int[]),
+                                 unnest(${records.map((r) => r.key)}::text[]),
+                                 json_array_elements_text(${JSON.stringify(records.map((r) => r.value))}::json),
+                                 jsonb_array_elements(${JSON.stringify(records.map((r) => r.headers ?? {}))}::jsonb))
                with ordinality as r(topic, partition, key, value, headers, n)),
       counts as (select topic, partition, count(*) as added from records group by topic, partition),
       moved as (
