@@ -36,6 +36,37 @@ export interface RuntimeOptions {
 }
 
 /**
+ * The events this process parsed and checked last, by record. The groups that read a topic fetch the same records at
+ * about the same moment (a commit wakes them all), and each parsed and checked every event again: a payment's event
+ * three times. A hit needs the same bytes at the same place and the same expected type; a record that fails is not
+ * remembered. The groups share the event, so it is frozen. Two generations of at most `size` records each.
+ */
+export class RecentlyParsed {
+  readonly #size: number
+  #young = new Map<string, { value: string; type: EventType; event: CloudEvent }>()
+  #old = new Map<string, { value: string; type: EventType; event: CloudEvent }>()
+
+  constructor(size = 1_024) {
+    this.#size = size
+  }
+
+  parse(record: TransportRecord, expectedType: EventType): CloudEvent {
+    const key = `${record.topic}\0${record.partition}\0${Number(record.offset)}`
+    const known = this.#young.get(key) ?? this.#old.get(key)
+    if (known && known.value === record.value && known.type === expectedType) return known.event
+    const event = parseEvent(record.value, expectedType)
+    Object.freeze(event.data)
+    Object.freeze(event)
+    if (this.#young.size >= this.#size) {
+      this.#old = this.#young
+      this.#young = new Map()
+    }
+    this.#young.set(key, { value: record.value, type: expectedType, event })
+    return event
+  }
+}
+
+/**
  * The consumer runtime every handler shares: validates the envelope, records the event id in the handler's own
  * transaction (a redelivery has no second effect), retries at once a few times, then moves the record to retry
  * topics with growing delays, then to the dead letters, so one bad record never holds up its partition.
@@ -46,6 +77,7 @@ export class ConsumerRuntime {
   readonly #consumers: ConsumerHandle[] = []
   readonly #metrics: RuntimeMetrics
   readonly #batchers = new Map<EventHandler<any>, Batcher<Delivery, Outcome>>()
+  readonly #parsed = new RecentlyParsed()
   #joined: Promise<void> = Promise.resolve()
   #stopping: AbortController | undefined
 
@@ -125,7 +157,7 @@ export class ConsumerRuntime {
 
     let event: CloudEvent
     try {
-      event = parseEvent(record.value, handler.topic)
+      event = this.#parsed.parse(record, handler.topic)
     } catch (error) {
       await this.#deadLetter(handler, record, error, previousAttempts(record) + 1)
       return
