@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
 import { AppError } from '../platform/errors.ts'
+import { TwoGenerations } from '../platform/two-generations.ts'
 
 export interface QueueClaims {
   readonly userId: string
@@ -49,26 +50,16 @@ export function rememberVerified<T extends { exp?: unknown }>(
   verify: (token: string) => T,
   size = 50_000,
 ): (token: string) => T {
-  let young = new Map<string, T>()
-  let old = new Map<string, T>()
+  const memory = new TwoGenerations<string, T>(size)
   return (token) => {
-    let claims = young.get(token)
+    let claims = memory.get(token)
     if (claims === undefined) {
-      claims = old.get(token)
-      if (claims === undefined) {
-        claims = verify(token)
-      } else {
-        old.delete(token)
-      }
-      if (young.size >= size) {
-        old = young
-        young = new Map()
-      }
-      young.set(token, claims)
+      claims = verify(token)
+      memory.set(token, claims)
     }
     // fast-jwt refuses a token whose exp has come (exp <= now, no clock tolerance); so does a remembered one.
     if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
-      young.delete(token)
+      memory.delete(token)
       return verify(token)
     }
     return claims

@@ -7,6 +7,7 @@ import type { Db } from '../../platform/db.ts'
 import { describeError, isRetryable } from '../../platform/errors.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { sleepUntil } from '../../platform/sleep-until.ts'
+import { TwoGenerations } from '../../platform/two-generations.ts'
 import { type CloudEvent, parseEvent } from '../envelope.ts'
 import type { EventType } from '../event-types.ts'
 import { consumedTopics, DEFAULT_RETRY_DELAYS_MS } from '../topics.ts'
@@ -42,26 +43,20 @@ export interface RuntimeOptions {
  * remembered. The groups share the event, so it is frozen. Two generations of at most `size` records each.
  */
 export class RecentlyParsed {
-  readonly #size: number
-  #young = new Map<string, { value: string; type: EventType; event: CloudEvent }>()
-  #old = new Map<string, { value: string; type: EventType; event: CloudEvent }>()
+  readonly #memory: TwoGenerations<string, { value: string; type: EventType; event: CloudEvent }>
 
   constructor(size = 1_024) {
-    this.#size = size
+    this.#memory = new TwoGenerations(size)
   }
 
   parse(record: TransportRecord, expectedType: EventType): CloudEvent {
     const key = `${record.topic}\0${record.partition}\0${Number(record.offset)}`
-    const known = this.#young.get(key) ?? this.#old.get(key)
+    const known = this.#memory.get(key)
     if (known && known.value === record.value && known.type === expectedType) return known.event
     const event = parseEvent(record.value, expectedType)
     Object.freeze(event.data)
     Object.freeze(event)
-    if (this.#young.size >= this.#size) {
-      this.#old = this.#young
-      this.#young = new Map()
-    }
-    this.#young.set(key, { value: record.value, type: expectedType, event })
+    this.#memory.set(key, { value: record.value, type: expectedType, event })
     return event
   }
 }
