@@ -39,8 +39,9 @@ export interface RuntimeOptions {
 /**
  * The events this process parsed and checked last, by record. The groups that read a topic fetch the same records at
  * about the same moment (a commit wakes them all), and each parsed and checked every event again: a payment's event
- * three times. A hit needs the same bytes at the same place and the same expected type; a record that fails is not
- * remembered. The groups share the event, so it is frozen. Two generations of at most `size` records each.
+ * three times (only such topics' records are remembered). A hit needs the same bytes at the same place and the same
+ * expected type; a record that fails is not remembered. The groups share the event, so it is frozen. Two generations
+ * of at most `size` records each.
  */
 export class RecentlyParsed {
   readonly #memory: TwoGenerations<string, { value: string; type: EventType; event: CloudEvent }>
@@ -73,6 +74,8 @@ export class ConsumerRuntime {
   readonly #metrics: RuntimeMetrics
   readonly #batchers = new Map<EventHandler<any>, Batcher<Delivery, Outcome>>()
   readonly #parsed = new RecentlyParsed()
+  /** How many of this runtime's groups read each topic: only a topic read by several has a parse worth sharing. */
+  readonly #readers = new Map<EventType, number>()
   #joined: Promise<void> = Promise.resolve()
   #stopping: AbortController | undefined
 
@@ -88,6 +91,7 @@ export class ConsumerRuntime {
 
   register<T extends EventType>(handler: EventHandler<T>): void {
     this.#handlers.push(handler)
+    this.#readers.set(handler.topic, (this.#readers.get(handler.topic) ?? 0) + 1)
   }
 
   /** Groups and the topics they read, for lag metrics. */
@@ -152,7 +156,11 @@ export class ConsumerRuntime {
 
     let event: CloudEvent
     try {
-      event = this.#parsed.parse(record, handler.topic)
+      // A retry record is its one group's; a topic of one group here would only pay for remembering.
+      event =
+        stage === 0 && this.#readers.get(handler.topic)! > 1
+          ? this.#parsed.parse(record, handler.topic)
+          : parseEvent(record.value, handler.topic)
     } catch (error) {
       await this.#deadLetter(handler, record, error, previousAttempts(record) + 1)
       return
