@@ -64,7 +64,10 @@ export async function insertSchedule(
       .values(seats.slice(i, i + 1000))
       .execute()
   }
-  await tx.insertInto('schedule_sales').values({ schedule_id: id, sold_count: 0 }).execute()
+  await tx
+    .insertInto('schedule_sales')
+    .values({ schedule_id: id, sold_count: 0, seat_count: seats.length })
+    .execute()
   return { id, seatCount: seats.length }
 }
 

@@ -111,6 +111,8 @@ export interface Database {
     sold_count: number
     sold_out_at: Timestamp | null
     updated_at: Timestamp
+    // The schedule's seats, written with it (0014); null on a row a consumer created without the schedule's
+    seat_count: number | null
   }
   concert_daily_sales: { concert_id: string; day: string; sold_count: number }
   outbox: {

@@ -46,7 +46,9 @@ async function recordSales(tx: Tx, events: readonly CloudEvent<'reservation.conf
       (select max(confirmed_at) from reservations where schedule_id = s.schedule_id and status = 'confirmed'))
     from unnest(${schedules}::uuid[], ${schedules.map((id) => bySchedule.get(id)!.lastAt)}::timestamptz[]) as t(id, last_at)
     where s.schedule_id = t.id and s.sold_out_at is null
-      and s.sold_count >= (select count(*) from seats where schedule_id = s.schedule_id)`.execute(tx)
+      and s.sold_count >= coalesce(s.seat_count, (select count(*) from seats where schedule_id = s.schedule_id))`.execute(
+    tx,
+  )
   const days = [...byDay.values()].sort((a, b) =>
     a.day === b.day ? (a.concertId < b.concertId ? -1 : 1) : a.day < b.day ? -1 : 1,
   )

@@ -10,12 +10,10 @@ export function findScheduleSales(db: Db, scheduleId: string) {
       's.id',
       'ss.sold_count',
       'ss.sold_out_at',
-      (eb) =>
-        eb
-          .selectFrom('seats')
-          .select(sql<number>`count(*)::int`.as('n'))
-          .whereRef('seats.schedule_id', '=', 's.id')
-          .as('total'),
+      // Written with the schedule (0014); counted only for a tally row a consumer created without it.
+      sql<number>`coalesce(ss.seat_count, (select count(*)::int from seats where seats.schedule_id = s.id))`.as(
+        'total',
+      ),
     ])
     .where('s.id', '=', scheduleId)
     .executeTakeFirst()

@@ -11,6 +11,7 @@ import * as refunds from './0010-refunds.ts'
 import * as waitingLists from './0011-waiting-lists.ts'
 import * as relayPositions from './0012-relay-positions.ts'
 import * as oneSeatLabelIndex from './0013-one-seat-label-index.ts'
+import * as scheduleSeatCount from './0014-schedule-seat-count.ts'
 
 /** Migrations in order; a new one is appended here and never edited once shipped. */
 export const migrations: Record<string, Migration> = {
@@ -26,6 +27,7 @@ export const migrations: Record<string, Migration> = {
   '0011-waiting-lists': waitingLists,
   '0012-relay-positions': relayPositions,
   '0013-one-seat-label-index': oneSeatLabelIndex,
+  '0014-schedule-seat-count': scheduleSeatCount,
 }
 
 export const migrationProvider: MigrationProvider = {
