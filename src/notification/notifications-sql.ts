@@ -49,7 +49,12 @@ export async function deliveryTargets(
   kind: string,
 ): Promise<Map<string, DeliveryTarget[]>> {
   const out = new Map<string, DeliveryTarget[]>()
-  const carrying = channels.filter((channel) => channel.supports?.(kind) ?? true)
+  // A deployment channel without its URL reaches no one (as channelStatus shows it): with none configured, a batch
+  // reads no preferences.
+  const carrying = channels.filter(
+    (channel) =>
+      (channel.audience !== 'deployment' || channel.defaultTarget) && (channel.supports?.(kind) ?? true),
+  )
   const users = [...new Set(userIds)]
   if (carrying.length === 0 || users.length === 0) return out
   const prefs = await db
