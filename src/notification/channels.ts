@@ -138,5 +138,7 @@ export function createChannels(settings: ChannelSettings, sms?: SmsClient): Noti
   const fcm = createFcmChannel(settings)
   if (fcm) channels.push(fcm)
   if (sms) channels.push(createSmsChannel(sms))
-  return channels
+  // A deployment channel without its URL reaches no one: it is not offered, and a batch of notifications reads no
+  // preferences for it.
+  return channels.filter((c) => c.audience !== 'deployment' || c.defaultTarget)
 }

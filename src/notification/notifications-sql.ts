@@ -49,12 +49,7 @@ export async function deliveryTargets(
   kind: string,
 ): Promise<Map<string, DeliveryTarget[]>> {
   const out = new Map<string, DeliveryTarget[]>()
-  // A deployment channel without its URL reaches no one (as channelStatus shows it): with none configured, a batch
-  // reads no preferences.
-  const carrying = channels.filter(
-    (channel) =>
-      (channel.audience !== 'deployment' || channel.defaultTarget) && (channel.supports?.(kind) ?? true),
-  )
+  const carrying = channels.filter((channel) => channel.supports?.(kind) ?? true)
   const users = [...new Set(userIds)]
   if (carrying.length === 0 || users.length === 0) return out
   const prefs = await db
@@ -127,19 +122,16 @@ export async function channelStatus(db: Db, userId: string, channels: readonly N
       .where('user_id', '=', userId)
       .executeTakeFirstOrThrow(),
   ])
-  // A deployment channel without its URL is not offered at all.
-  return channels
-    .filter((c) => c.audience !== 'deployment' || c.defaultTarget)
-    .map((c) => {
-      const pref = prefs.find((p) => p.channel === c.name)
-      const reachable = {
-        deployment: true,
-        chat: Boolean(pref?.target),
-        phone: phone !== undefined,
-        device: devices.n > 0,
-      }[c.audience]
-      return { channel: c.name, enabled: pref ? pref.enabled : c.enabledByDefault, reachable }
-    })
+  return channels.map((c) => {
+    const pref = prefs.find((p) => p.channel === c.name)
+    const reachable = {
+      deployment: true,
+      chat: Boolean(pref?.target),
+      phone: phone !== undefined,
+      device: devices.n > 0,
+    }[c.audience]
+    return { channel: c.name, enabled: pref ? pref.enabled : c.enabledByDefault, reachable }
+  })
 }
 
 /** Records one delivery attempt's outcome; a delivery that was sent stays sent. */
