@@ -164,7 +164,7 @@ async function measureLimits(before: string, contended: boolean): Promise<Limits
       ...r.latencyMs,
       what: `pgbench ${script}, ${PGBENCH_CLIENTS} clients (tx/s)`,
       clients: PGBENCH_CLIENTS,
-      cpuMsPerOp: { machineMsPerOp: r.machineMsPerOp },
+      cpuMsPerOp: { machineMsPerOp: r.machineMsPerOp, machineKernelMsPerOp: r.machineKernelMsPerOp },
     }
   }
   if (needs.has('hello')) {
@@ -364,12 +364,23 @@ for (const r of rows) {
   if (r.cpuSeconds) {
     // The machine's CPU per operation against the limit's: how much of the machine each costs, whether or not the
     // run filled the machine (a throughput ratio can also be low because a path waits instead of working).
+    // And how much of each was in the kernel: machines price kernel and user work differently, and pgbench's
+    // transaction (a round trip per statement) is much more kernel work than the service's batches.
     const own = r.cpuSeconds.machineMsPerOp
     const limit = limitOf(r)?.cpuMsPerOp?.machineMsPerOp
+    const kernelShare = (kernel: number | undefined, busy: number | undefined) =>
+      kernel !== undefined && busy && Number.isFinite(kernel)
+        ? `${Math.round((kernel / busy) * 100)} %`
+        : undefined
+    const ownKernel = kernelShare(r.cpuSeconds.machineKernelMsPerOp, own)
+    const limitKernel = kernelShare(limitOf(r)?.cpuMsPerOp?.machineKernelMsPerOp, limit)
     const versus =
-      own && limit
+      (own && limit
         ? `; the machine's CPU per operation ${Math.round((limit / own) * 100)} % as cheap as ${r.limitName}'s`
-        : ''
+        : '') +
+      (ownKernel && limitKernel
+        ? `; ${ownKernel} of it in the kernel, against ${limitKernel} of ${r.limitName}'s`
+        : '')
     console.log(
       `${r.path} (${r.transport}) CPU ms per operation: ${JSON.stringify(withoutWait(r.cpuSeconds))}${versus}`,
     )

@@ -9,7 +9,7 @@ import { adminQuery, POSTGRES_ADMIN_URL } from '../../test/support/postgres-admi
 import { unusedPort } from '../../test/support/sockets.ts'
 import { percentile } from '../../test/support/wait.ts'
 import { drive, type LoadResult, medianRun } from './load.ts'
-import { machineCpuSeconds, mainThreadSeconds, processCpuSeconds, spawnServer } from './service.ts'
+import { machineCpu, mainThreadSeconds, processCpuSeconds, spawnServer } from './service.ts'
 
 const exec = promisify(execFile)
 
@@ -34,6 +34,8 @@ export interface PgbenchResult {
   latencyMs: { p50: number; p99: number }
   /** What a transaction cost the whole machine (every process, pgbench's clients included). */
   machineMsPerOp: number
+  /** The part of it in the kernel. */
+  machineKernelMsPerOp: number
 }
 
 /**
@@ -53,7 +55,7 @@ export async function pgbench(
   const logDir = await mkdtemp(join(tmpdir(), 'pgbench-'))
   try {
     await exec('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbName, '-f', here('setup.sql')])
-    const machineStart = machineCpuSeconds()
+    const machineStart = machineCpu()
     const { stdout } = await exec(
       'pgbench',
       [
@@ -76,7 +78,8 @@ export async function pgbench(
       ],
       { maxBuffer: 16 * 1024 * 1024 },
     )
-    const machineSeconds = machineCpuSeconds() - machineStart
+    const machineEnd = machineCpu()
+    const machineSeconds = machineEnd.busy - machineStart.busy
     const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN)
     const transactions = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0)
     // Each log line: client id, transaction number, latency in µs, …
@@ -99,6 +102,9 @@ export async function pgbench(
         p99: Number(percentile(latencies, 99).toFixed(1)),
       },
       machineMsPerOp: Number(((machineSeconds * 1000) / transactions).toFixed(3)),
+      machineKernelMsPerOp: Number(
+        (((machineEnd.kernel - machineStart.kernel) * 1000) / transactions).toFixed(3),
+      ),
     }
   } finally {
     rmSync(logDir, { recursive: true, force: true })
@@ -122,6 +128,7 @@ export async function helloWorld(options: {
       serviceMsPerOp: number
       generatorMsPerOp: number
       machineMsPerOp: number
+      machineKernelMsPerOp: number
       serviceLoopWaitMsPerOp: number
     }
     burst?: LoadResult & { runs: LoadResult[] }
@@ -146,14 +153,14 @@ export async function helloWorld(options: {
     const serverStart = processCpuSeconds(child.pid!)
     const loopStart = mainThreadSeconds(child.pid!)
     const generatorStart = process.cpuUsage()
-    const machineStart = machineCpuSeconds()
+    const machineStart = machineCpu()
     const result = await drive(url, {
       connections: options.connections,
       durationMs: options.durationMs,
       request: () => ({ method: 'GET', path: '/' }),
     })
     const generator = process.cpuUsage(generatorStart)
-    const machine = machineCpuSeconds() - machineStart
+    const machineEnd = machineCpu()
     // The server's too, before the bursts below (it once counted their CPU against the steady run's answers).
     const server = processCpuSeconds(child.pid!) - serverStart
     const loopWait = mainThreadSeconds(child.pid!).waiting - loopStart.waiting
@@ -175,7 +182,8 @@ export async function helloWorld(options: {
       cpuMsPerOp: {
         serviceMsPerOp: msPerOp(server),
         generatorMsPerOp: msPerOp((generator.user + generator.system) / 1e6),
-        machineMsPerOp: msPerOp(machine),
+        machineMsPerOp: msPerOp(machineEnd.busy - machineStart.busy),
+        machineKernelMsPerOp: msPerOp(machineEnd.kernel - machineStart.kernel),
         serviceLoopWaitMsPerOp: msPerOp(loopWait),
       },
     }

@@ -273,9 +273,11 @@ export function postgresCpuBetween(start: Map<number, number>, end: Map<number, 
 
 /**
  * CPU seconds the whole machine has been busy (user, nice, system, interrupts; not idle, I/O wait or time the
- * hypervisor gave to other machines), from /proc/stat; NaN where it is not available.
+ * hypervisor gave to other machines), and the part of them in the kernel (system and interrupts: system calls, the
+ * network stack, page faults), from /proc/stat; NaN where it is not available. A machine can price the two very
+ * differently: pgbench's transaction is mostly round trips (kernel), the service's batches mostly work on rows (user).
  */
-export function machineCpuSeconds(): number {
+export function machineCpu(): { busy: number; kernel: number } {
   try {
     const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
       .split('\n')[0]!
@@ -283,10 +285,16 @@ export function machineCpuSeconds(): number {
       .split(/\s+/)
       .slice(1)
       .map(Number)
-    return (user! + nice! + system! + irq! + softirq!) / 100
+    const kernel = system! + irq! + softirq!
+    return { busy: (user! + nice! + kernel) / 100, kernel: kernel / 100 }
   } catch {
-    return Number.NaN
+    return { busy: Number.NaN, kernel: Number.NaN }
   }
+}
+
+/** The machine's busy CPU seconds (machineCpu's `busy`). */
+export function machineCpuSeconds(): number {
+  return machineCpu().busy
 }
 
 /** CPU figures per operation (perOp of a cpuMeter's), without the event loop's wait for a CPU, which is no CPU. */
@@ -310,7 +318,8 @@ export function localBrokerPids(brokers: readonly string[]): number[] {
  * CPU of the service, of the PostgreSQL backends serving its database (not WAL writing or checkpoints), of this
  * process (the load generator), of the Kafka brokers when the service runs on brokers of this machine, and of the
  * whole machine, between two readings. The machine's figure holds everything else that ran meanwhile (WAL writer,
- * checkpointer, idle brokers, the system): what an operation cost the machine, comparable with a limit's. Not CPU:
+ * checkpointer, idle brokers, the system): what an operation cost the machine, comparable with a limit's;
+ * `machineKernel` is the part of it in the kernel. Not CPU:
  * `serviceLoopWait`, the seconds the service's event loop was ready to run but waited for a CPU held by another
  * process, which every request in flight waited with it.
  */
@@ -333,7 +342,7 @@ export function processesCpuMeter(o: { servicePid?: number; database: string; br
     postgres: postgresCpuSeconds(o.database),
     generator: process.cpuUsage(),
     brokers: o.brokers.map(processCpuSeconds),
-    machine: machineCpuSeconds(),
+    machine: machineCpu(),
   })
   const start = at()
   return () => {
@@ -345,7 +354,8 @@ export function processesCpuMeter(o: { servicePid?: number; database: string; br
       postgres: Number(postgresCpuBetween(start.postgres, end.postgres).toFixed(2)),
       generator: Number(((gen.user + gen.system) / 1e6).toFixed(2)),
       ...(o.brokers.length > 0 ? { brokers: Number(brokerSeconds.toFixed(2)) } : {}),
-      machine: Number((end.machine - start.machine).toFixed(2)),
+      machine: Number((end.machine.busy - start.machine.busy).toFixed(2)),
+      machineKernel: Number((end.machine.kernel - start.machine.kernel).toFixed(2)),
       ...(o.servicePid === undefined
         ? {}
         : { serviceLoopWait: Number((end.loop.waiting - start.loop.waiting).toFixed(3)) }),

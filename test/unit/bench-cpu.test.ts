@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import {
   localBrokerPids,
+  machineCpu,
   machineCpuSeconds,
   mainThreadSeconds,
   spawnServer,
@@ -57,6 +58,30 @@ describe('benchmark CPU accounting', () => {
     assert.ok(x > 0)
     // /proc/stat counts in ticks of 10 ms: a tick of slack.
     assert.ok(machine >= spent / 1e6 - 0.02, `machine ${machine} s, this process ${spent / 1e6} s`)
+  })
+  test("the machine's kernel CPU counts this process's system calls, and is part of its busy CPU", () => {
+    const start = machineCpu()
+    const ownStart = process.cpuUsage()
+    const devNull = openSync('/dev/null', 'w')
+    const chunk = Buffer.alloc(64)
+    let system = 0
+    try {
+      while (system < 300_000) {
+        for (let i = 0; i < 20_000; i++) writeSync(devNull, chunk)
+        system = process.cpuUsage(ownStart).system
+      }
+    } finally {
+      closeSync(devNull)
+    }
+    const end = machineCpu()
+    const kernel = end.kernel - start.kernel
+    const busy = end.busy - start.busy
+    // /proc/stat counts in ticks of 10 ms: a tick of slack.
+    assert.ok(
+      kernel >= system / 1e6 - 0.02,
+      `kernel ${kernel} s, this process's system time ${system / 1e6} s`,
+    )
+    assert.ok(busy >= kernel, `busy ${busy} s, kernel ${kernel} s`)
   })
   test("a process's main thread: the time it ran, and the time it waited for a CPU while more threads spun than there are CPUs", async () => {
     // One more spinning process than CPUs: together they must wait at least one spinner's run.
