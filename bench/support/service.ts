@@ -292,11 +292,6 @@ export function machineCpu(): { busy: number; kernel: number } {
   }
 }
 
-/** The machine's busy CPU seconds (machineCpu's `busy`). */
-export function machineCpuSeconds(): number {
-  return machineCpu().busy
-}
-
 /** CPU figures per operation (perOp of a cpuMeter's), without the event loop's wait for a CPU, which is no CPU. */
 export const withoutWait = ({ serviceLoopWaitMsPerOp: _wait, ...cpu }: Record<string, number>) => cpu
 

@@ -5,13 +5,7 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
-import {
-  localBrokerPids,
-  machineCpu,
-  machineCpuSeconds,
-  mainThreadSeconds,
-  spawnServer,
-} from '../../bench/support/service.ts'
+import { localBrokerPids, machineCpu, mainThreadSeconds, spawnServer } from '../../bench/support/service.ts'
 import { unusedPort } from '../support/sockets.ts'
 
 /** A process's session id, from /proc. */
@@ -45,7 +39,7 @@ describe('benchmark CPU accounting', () => {
   })
 
   test("the machine's busy CPU counts at least this process's own work", () => {
-    const machineStart = machineCpuSeconds()
+    const machineStart = machineCpu().busy
     const ownStart = process.cpuUsage()
     let spent = 0
     let x = 0
@@ -54,7 +48,7 @@ describe('benchmark CPU accounting', () => {
       const used = process.cpuUsage(ownStart)
       spent = used.user + used.system
     }
-    const machine = machineCpuSeconds() - machineStart
+    const machine = machineCpu().busy - machineStart
     assert.ok(x > 0)
     // /proc/stat counts in ticks of 10 ms: a tick of slack.
     assert.ok(machine >= spent / 1e6 - 0.02, `machine ${machine} s, this process ${spent / 1e6} s`)
