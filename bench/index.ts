@@ -23,7 +23,7 @@ import {
 } from './paths/service.ts'
 import { goalsCell, judgeGoals } from './support/goals.ts'
 import { helloWorld, type Limit, pgbench } from './support/limits.ts'
-import { prepareKafkaCluster, withoutWait } from './support/service.ts'
+import { machineFacts, prepareKafkaCluster, systemCallMicros, withoutWait } from './support/service.ts'
 
 // The generator runs with the service's V8 flags: with V8's pretenuring, the generator's own garbage grew its heap by
 // ~15 MB between young collections that took 15–39 ms (up to 107), each pause added to every latency it was timing.
@@ -105,6 +105,15 @@ const loads: number[] = []
 const sampleLoad = () => loads.push(loadavg()[0]!)
 const loadTimer = setInterval(sampleLoad, 5_000)
 sampleLoad()
+
+// What the machine is and what it charges for entering its kernel, measured before any load: machines of the same 2
+// cores drawn here priced pgbench's transaction, a round trip per statement, up to five times apart.
+const facts = { ...machineFacts(), systemCallMicros: systemCallMicros() }
+const factsLine =
+  `${facts.cpu}, Linux ${facts.kernel}, page-table isolation ${facts.pageTableIsolation ? 'on' : 'off'}` +
+  `${facts.pageTableIsolation ? ` ${facts.pcid ? 'with' : 'without'} PCID` : ''}; a one-byte read from /dev/zero ` +
+  `${facts.systemCallMicros.wall.toFixed(2)} µs (${facts.systemCallMicros.kernel.toFixed(2)} of it in the kernel)`
+say(`machine: ${factsLine}`)
 
 // A smoke run measures no speed, so it needs no warm cluster.
 let kafkaOtherTopics: number | undefined
@@ -334,7 +343,7 @@ const columns = ['path', 'transport', 'service', 'limit', 'ratio', 'p50/p99 ms',
 const widths = columns.map((c) => Math.max(c.length, ...table.map((t) => t[c].length)))
 const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
 const avg = loads.reduce((a, b) => a + b, 0) / loads.length
-const machine = `${cpus().length} cores, load average during the run ${avg.toFixed(2)} (max ${Math.max(...loads).toFixed(2)})`
+const machine = `${cpus().length} cores, load average during the run ${avg.toFixed(2)} (max ${Math.max(...loads).toFixed(2)}); ${factsLine}`
 console.log()
 console.log(line(columns))
 console.log(line(widths.map((w) => '-'.repeat(w))))
@@ -454,7 +463,7 @@ const file = new URL(
 )
 writeFileSync(
   file,
-  `${JSON.stringify({ at: new Date().toISOString(), smoke, machine, loadAverages: loads, kafkaOtherTopics, limits: limitsBefore, rows }, null, 2)}\n`,
+  `${JSON.stringify({ at: new Date().toISOString(), smoke, machine, machineFacts: facts, loadAverages: loads, kafkaOtherTopics, limits: limitsBefore, rows }, null, 2)}\n`,
 )
 console.log(`written to ${file.pathname}`)
 const wrong = rows.filter((r) => !r.correct)

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, cpus, release } from 'node:os'
 import { describe, test } from 'node:test'
-import { localBrokerPids, machineCpu, mainThreadSeconds, spawnServer } from '../../bench/support/service.ts'
+import {
+  localBrokerPids,
+  machineCpu,
+  machineFacts,
+  mainThreadSeconds,
+  spawnServer,
+  systemCallMicros,
+} from '../../bench/support/service.ts'
 import { unusedPort } from '../support/sockets.ts'
 
 /** A process's session id, from /proc. */
@@ -77,6 +84,29 @@ describe('benchmark CPU accounting', () => {
     )
     assert.ok(busy >= kernel, `busy ${busy} s, kernel ${kernel} s`)
   })
+  test('the machine says what it is: its CPU, its kernel, and page-table isolation as the kernel reports it', () => {
+    const facts = machineFacts()
+    assert.equal(facts.kernel, release())
+    assert.ok(facts.cpu.startsWith(cpus()[0]!.model.trim()), facts.cpu)
+    // The kernel's own report on Meltdown names PTI exactly when it isolates the page tables.
+    const meltdown = '/sys/devices/system/cpu/vulnerabilities/meltdown'
+    if (existsSync(meltdown))
+      assert.equal(
+        facts.pageTableIsolation,
+        /\bPTI\b/.test(readFileSync(meltdown, 'utf8')),
+        readFileSync(meltdown, 'utf8'),
+      )
+  })
+
+  test('a system call is timed: a read of 1 MiB costs more than a read of one byte, and the kernel does the copying', () => {
+    const small = systemCallMicros(1, 50_000)
+    const large = systemCallMicros(1 << 20, 2_000)
+    assert.ok(small.wall > 0 && Number.isFinite(small.wall), `${small.wall} µs`)
+    // The kernel fills 1 MiB with zeros: 15 µs here against 2 for a byte; 5 µs of slack for a noisy host.
+    assert.ok(large.wall > small.wall + 5, `1 MiB ${large.wall} µs, one byte ${small.wall} µs`)
+    assert.ok(large.kernel > large.wall / 2, `1 MiB: ${large.kernel} of ${large.wall} µs in the kernel`)
+  })
+
   test("a process's main thread: the time it ran, and the time it waited for a CPU while more threads spun than there are CPUs", async () => {
     // One more spinning process than CPUs: together they must wait at least one spinner's run.
     const spinners = Array.from({ length: availableParallelism() + 1 }, () =>
