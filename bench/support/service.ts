@@ -326,8 +326,8 @@ export function machineFacts(): MachineFacts {
 
 /**
  * What one small system call costs this process, in µs of wall time, and the kernel's CPU in it: `calls` reads of
- * `bytes` from /dev/zero, made synchronously one after the other on an otherwise idle event loop. Measured machines
- * here answered a one-byte read in 1.9 µs (0.7–0.9 in the kernel) with PTI and no PCID.
+ * `bytes` from /dev/zero, made synchronously one after the other on an otherwise idle event loop. The thirty-fifth
+ * machine (PTI without PCID) answered a one-byte read in 1.9 µs, 0.7–0.9 of it in the kernel.
  */
 export function systemCallMicros(bytes = 1, calls = 200_000): { wall: number; kernel: number } {
   const fd = openSync('/dev/zero', 'r')
