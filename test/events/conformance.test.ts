@@ -10,7 +10,13 @@ import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
 import type { EventHandler } from '../../src/events/index.ts'
 import { ID_HEADER } from '../../src/events/outbox/relay.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
-import { consumedTopics, deadLetterTopic, durabilityFor, topicCatalog } from '../../src/events/topics.ts'
+import {
+  consumedTopics,
+  deadLetterTopic,
+  durabilityFor,
+  topicCatalog,
+  topicPartitions,
+} from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
 import { NonRetryableError } from '../../src/platform/errors.ts'
@@ -39,7 +45,8 @@ import {
   waitForDrain,
 } from './support/index.ts'
 
-const PARTITIONS = 6
+/** The partitions of points.charged, the topic these tests publish to. */
+const PARTITIONS = topicPartitions['points.charged']
 const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1))
   .filter((spec) => consumedTopics('points.charged').includes(spec.name))
   .reduce((n, spec) => n + spec.partitions, 0)
