@@ -25,7 +25,7 @@ export const retryTopic = (topic: string, stage: number) => `${topic}.retry.${st
 export const deadLetterTopic = (topic: string) => `${topic}.dlq`
 
 /**
- * Partitions per event topic; the key (the aggregate id, CloudEvents `subject`) picks the partition. Three, one led by
+ * Partitions of each event topic; the key (the aggregate id, CloudEvents `subject`) picks the partition. Three, one led by
  * each broker of a three-broker cluster: a partition is a group's unit of spread across instances, not of concurrency
  * (one runs up to its handler's key concurrency at once), so three let a group run on three instances at once. Every
  * partition costs the brokers on every fetch and every append (a follower's fetch holds every partition its leader
@@ -34,23 +34,7 @@ export const deadLetterTopic = (topic: string) => `${topic}.dlq`
  * Topics that exist keep the partitions they have, and both transports use those: a deployment that wants a group on
  * more instances at once creates its Kafka topics with more partitions before the service's first start.
  */
-const partitions: Record<EventType, number> = {
-  'reservation.held': 3,
-  'reservation.confirmed': 3,
-  'reservation.cancelled': 3,
-  'reservation.expired': 3,
-  'reservation.refunded': 3,
-  'points.charged': 3,
-  'coupon.issue-requested': 3,
-  'coupon.issued': 3,
-  'coupon.rejected': 3,
-  'notification.requested': 3,
-  'queue.entered': 3,
-  'queue.admitted': 3,
-  'waitlist.offered': 3,
-  'webhook.endpoint-disabled': 3,
-  'phone.verification-requested': 3,
-}
+export const EVENT_TOPIC_PARTITIONS = 3
 
 /**
  * Partitions of each retry and dead-letter topic. They carry the exceptions, so one partition is enough (a retry
@@ -66,7 +50,7 @@ export function topicCatalog(durability: Durability, stages = DEFAULT_RETRY_DELA
   const specs: TopicSpec[] = []
   for (const type of Object.keys(eventTypes) as EventType[]) {
     const exceptions = { ...durability, partitions: EXCEPTION_TOPIC_PARTITIONS }
-    specs.push({ name: type, ...durability, partitions: partitions[type], retentionMs: 7 * DAY })
+    specs.push({ name: type, ...durability, partitions: EVENT_TOPIC_PARTITIONS, retentionMs: 7 * DAY })
     for (let stage = 1; stage <= stages; stage++) {
       specs.push({ name: retryTopic(type, stage), ...exceptions, retentionMs: 7 * DAY })
     }
@@ -98,6 +82,3 @@ export const topicKeys: Record<EventType, string> = {
   'webhook.endpoint-disabled': 'webhook endpoint id',
   'phone.verification-requested': 'user id',
 }
-
-/** Partitions per event type, for operators (the README's topic table). */
-export const topicPartitions: Readonly<Record<EventType, number>> = partitions

@@ -14,8 +14,8 @@ import {
   consumedTopics,
   deadLetterTopic,
   durabilityFor,
+  EVENT_TOPIC_PARTITIONS,
   topicCatalog,
-  topicPartitions,
 } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
@@ -46,7 +46,7 @@ import {
 } from './support/index.ts'
 
 /** The partitions of points.charged, the topic these tests publish to. */
-const PARTITIONS = topicPartitions['points.charged']
+const PARTITIONS = EVENT_TOPIC_PARTITIONS
 const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1))
   .filter((spec) => consumedTopics('points.charged').includes(spec.name))
   .reduce((n, spec) => n + spec.partitions, 0)
