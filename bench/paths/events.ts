@@ -7,10 +7,11 @@ import { buildEvent } from '../../src/events/envelope.ts'
 import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
 import { ConsumerRuntime } from '../../src/events/runtime/consumer-runtime.ts'
-import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
+import { DEFAULT_RETRY_DELAYS_MS, durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../../src/events/transport/port.ts'
 import { prefixed } from '../../src/events/transport/prefixed.ts'
+import { loadConfig } from '../../src/platform/config.ts'
 import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
@@ -67,8 +68,12 @@ export async function measureEvents(kind: string, o: EventsOptions) {
   await prepareDatabase(handle.db)
   const transport = await makeTransport(kind, handle, dbName)
   const brokers = kind === 'kafka' ? process.env.KAFKA_BROKERS!.split(',').length : 1
+  // The topic as the service would create it (EVENT_PARTITIONS as this process's environment says, like the service's).
+  const partitions = loadConfig({ EVENT_PARTITIONS: process.env.EVENT_PARTITIONS }).EVENT_PARTITIONS
   await transport.ensureTopics(
-    topicCatalog(durabilityFor(brokers)).filter((t) => t.name.startsWith('points.charged')),
+    topicCatalog(durabilityFor(brokers), DEFAULT_RETRY_DELAYS_MS.length, partitions).filter((t) =>
+      t.name.startsWith('points.charged'),
+    ),
   )
   const registry = new Registry()
   const relay = createOutboxRelay({ database: handle, transport, logger, registry, batchSize: BATCH })

@@ -25,18 +25,6 @@ export const retryTopic = (topic: string, stage: number) => `${topic}.retry.${st
 export const deadLetterTopic = (topic: string) => `${topic}.dlq`
 
 /**
- * Partitions of each event topic; the key (the aggregate id, CloudEvents `subject`) picks the partition. Three, one led by
- * each broker of a three-broker cluster: a partition is a group's unit of spread across instances, not of concurrency
- * (one runs up to its handler's key concurrency at once), so three let a group run on three instances at once. Every
- * partition costs the brokers on every fetch and every append (a follower's fetch holds every partition its leader
- * leads; a waiting fetch is checked on each append to it): with six, the brokers' CPU per free-seat hold was 0.112-0.136
- * ms against 0.076-0.078 with three, per payment 0.126-0.142 against 0.108-0.110 (alternated, bench/HISTORY.md).
- * Topics that exist keep the partitions they have, and both transports use those: a deployment that wants a group on
- * more instances at once creates its Kafka topics with more partitions before the service's first start.
- */
-export const EVENT_TOPIC_PARTITIONS = 3
-
-/**
  * Partitions of each retry and dead-letter topic. They carry the exceptions, so one partition is enough (a retry
  * partition runs up to its handler's key concurrency at once, 256 by default), and every partition costs the brokers
  * on every fetch whether it holds anything or not: a follower's fetch and a fetch waiting for records go through all
@@ -45,12 +33,22 @@ export const EVENT_TOPIC_PARTITIONS = 3
  */
 export const EXCEPTION_TOPIC_PARTITIONS = 1
 
-/** Every topic the service uses: each event type, its `stages` retry topics and its dead letters. */
-export function topicCatalog(durability: Durability, stages = DEFAULT_RETRY_DELAYS_MS.length): TopicSpec[] {
+/**
+ * Every topic the service uses: each event type, its `stages` retry topics and its dead letters.
+ *
+ * `partitions` is each event topic's (EVENT_PARTITIONS, one by default); the key (the aggregate id, CloudEvents
+ * `subject`) picks the partition. A partition is a group's unit of spread across instances, not of concurrency (one
+ * runs up to its handler's key concurrency at once), so one partition runs a group on one instance at a time. Every
+ * partition that takes appends costs the brokers on every publish: the produce to its leader, the followers' fetches
+ * and the woken fetch of every group on the topic. The brokers' CPU per Kafka payment was 0.054-0.070 ms with one
+ * against 0.096-0.104 with three, and 0.108-0.110 with three against 0.126-0.142 with six (alternated,
+ * bench/HISTORY.md). Topics that exist keep the partitions they have, and both transports use those.
+ */
+export function topicCatalog(durability: Durability, stages: number, partitions: number): TopicSpec[] {
   const specs: TopicSpec[] = []
   for (const type of Object.keys(eventTypes) as EventType[]) {
     const exceptions = { ...durability, partitions: EXCEPTION_TOPIC_PARTITIONS }
-    specs.push({ name: type, ...durability, partitions: EVENT_TOPIC_PARTITIONS, retentionMs: 7 * DAY })
+    specs.push({ name: type, ...durability, partitions, retentionMs: 7 * DAY })
     for (let stage = 1; stage <= stages; stage++) {
       specs.push({ name: retryTopic(type, stage), ...exceptions, retentionMs: 7 * DAY })
     }

@@ -157,6 +157,13 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     RELAY_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 2000 }),
+    EVENT_PARTITIONS: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 1,
+      description:
+        'partitions of each event topic the service creates at its first start (topics that exist keep theirs): as many as the instances that should run one consumer group at once; each partition that takes appends costs the brokers on every publish',
+    }),
     RELAY_LINGER_MS: Type.Optional(
       Type.Integer({
         minimum: 0,

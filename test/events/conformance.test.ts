@@ -12,9 +12,9 @@ import { ID_HEADER } from '../../src/events/outbox/relay.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
 import {
   consumedTopics,
+  DEFAULT_RETRY_DELAYS_MS,
   deadLetterTopic,
   durabilityFor,
-  EVENT_TOPIC_PARTITIONS,
   topicCatalog,
 } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
@@ -23,6 +23,7 @@ import { NonRetryableError } from '../../src/platform/errors.ts'
 import {
   appendEvents,
   type Child,
+  CONFORMANCE_PARTITIONS,
   counterValue,
   createRigFor,
   type Delivery,
@@ -45,9 +46,9 @@ import {
   waitForDrain,
 } from './support/index.ts'
 
-/** The partitions of points.charged, the topic these tests publish to. */
-const PARTITIONS = EVENT_TOPIC_PARTITIONS
-const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1))
+/** The partitions of points.charged, the topic these tests publish to (the rig declares it with these). */
+const PARTITIONS = CONFORMANCE_PARTITIONS
+const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1), DEFAULT_RETRY_DELAYS_MS.length, PARTITIONS)
   .filter((spec) => consumedTopics('points.charged').includes(spec.name))
   .reduce((n, spec) => n + spec.partitions, 0)
 

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
     assert.equal(config.QUEUE_ADMIT_PER_SECOND, 50)
     assert.equal(config.QUEUE_TOKEN_TTL_SECONDS, 600)
     assert.equal(config.QUEUE_TICK_MS, 500)
+    assert.equal(config.EVENT_PARTITIONS, 1)
   })
 
   test("the relay's linger: 30 ms on Kafka and none on the embedded log when unset; RELAY_LINGER_MS=0 turns it off", () => {
@@ -111,6 +112,8 @@ describe('loadConfig', () => {
       // (Not the brokers' variable: its name in a test file makes npm test start a Kafka cluster for the file.)
       ['INSTANCE_ID', 'pod 1', 'must be 1 to 100 letters, digits, dots, dashes or underscores (got "pod 1")'],
       ['RETRY_DELAYS_MS', '1s', 'must be 1 to 3 delays in milliseconds, separated by commas'],
+      ['EVENT_PARTITIONS', '0', 'must be a whole number from 1 to 256 (got "0")'],
+      ['EVENT_PARTITIONS', 'three', 'must be a whole number from 1 to 256 (got "three")'],
       ['NOTIFY_WEBHOOK_URL', 'ftp://x', 'must be an http:// or https:// URL (got "ftp://x")'],
       ['DATABASE_URL', 'mysql://x', 'must be a postgres:// or postgresql:// URL'],
       ['SMS_SENDER_NUMBER', '010-1234', 'must be 4 to 13 digits, no dashes or spaces'],

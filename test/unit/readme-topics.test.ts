@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { type EventType, eventTypes } from '../../src/events/event-types.ts'
 import { durabilityFor, topicCatalog, topicKeys } from '../../src/events/topics.ts'
+import { loadConfig } from '../../src/platform/config.ts'
 
-// The README's topic table is what operators read: every event type once, with the partitions and key the code uses.
+// The README's topic table is what operators read: every event type once, with the partitions (by default) and key
+// the code uses.
 test("the README's topic table matches the topic catalog", () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   const table = readme.split('| topic | partitions | key |')[1]!.split('\n\n')[0]!
@@ -21,7 +23,13 @@ test("the README's topic table matches the topic catalog", () => {
   }
   const types = Object.keys(eventTypes) as EventType[]
   assert.deepEqual([...seen.keys()].sort(), [...types].sort())
-  const declared = new Map(topicCatalog(durabilityFor(3)).map((spec) => [spec.name, spec.partitions]))
+  const { retryDelaysMs, EVENT_PARTITIONS } = loadConfig({})
+  const declared = new Map(
+    topicCatalog(durabilityFor(3), retryDelaysMs.length, EVENT_PARTITIONS).map((spec) => [
+      spec.name,
+      spec.partitions,
+    ]),
+  )
   for (const type of types) {
     assert.deepEqual(seen.get(type), { partitions: declared.get(type), key: topicKeys[type] }, type)
   }
