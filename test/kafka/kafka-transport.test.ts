@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { Writable } from 'node:stream'
 import { after, describe, type TestContext, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin } from '@platformatic/kafka'
@@ -19,6 +18,7 @@ import type {
   TransportRecord,
 } from '../../src/events/transport/port.ts'
 import type { Logger } from '../../src/platform/logger.ts'
+import { captureLogger } from '../support/capture-logger.ts'
 import { transportTargets } from '../support/transports.ts'
 
 const [target] = transportTargets(['kafka'])
@@ -420,18 +420,6 @@ describe('kafka transport', {
     return { transport, topic, group }
   }
 })
-
-/** A logger whose lines the test can read. */
-function captureLogger(level: string): { logger: Logger; lines: string[] } {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk))
-      done()
-    },
-  })
-  return { logger: pino({ level }, sink), lines }
-}
 
 function spec(group: string, topic: string, handle: ConsumerSpec['handle']): ConsumerSpec {
   return { group, topics: [topic], handle, keyConcurrency: 16 }
