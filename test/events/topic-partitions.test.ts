@@ -1,11 +1,14 @@
 // The partitions the service gives the event topics it creates: EVENT_PARTITIONS (one by default) for each event
-// topic, one for each retry and dead-letter topic; a topic that exists keeps the partitions it has.
+// topic, one for each retry and dead-letter topic; a topic that exists keeps the partitions it has (on Kafka:
+// test/kafka/kafka-transport.test.ts).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { eventTypes } from '../../src/events/event-types.ts'
 import { deadLetterTopic, retryTopic } from '../../src/events/topics.ts'
-import { databaseKinds } from '../support/databases.ts'
+import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
+import { captureLogger } from '../support/capture-logger.ts'
+import { createTestDatabase, databaseKinds } from '../support/databases.ts'
 import { startTestApp } from '../support/test-app.ts'
 
 const types = Object.keys(eventTypes)
@@ -37,5 +40,43 @@ for (const kind of databaseKinds) {
         assert.equal(partitions.get(deadLetterTopic(type)), 1, deadLetterTopic(type))
       }
     })
+  })
+}
+
+for (const kind of databaseKinds) {
+  test(`the embedded log on ${kind}: a topic that exists keeps its partitions when more are declared, and says so`, async (t) => {
+    const handle = await createTestDatabase(kind, 'topic_partitions_kept')
+    t.after(() => handle.close())
+    const { logger, lines } = captureLogger('warn')
+    const transport = createLocalTransport(handle, { logger })
+    t.after(() => transport.close())
+    const spec = { replicationFactor: 1, minInsyncReplicas: 1, retentionMs: 0 }
+    await transport.ensureTopics([{ name: 'kept', partitions: 1, ...spec }])
+    await transport.ensureTopics([
+      { name: 'kept', partitions: 4, ...spec },
+      { name: 'new', partitions: 3, ...spec },
+    ])
+    const { rows } = await sql<{ topic: string; n: number }>`
+      select topic, count(*)::int as n from event_partitions group by topic order by topic`.execute(handle.db)
+    assert.deepEqual(
+      rows.map((r) => [r.topic, r.n]),
+      [
+        ['kept', 1],
+        ['new', 3],
+      ],
+    )
+    const fewer = lines.filter((l) => l.includes('topics with fewer partitions than declared'))
+    assert.deepEqual(JSON.parse(fewer[0]!).topics, ['kept (1 of 4)'])
+
+    // Its records all go to the one partition it has, keys as many as they like.
+    await transport.publish(
+      Array.from({ length: 20 }, (_, i) => ({ topic: 'kept', key: `key-${i}`, value: '{}', headers: {} })),
+    )
+    const { rows: spread } = await sql<{ partition: number }>`
+      select distinct partition from event_log where topic = 'kept'`.execute(handle.db)
+    assert.deepEqual(
+      spread.map((r) => r.partition),
+      [0],
+    )
   })
 }

@@ -102,16 +102,42 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
     kind: 'local',
 
     async ensureTopics(specs: readonly TopicSpec[]) {
-      const rows = specs.flatMap((s) =>
-        Array.from({ length: s.partitions }, (_, p) => ({ topic: s.name, partition: p, next_offset: 0 })),
-      )
-      for (let i = 0; i < rows.length; i += 500) {
-        await db
-          .insertInto('event_partitions')
-          .values(rows.slice(i, i + 500))
-          .onConflict((oc) => oc.doNothing())
-          .execute()
-      }
+      // As on Kafka, a topic that exists keeps the partitions it has: more would move keys to other partitions while
+      // their earlier records wait in the old ones. New topics are created whole, in one transaction.
+      if (specs.length === 0) return
+      const fewer = await db.transaction().execute(async (tx) => {
+        const existing = new Map(
+          (
+            await tx
+              .selectFrom('event_partitions')
+              .select(['topic', sql<number>`count(*)::int`.as('n')])
+              .where(
+                'topic',
+                'in',
+                specs.map((s) => s.name),
+              )
+              .groupBy('topic')
+              .execute()
+          ).map((r) => [r.topic, r.n]),
+        )
+        const rows = specs
+          .filter((s) => !existing.has(s.name))
+          .flatMap((s) =>
+            Array.from({ length: s.partitions }, (_, p) => ({ topic: s.name, partition: p, next_offset: 0 })),
+          )
+        for (let i = 0; i < rows.length; i += 500) {
+          await tx
+            .insertInto('event_partitions')
+            .values(rows.slice(i, i + 500))
+            .onConflict((oc) => oc.doNothing())
+            .execute()
+        }
+        return specs
+          .filter((s) => (existing.get(s.name) ?? s.partitions) < s.partitions)
+          .map((s) => `${s.name} (${existing.get(s.name)} of ${s.partitions})`)
+      })
+      if (fewer.length > 0)
+        options.logger.warn({ topics: fewer }, 'topics with fewer partitions than declared')
       partitionCounts.clear()
     },
 
