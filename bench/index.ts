@@ -227,11 +227,13 @@ for (const transport of transports as Transport[]) {
     o.say(
       "events: relay a full outbox, consume it, then commit-to-handler latency (the relay lingering as the service's does, then without)",
     )
-    // The relay as the service's: its batch (until 2026-12-05 10:00 UTC, 5,000) and its linger on this transport,
-    // from RELAY_BATCH_SIZE and RELAY_LINGER_MS or their defaults, read as the service reads them.
+    // The relay and the topic as the service's: its batch (until 2026-12-05 10:00 UTC, 5,000), its linger on this
+    // transport and the event topic's partitions, from RELAY_BATCH_SIZE, RELAY_LINGER_MS and EVENT_PARTITIONS or their
+    // defaults, read as the service reads them.
     const config = loadConfig({
       RELAY_BATCH_SIZE: process.env.RELAY_BATCH_SIZE,
       RELAY_LINGER_MS: process.env.RELAY_LINGER_MS,
+      EVENT_PARTITIONS: process.env.EVENT_PARTITIONS,
     })
     const r = await measureEvents(transport, {
       events: smoke ? 5_000 : 50_000,
@@ -239,6 +241,7 @@ for (const transport of transports as Transport[]) {
       steadySeconds: smoke ? 3 : 10,
       relayBatch: config.RELAY_BATCH_SIZE,
       relayLingerMs: relayLingerMs(transport, config.RELAY_LINGER_MS),
+      partitions: config.EVENT_PARTITIONS,
     })
     const ok = r.relayed === r.events && r.consumed === r.events && r.duplicateEffects === 0
     const counts = {

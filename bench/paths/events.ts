@@ -11,7 +11,6 @@ import { DEFAULT_RETRY_DELAYS_MS, durabilityFor, topicCatalog } from '../../src/
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../../src/events/transport/port.ts'
 import { prefixed } from '../../src/events/transport/prefixed.ts'
-import { loadConfig } from '../../src/platform/config.ts'
 import { type DatabaseHandle, openPostgres } from '../../src/platform/db.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { adminQuery } from '../../test/support/postgres-admin.ts'
@@ -33,6 +32,8 @@ export interface EventsOptions {
   relayBatch: number
   /** The service's linger on this transport (relayLingerMs): the steady stream is measured with it, then without. */
   relayLingerMs: number
+  /** The event topic's partitions, as the service creates them (EVENT_PARTITIONS). */
+  partitions: number
 }
 
 async function makeTransport(kind: string, handle: DatabaseHandle, prefix: string): Promise<EventTransport> {
@@ -59,6 +60,7 @@ export async function measureEvents(kind: string, o: EventsOptions) {
     steadySeconds: STEADY_SECONDS,
     relayBatch: BATCH,
     relayLingerMs: lingerMs,
+    partitions,
   } = o
   const dbName = `bench_events_${randomBytes(4).toString('hex')}`
   await adminQuery(`create database ${dbName}`)
@@ -68,8 +70,6 @@ export async function measureEvents(kind: string, o: EventsOptions) {
   await prepareDatabase(handle.db)
   const transport = await makeTransport(kind, handle, dbName)
   const brokers = kind === 'kafka' ? process.env.KAFKA_BROKERS!.split(',').length : 1
-  // The topic as the service would create it (EVENT_PARTITIONS as this process's environment says, like the service's).
-  const partitions = loadConfig({ EVENT_PARTITIONS: process.env.EVENT_PARTITIONS }).EVENT_PARTITIONS
   await transport.ensureTopics(
     topicCatalog(durabilityFor(brokers), DEFAULT_RETRY_DELAYS_MS.length, partitions).filter((t) =>
       t.name.startsWith('points.charged'),
