@@ -7,7 +7,7 @@ import { buildEvent } from '../../src/events/envelope.ts'
 import { appendToOutbox } from '../../src/events/outbox/append.ts'
 import { createOutboxRelay, type OutboxRelay } from '../../src/events/outbox/relay.ts'
 import { ConsumerRuntime } from '../../src/events/runtime/consumer-runtime.ts'
-import { DEFAULT_RETRY_DELAYS_MS, durabilityFor, topicCatalog } from '../../src/events/topics.ts'
+import { durabilityFor, topicCatalog } from '../../src/events/topics.ts'
 import { createLocalTransport } from '../../src/events/transport/local/transport.ts'
 import type { EventTransport } from '../../src/events/transport/port.ts'
 import { prefixed } from '../../src/events/transport/prefixed.ts'
@@ -71,9 +71,7 @@ export async function measureEvents(kind: string, o: EventsOptions) {
   const transport = await makeTransport(kind, handle, dbName)
   const brokers = kind === 'kafka' ? process.env.KAFKA_BROKERS!.split(',').length : 1
   await transport.ensureTopics(
-    topicCatalog(durabilityFor(brokers), DEFAULT_RETRY_DELAYS_MS.length, partitions).filter((t) =>
-      t.name.startsWith('points.charged'),
-    ),
+    topicCatalog(durabilityFor(brokers), partitions).filter((t) => t.name.startsWith('points.charged')),
   )
   const registry = new Registry()
   const relay = createOutboxRelay({ database: handle, transport, logger, registry, batchSize: BATCH })

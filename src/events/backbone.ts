@@ -129,7 +129,7 @@ export function createEventBackbone(options: {
         return
       }
       const durability = durabilityFor(Math.max(1, config.kafkaBrokers.length))
-      const topics = topicCatalog(durability, config.retryDelaysMs.length, config.EVENT_PARTITIONS)
+      const topics = topicCatalog(durability, config.EVENT_PARTITIONS, config.retryDelaysMs.length)
       const where = `Kafka at ${config.kafkaBrokers.join(',')}`
       const deadline = Date.now() + config.KAFKA_WAIT_SECONDS * 1000
       await retryFor(

@@ -44,7 +44,11 @@ export const EXCEPTION_TOPIC_PARTITIONS = 1
  * against 0.096-0.104 with three, and 0.108-0.110 with three against 0.126-0.142 with six (alternated,
  * bench/HISTORY.md). Topics that exist keep the partitions they have, and both transports use those.
  */
-export function topicCatalog(durability: Durability, stages: number, partitions: number): TopicSpec[] {
+export function topicCatalog(
+  durability: Durability,
+  partitions: number,
+  stages = DEFAULT_RETRY_DELAYS_MS.length,
+): TopicSpec[] {
   const specs: TopicSpec[] = []
   for (const type of Object.keys(eventTypes) as EventType[]) {
     const exceptions = { ...durability, partitions: EXCEPTION_TOPIC_PARTITIONS }

@@ -40,7 +40,7 @@ export const retentionModule: Module = {
     })
     for (const rule of [...ageRules.map((r) => r.name), 'event_log']) pruned.inc({ rule }, 0)
 
-    const catalog = topicCatalog(durabilityFor(1), config.retryDelaysMs.length, config.EVENT_PARTITIONS)
+    const catalog = topicCatalog(durabilityFor(1), config.EVENT_PARTITIONS, config.retryDelaysMs.length)
     const eventLogRetention = new Map(
       config.kafkaBrokers.length > 0
         ? []

@@ -10,13 +10,7 @@ import { buildEvent, type CloudEvent } from '../../src/events/envelope.ts'
 import type { EventHandler } from '../../src/events/index.ts'
 import { ID_HEADER } from '../../src/events/outbox/relay.ts'
 import { replayDeadLetters } from '../../src/events/runtime/dead-letter-store.ts'
-import {
-  consumedTopics,
-  DEFAULT_RETRY_DELAYS_MS,
-  deadLetterTopic,
-  durabilityFor,
-  topicCatalog,
-} from '../../src/events/topics.ts'
+import { consumedTopics, deadLetterTopic } from '../../src/events/topics.ts'
 import { partitionFor } from '../../src/events/transport/partitioner.ts'
 import type { TransportRecord } from '../../src/events/transport/port.ts'
 import { NonRetryableError } from '../../src/platform/errors.ts'
@@ -40,6 +34,7 @@ import {
   startPipeline,
   TEST_RETRY_DELAYS_MS,
   type TestCleanup,
+  topicsOf,
   transportTargets,
   uuids,
   waitFor,
@@ -48,7 +43,7 @@ import {
 
 /** The partitions of points.charged, the topic these tests publish to (the rig declares it with these). */
 const PARTITIONS = CONFORMANCE_PARTITIONS
-const MAIN_AND_RETRY_PARTITIONS = topicCatalog(durabilityFor(1), DEFAULT_RETRY_DELAYS_MS.length, PARTITIONS)
+const MAIN_AND_RETRY_PARTITIONS = topicsOf(['points.charged'], 1)
   .filter((spec) => consumedTopics('points.charged').includes(spec.name))
   .reduce((n, spec) => n + spec.partitions, 0)
 

@@ -25,7 +25,7 @@ test("the README's topic table matches the topic catalog", () => {
   assert.deepEqual([...seen.keys()].sort(), [...types].sort())
   const { retryDelaysMs, EVENT_PARTITIONS } = loadConfig({})
   const declared = new Map(
-    topicCatalog(durabilityFor(3), retryDelaysMs.length, EVENT_PARTITIONS).map((spec) => [
+    topicCatalog(durabilityFor(3), EVENT_PARTITIONS, retryDelaysMs.length).map((spec) => [
       spec.name,
       spec.partitions,
     ]),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { EventType } from '../../../src/events/event-types.ts'
-import { DEFAULT_RETRY_DELAYS_MS, durabilityFor, topicCatalog } from '../../../src/events/topics.ts'
+import { durabilityFor, topicCatalog } from '../../../src/events/topics.ts'
 import type { DatabaseHandle, Db } from '../../../src/platform/db.ts'
 import type { Logger } from '../../../src/platform/logger.ts'
 import { createTestDatabase } from '../../support/databases.ts'
@@ -21,8 +21,8 @@ export const CONFORMANCE_PARTITIONS = 3
 
 /** The topic specs of these event types (the type, its retry stages and its dead letters), for this cluster. */
 export function topicsOf(types: readonly EventType[], brokers: number) {
-  return topicCatalog(durabilityFor(brokers), DEFAULT_RETRY_DELAYS_MS.length, CONFORMANCE_PARTITIONS).filter(
-    (spec) => types.some((t) => spec.name === t || spec.name.startsWith(`${t}.`)),
+  return topicCatalog(durabilityFor(brokers), CONFORMANCE_PARTITIONS).filter((spec) =>
+    types.some((t) => spec.name === t || spec.name.startsWith(`${t}.`)),
   )
 }
 
