@@ -44,10 +44,10 @@ for (const kind of databaseKinds) {
 }
 
 for (const kind of databaseKinds) {
-  test(`the embedded log on ${kind}: a topic that exists keeps its partitions when more are declared, and says so`, async (t) => {
+  test(`the embedded log on ${kind}: a topic that exists keeps its partitions when more or fewer are declared, and says so`, async (t) => {
     const handle = await createTestDatabase(kind, 'topic_partitions_kept')
     t.after(() => handle.close())
-    const { logger, lines } = captureLogger('warn')
+    const { logger, lines } = captureLogger('info')
     const transport = createLocalTransport(handle, { logger })
     t.after(() => transport.close())
     const spec = { replicationFactor: 1, minInsyncReplicas: 1, retentionMs: 0 }
@@ -65,8 +65,13 @@ for (const kind of databaseKinds) {
         ['new', 3],
       ],
     )
+    // A topic created now is not reported; one that differs is, once per declaration.
+    assert.equal(lines.filter((l) => l.includes('partitions than declared')).length, 1)
     const fewer = lines.filter((l) => l.includes('topics with fewer partitions than declared'))
     assert.deepEqual(JSON.parse(fewer[0]!).topics, ['kept (1 of 4)'])
+    await transport.ensureTopics([{ name: 'new', partitions: 2, ...spec }])
+    const more = lines.filter((l) => l.includes('topics with more partitions than declared'))
+    assert.deepEqual(JSON.parse(more[0]!).topics, ['new (3, declared 2)'])
 
     // Its records all go to the one partition it has, keys as many as they like.
     await transport.publish(

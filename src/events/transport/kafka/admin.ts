@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka'
 import type { Logger } from '../../../platform/logger.ts'
+import { reportDeclaredPartitions } from '../declared-partitions.ts'
 import type { LagEntry, PartitionBounds, TopicSpec } from '../port.ts'
 
 /** Creates missing topics with their settings (one CreateTopics call per settings), then waits for their leaders. */
@@ -83,18 +84,8 @@ async function waitForLeaders(admin: Admin, specs: readonly TopicSpec[], log: Lo
         return !topic || topic.partitions.some((p) => p === undefined || p.leader < 0)
       })
       if (pending.length === 0) {
-        const fewer: string[] = []
-        const more: string[] = []
-        for (const spec of specs) {
-          const partitions = metadata.topics.get(spec.name)?.partitionsCount ?? 0
-          if (partitions < spec.partitions) fewer.push(`${spec.name} (${partitions} of ${spec.partitions})`)
-          else if (partitions > spec.partitions)
-            more.push(`${spec.name} (${partitions}, declared ${spec.partitions})`)
-        }
-        if (fewer.length > 0) log.warn({ topics: fewer }, 'topics with fewer partitions than declared')
-        // Kafka cannot take partitions away: a topic created when more were declared keeps them. It works the same,
-        // at a little more broker CPU on every fetch (retry and dead-letter topics had their event topic's partitions).
-        if (more.length > 0) log.info({ topics: more }, 'topics with more partitions than declared')
+        // Kafka cannot take partitions away, nor adds them: a topic keeps those it was created with.
+        reportDeclaredPartitions(specs, (name) => metadata.topics.get(name)?.partitionsCount ?? 0, log)
         return
       }
       if (Date.now() > deadline) throw new Error(`No leader yet for ${pending.map((s) => s.name).join(', ')}`)

@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import type { DatabaseHandle, Db } from '../../../platform/db.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { OpenConsumers } from '../consumer-loop.ts'
+import { reportDeclaredPartitions } from '../declared-partitions.ts'
 import { partitionFor } from '../partitioner.ts'
 import type { ConsumerSpec, EventTransport, OutgoingRecord, TopicSpec } from '../port.ts'
 import { LOG_CHANNEL, startLocalConsumer } from './consumer.ts'
@@ -105,23 +106,20 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
       // As on Kafka, a topic that exists keeps the partitions it has: more would move keys to other partitions while
       // their earlier records wait in the old ones. New topics are created whole, in one transaction.
       if (specs.length === 0) return
-      const fewer = await db.transaction().execute(async (tx) => {
-        const existing = new Map(
-          (
-            await tx
-              .selectFrom('event_partitions')
-              .select(['topic', sql<number>`count(*)::int`.as('n')])
-              .where(
-                'topic',
-                'in',
-                specs.map((s) => s.name),
-              )
-              .groupBy('topic')
-              .execute()
-          ).map((r) => [r.topic, r.n]),
-        )
+      const partitions = await db.transaction().execute(async (tx) => {
+        const counted = await tx
+          .selectFrom('event_partitions')
+          .select(['topic', sql<number>`count(*)::int`.as('n')])
+          .where(
+            'topic',
+            'in',
+            specs.map((s) => s.name),
+          )
+          .groupBy('topic')
+          .execute()
+        const found = new Map(counted.map((r) => [r.topic, r.n]))
         const rows = specs
-          .filter((s) => !existing.has(s.name))
+          .filter((s) => !found.has(s.name))
           .flatMap((s) =>
             Array.from({ length: s.partitions }, (_, p) => ({ topic: s.name, partition: p, next_offset: 0 })),
           )
@@ -132,12 +130,9 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
             .onConflict((oc) => oc.doNothing())
             .execute()
         }
-        return specs
-          .filter((s) => (existing.get(s.name) ?? s.partitions) < s.partitions)
-          .map((s) => `${s.name} (${existing.get(s.name)} of ${s.partitions})`)
+        return new Map(specs.map((s) => [s.name, found.get(s.name) ?? s.partitions]))
       })
-      if (fewer.length > 0)
-        options.logger.warn({ topics: fewer }, 'topics with fewer partitions than declared')
+      reportDeclaredPartitions(specs, (name) => partitions.get(name)!, options.logger)
       partitionCounts.clear()
     },
 
