@@ -5,6 +5,7 @@ import type { DataPlatformClient } from './data-platform-client.ts'
 export function dataPlatformHandler(client: DataPlatformClient): ExternalHandler<'reservation.confirmed'> {
   return {
     group: 'data-platform',
+    yieldsToFans: true,
     topic: 'reservation.confirmed',
     mode: 'external',
     async handle(event, { eventId, signal }) {
@@ -22,6 +23,7 @@ export function dataPlatformRefundHandler(
 ): ExternalHandler<'reservation.refunded'> {
   return {
     group: 'data-platform-corrections',
+    yieldsToFans: true,
     topic: 'reservation.refunded',
     mode: 'external',
     async handle(event, { eventId, signal }) {

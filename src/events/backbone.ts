@@ -4,6 +4,7 @@ import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import { answeredWithin } from '../platform/deadline.ts'
 import { StartupError } from '../platform/errors.ts'
+import { fanLoad } from '../platform/fan-load.ts'
 import type { Logger } from '../platform/logger.ts'
 import { eventTypes } from './event-types.ts'
 import { createOutboxRelay, type OutboxRelay } from './outbox/relay.ts'
@@ -87,6 +88,8 @@ export function createEventBackbone(options: {
     logger,
     registry,
     retryDelaysMs: config.retryDelaysMs,
+    // The fans' group commits of this instance count into the same FanLoad (API role; none on PGlite).
+    fans: { load: fanLoad(database), yieldMs: config.YIELD_TO_FANS_MS },
   })
   const relay = createOutboxRelay({
     database,

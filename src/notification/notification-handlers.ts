@@ -177,6 +177,7 @@ export function notificationComposer<T extends EventType>(
   }
   return {
     group: `notify.${type}`,
+    yieldsToFans: true,
     topic: type,
     handle: (event, { tx }) => compose(tx, [event]),
     handleBatch: (events, { tx }) => compose(tx, events),
@@ -190,6 +191,7 @@ export function notificationDelivery(
   const byName = new Map(channels.map((c) => [c.name, c]))
   return {
     group: 'notification-delivery',
+    yieldsToFans: true,
     topic: 'notification.requested',
     mode: 'external',
     async handle(event, { db, eventId, signal }) {

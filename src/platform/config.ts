@@ -172,6 +172,13 @@ export const ConfigSchema = Type.Object(
           'after a relay batch that did not fill, begin the next publish no sooner than this after the last one began, so a stream of events goes out in fewer, larger publishes; 30 on Kafka, 0 on the embedded transport when absent',
       }),
     ),
+    YIELD_TO_FANS_MS: Type.Integer({
+      minimum: 0,
+      maximum: 60_000,
+      default: 3000,
+      description:
+        "on PostgreSQL, while 32 or more fans' holds, payments, queue entries or coupon requests are in flight on the instance, the side effects no fan waits for (notifications, rankings, webhooks, the data platform) wait for them, this long at most at a time; 0: never",
+    }),
     DATA_PLATFORM_URL: Type.Optional(
       Type.String({ pattern: '^https?://', description: 'reservation sync target' }),
     ),

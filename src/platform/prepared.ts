@@ -3,6 +3,7 @@ import { CompiledQuery } from 'kysely'
 import { Batcher } from './batcher.ts'
 import type { DatabaseHandle } from './db.ts'
 import { AppError, type ErrorCode, errorCatalog } from './errors.ts'
+import { type FanLoad, fanLoad } from './fan-load.ts'
 import { isTransactionConflict } from './pg-errors.ts'
 import { type Routine, routine } from './routines.ts'
 
@@ -172,12 +173,18 @@ export class GroupCommit<R> {
   readonly #single: Statement
   readonly #batch: Statement
   readonly #batcher: Batcher<readonly unknown[], R>
+  /** The fans' operations in flight on this database, which side effects yield to (see FanLoad). */
+  readonly #load: FanLoad
+  readonly #leave: () => void
 
   constructor(
     database: DatabaseHandle,
     options: { name: string; parameterTypes: readonly string[]; concurrency?: number },
   ) {
     this.#database = database
+    const load = fanLoad(database)
+    this.#load = load
+    this.#leave = () => load.leave()
     this.#connections = database.routinePool ? { ...database, pool: database.routinePool } : database
     const placeholders = options.parameterTypes.map((_, i) => `$${i + 1}`)
     this.#single = statement(options.name, `select ${options.name}(${placeholders.join(', ')}) as result`)
@@ -197,7 +204,10 @@ export class GroupCommit<R> {
   /** The routine's result for these arguments. */
   call(values: readonly unknown[]): Promise<R> {
     if (!this.#database.pool) return this.#callAlone(values)
-    return this.#batcher.submit(values)
+    this.#load.enter()
+    const answer = this.#batcher.submit(values)
+    answer.then(this.#leave, this.#leave)
+    return answer
   }
 
   async #callAlone(values: readonly unknown[]): Promise<R> {

@@ -37,6 +37,29 @@ export function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+/**
+ * Resolves when `promise` does, or rejects with the signal's reason when it aborts first; behind the same one abort
+ * listener per signal as sleepUntil's waits (many records wait on one partition's signal).
+ */
+export function untilOrAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  const waits = waitsOn(signal)
+  return new Promise<void>((resolve, reject) => {
+    const wait: Wait = { timer: undefined, reject }
+    waits.add(wait)
+    promise.then(
+      () => {
+        waits.delete(wait)
+        resolve()
+      },
+      (error: unknown) => {
+        waits.delete(wait)
+        reject(error)
+      },
+    )
+  })
+}
+
 function waitsOn(signal: AbortSignal): Set<Wait> {
   const known = waitsBySignal.get(signal)
   if (known) return known

@@ -11,6 +11,7 @@ import type { Tx } from '../platform/db.ts'
 export function rankingHandler(): TransactionHandler<'reservation.confirmed'> {
   return {
     group: 'ranking',
+    yieldsToFans: true,
     topic: 'reservation.confirmed',
     handle: (event, { tx }) => recordSales(tx, [event]),
     handleBatch: (events, { tx }) => recordSales(tx, events),
@@ -68,6 +69,7 @@ async function recordSales(tx: Tx, events: readonly CloudEvent<'reservation.conf
 export function rankingRefundHandler(): TransactionHandler<'reservation.refunded'> {
   return {
     group: 'ranking-refunds',
+    yieldsToFans: true,
     topic: 'reservation.refunded',
     async handle({ data }, { tx }) {
       const sale = await tx

@@ -36,6 +36,7 @@ export function webhookFanOut<T extends EventType>(type: T): TransactionHandler<
   }
   return {
     group: `webhooks.${type}`,
+    yieldsToFans: true,
     topic: type,
     handle: (event, { tx }) => fanOut(tx, [event]),
     handleBatch: (events, { tx }) => fanOut(tx, events),

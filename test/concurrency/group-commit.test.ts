@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { AppError } from '../../src/platform/errors.ts'
+import { fanLoad } from '../../src/platform/fan-load.ts'
 import {
   batchRoutineSql,
   GroupCommit,
@@ -204,6 +205,28 @@ for (const kind of ['postgres', 'pglite'] as const) {
         n: number
       }>`select count(*)::int as n from gc_rows where key like 'c%'`.execute(database.db)
       assert.equal(rows.rows[0]!.n, 21)
+    })
+
+    test('the fans in flight are counted from each call until its answer, failures too (on PGlite each runs alone, uncounted)', async () => {
+      const load = fanLoad(database)
+      const commit = new GroupCommit<{ key: string; tx: string }>(database, {
+        name: 'gc_probe',
+        parameterTypes: ['text', 'text'],
+      })
+      const before = load.inFlight
+      const calls = Array.from({ length: 60 }, (_, i) =>
+        commit.call([`f${i}`, i % 5 === 0 ? 'fail' : 'ok']).then(
+          () => load.inFlight,
+          () => load.inFlight,
+        ),
+      )
+      const counted = kind === 'postgres' ? 60 : 0
+      assert.equal(load.inFlight, before + counted)
+      assert.equal(load.busy, kind === 'postgres', 'busy from FANS_BUSY_AT in flight')
+      // The calls leave the count as their answers come (the first batch is one call alone, the rest one batch).
+      const seenByAnswers = await Promise.all(calls)
+      assert.equal(seenByAnswers[0], before + (counted > 0 ? 59 : 0))
+      assert.equal(load.inFlight, before)
     })
   })
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { getEventListeners } from 'node:events'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { sleepUntil } from '../../src/platform/sleep-until.ts'
+import { sleepUntil, untilOrAborted } from '../../src/platform/sleep-until.ts'
 
 test('many waits on one signal share one abort listener, and each resolves at its time, never before', async () => {
   const abort = new AbortController()
@@ -51,4 +51,28 @@ test('a time already past resolves at once; signals do not share their waits', a
   a.abort()
   assert.equal(await onA, 'a aborted')
   assert.equal(await onB, 'b resolved')
+})
+
+test('waits for a promise share the signal’s one listener; they resolve with it, or reject when the signal aborts', async () => {
+  const abort = new AbortController()
+  let release!: () => void
+  const turn = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const waits = Array.from({ length: 300 }, () => untilOrAborted(turn, abort.signal))
+  await sleepUntil(Date.now() + 5, abort.signal)
+  assert.equal(getEventListeners(abort.signal, 'abort').length, 1)
+  release()
+  await Promise.all(waits)
+
+  const never = new Promise<void>(() => {})
+  const outcomes = Array.from({ length: 50 }, () =>
+    untilOrAborted(never, abort.signal).then(
+      () => 'resolved',
+      (reason: unknown) => (reason === abort.signal.reason ? 'aborted' : `other ${reason}`),
+    ),
+  )
+  abort.abort()
+  assert.deepEqual(await Promise.all(outcomes), Array(50).fill('aborted'))
+  await assert.rejects(untilOrAborted(turn, abort.signal), (e) => e === abort.signal.reason)
 })

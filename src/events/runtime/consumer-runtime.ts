@@ -5,8 +5,9 @@ import { backoffMs } from '../../platform/backoff.ts'
 import { Batcher, BatchFailed } from '../../platform/batcher.ts'
 import type { Db } from '../../platform/db.ts'
 import { describeError, isRetryable } from '../../platform/errors.ts'
+import type { FanLoad } from '../../platform/fan-load.ts'
 import type { Logger } from '../../platform/logger.ts'
-import { sleepUntil } from '../../platform/sleep-until.ts'
+import { sleepUntil, untilOrAborted } from '../../platform/sleep-until.ts'
 import { TwoGenerations } from '../../platform/two-generations.ts'
 import { type CloudEvent, parseEvent } from '../envelope.ts'
 import type { EventType } from '../event-types.ts'
@@ -34,6 +35,8 @@ export interface RuntimeOptions {
   immediateAttempts?: number
   immediateBackoffMs?: number
   retryDelaysMs?: readonly number[]
+  /** The fans' operations in flight that handlers with `yieldsToFans` wait behind, and for how long at most. */
+  fans?: { load: FanLoad; yieldMs: number } | undefined
 }
 
 /**
@@ -68,7 +71,7 @@ export class RecentlyParsed {
  * topics with growing delays, then to the dead letters, so one bad record never holds up its partition.
  */
 export class ConsumerRuntime {
-  readonly #options: Required<RuntimeOptions>
+  readonly #options: Required<Omit<RuntimeOptions, 'fans'>> & Pick<RuntimeOptions, 'fans'>
   readonly #handlers: EventHandler<any>[] = []
   readonly #consumers: ConsumerHandle[] = []
   readonly #metrics: RuntimeMetrics
@@ -86,7 +89,7 @@ export class ConsumerRuntime {
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       ...options,
     }
-    this.#metrics = new RuntimeMetrics(options.registry)
+    this.#metrics = new RuntimeMetrics(options.registry, options.fans?.load)
   }
 
   register<T extends EventType>(handler: EventHandler<T>): void {
@@ -94,10 +97,14 @@ export class ConsumerRuntime {
     this.#readers.set(handler.topic, (this.#readers.get(handler.topic) ?? 0) + 1)
   }
 
-  /** Groups and the topics they read, for lag metrics. */
-  get subscriptions(): { group: string; topics: string[] }[] {
+  /** Groups and the topics they read, for lag metrics, and whether they yield to the fans (see FanLoad). */
+  get subscriptions(): { group: string; topics: string[]; yieldsToFans: boolean }[] {
     const stages = this.#options.retryDelaysMs.length
-    return this.#handlers.map((h) => ({ group: h.group, topics: consumedTopics(h.topic, stages) }))
+    return this.#handlers.map((h) => ({
+      group: h.group,
+      topics: consumedTopics(h.topic, stages),
+      yieldsToFans: h.yieldsToFans === true,
+    }))
   }
 
   /**
@@ -169,6 +176,11 @@ export class ConsumerRuntime {
     // An event's deadline is in milliseconds, the database's (now() + interval) in microseconds: one millisecond
     // later it is past both, so a hold or an offer is not refused as not yet due and retried a backoff later.
     if (due) await sleepUntil(due.getTime() + 1, signal)
+
+    if (handler.yieldsToFans && this.#options.fans) {
+      const turn = this.#options.fans.load.turn(this.#options.fans.yieldMs)
+      if (turn) await untilOrAborted(turn, signal)
+    }
 
     let attempt = previousAttempts(record)
     let lastError: unknown

@@ -40,6 +40,13 @@ interface HandlerBase<T extends EventType> {
    * up to `keyConcurrency`, and go together into a transaction: a first-come coupon's burst is all under one key.
    */
   inKeyOrder?: boolean
+  /**
+   * true: no fan waits for this effect (a notification, a ranking, a webhook, the data platform's copy), so while the
+   * instance's fans' operations keep it busy the event waits for them, up to the runtime's `yieldToFansMs` (see
+   * FanLoad). Left false for what a fan does wait for: a hold's expiry freeing its seat, a coupon's decision, a seat
+   * offered to the waiting list, a verification code.
+   */
+  yieldsToFans?: boolean
   /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
   onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
 }

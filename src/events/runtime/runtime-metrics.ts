@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client'
+import type { FanLoad } from '../../platform/fan-load.ts'
 
 type Labels = { group: string; topic: string }
 
@@ -10,7 +11,7 @@ export class RuntimeMetrics {
   readonly #duration: Histogram<'group' | 'topic'>
   readonly #endToEnd: Histogram<'group' | 'topic'>
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, fans?: FanLoad) {
     const registers = [registry]
     this.handled = new Counter({
       name: 'events_handled_total',
@@ -44,6 +45,31 @@ export class RuntimeMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers,
     })
+    if (fans) {
+      // Read from the FanLoad when scraped: nothing is counted on the fans' path.
+      let turns = 0
+      let ms = 0
+      new Counter({
+        name: 'events_yielded_to_fans_total',
+        help: "Turns the side effects no fan waits for waited behind the fans' operations (YIELD_TO_FANS_MS)",
+        registers,
+        collect() {
+          const { turns: now } = fans.yielded
+          this.inc(now - turns)
+          turns = now
+        },
+      })
+      new Counter({
+        name: 'events_yielded_to_fans_seconds_total',
+        help: "Time the side effects no fan waits for waited behind the fans' operations, turns summed",
+        registers,
+        collect() {
+          const { ms: now } = fans.yielded
+          this.inc((now - ms) / 1000)
+          ms = now
+        },
+      })
+    }
   }
 
   /** One event handled: how long the handler took and how long since the event was committed. */

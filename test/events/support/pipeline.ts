@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client'
 import type { EventHandler } from '../../../src/events/index.ts'
 import { createOutboxRelay, type OutboxRelay } from '../../../src/events/outbox/relay.ts'
-import { ConsumerRuntime } from '../../../src/events/runtime/consumer-runtime.ts'
+import { ConsumerRuntime, type RuntimeOptions } from '../../../src/events/runtime/consumer-runtime.ts'
 import type { Rig } from './rig.ts'
 
 export const TEST_RETRY_DELAYS_MS = [200, 400, 800] as const
@@ -22,6 +22,7 @@ export async function startPipeline(
     relayIdleMs?: number
     relayTopics?: readonly string[]
     retryDelaysMs?: readonly number[]
+    fans?: RuntimeOptions['fans']
   } = {},
 ): Promise<Pipeline> {
   const registry = new Registry()
@@ -32,6 +33,7 @@ export async function startPipeline(
     registry,
     immediateBackoffMs: 20,
     retryDelaysMs: options.retryDelaysMs ?? TEST_RETRY_DELAYS_MS,
+    fans: options.fans,
   })
   for (const h of handlers) runtime.register(h)
   const relay = createOutboxRelay({

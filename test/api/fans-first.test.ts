@@ -1,0 +1,77 @@
+// The service's side effects and the fans they yield to: which consumer groups yield (what no fan waits for) and
+// which never do (what a fan is waiting on), and the fans' requests through HTTP counted in the same FanLoad the
+// consumers wait on.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { FANS_BUSY_AT, FANS_QUIET_MS, fanLoad } from '../../src/platform/fan-load.ts'
+import { Api } from '../support/api-client.ts'
+import { createSchedule, enterQueue, signUp } from '../support/flows.ts'
+import { startTestApp } from '../support/test-app.ts'
+
+test('notifications, rankings, webhooks and the data platform yield to the fans; expiry, coupons, offers and codes never do', async () => {
+  const t = await startTestApp('pglite', 'fansfirst', {
+    DATA_PLATFORM_URL: 'http://127.0.0.1:9/sync',
+  })
+  try {
+    const groups = t.app.events.runtime.subscriptions
+    const yielding = groups.filter((s) => s.yieldsToFans).map((s) => s.group)
+    const never = groups.filter((s) => !s.yieldsToFans).map((s) => s.group)
+    for (const group of yielding) {
+      assert.match(group, /^(notify\.|notification-delivery$|ranking|webhooks\.|data-platform)/, group)
+    }
+    for (const group of [
+      'ranking',
+      'notify.reservation.confirmed',
+      'notification-delivery',
+      'data-platform',
+    ]) {
+      assert.ok(yielding.includes(group), `${group} does not yield`)
+    }
+    assert.ok(yielding.some((g) => g.startsWith('webhooks.')))
+    for (const group of [
+      'hold-expiration',
+      'coupon-issuance',
+      'phone-verification',
+      'waitlist-offer-expiration',
+    ]) {
+      assert.ok(never.includes(group), `${group} yields or is missing`)
+    }
+    assert.ok(never.some((g) => g.startsWith('waitlist.')))
+    for (const group of never) {
+      assert.match(group, /^(hold-expiration|coupon-issuance|phone-verification|waitlist)/, group)
+    }
+  } finally {
+    await t.close()
+  }
+})
+
+test('on PostgreSQL, fans entering a waiting room together make the instance busy for its side effects, then quiet', async () => {
+  const t = await startTestApp('postgres', 'fansbusy', { QUEUE_ADMIT_PER_SECOND: 1_000_000 })
+  try {
+    const api = new Api(t.url)
+    const { scheduleId } = await createSchedule(api, t.adminKey, { seats: 10, price: 1_000 })
+    await t.app.admission.tick()
+    const fans = await Promise.all(Array.from({ length: 2 * FANS_BUSY_AT }, (_, i) => signUp(api, `f${i}`)))
+    const load = fanLoad(t.app.database)
+    assert.equal(load.busy, false)
+    let most = 0
+    let sawBusy = false
+    const watching = setInterval(() => {
+      most = Math.max(most, load.inFlight)
+      sawBusy ||= load.busy
+    }, 0)
+    const answers = await Promise.all(fans.map((fan) => enterQueue(api, fan, scheduleId)))
+    clearInterval(watching)
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      fans.map(() => 201),
+    )
+    assert.ok(sawBusy, `never busy: at most ${most} fans' entries in flight at once`)
+    assert.equal(load.inFlight, 0)
+    await sleep(FANS_QUIET_MS + 50)
+    assert.equal(load.busy, false, 'still busy after the quiet time')
+  } finally {
+    await t.close()
+  }
+})

@@ -1,0 +1,117 @@
+// Side effects no fan waits for yield to the fans' operations in flight (FanLoad): a handler with yieldsToFans waits
+// while the fans keep the instance busy, the others do not, and a busy spell holds it back for the runtime's yieldMs
+// at most. Each effect still happens once. Run on every transport, with the production runtime over the real relay.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { FanLoad } from '../../src/platform/fan-load.ts'
+import {
+  appendEvents,
+  counterValue,
+  createRigFor,
+  distinctEffects,
+  effectHandler,
+  effectsOf,
+  exactlyOnceProblems,
+  pointsCharged,
+  startPipeline,
+  transportTargets,
+  uuids,
+  waitFor,
+} from './support/index.ts'
+
+const BUSY_AT = 4
+const QUIET_MS = 50
+
+for (const target of transportTargets()) {
+  describe(`side effects yield to fans: ${target.kind}`, { skip: target.skip }, () => {
+    if (target.fail) {
+      test('the transport is available', () => assert.fail(target.fail))
+      return
+    }
+
+    /** A pipeline with a yielding and a plain group on points.charged, and the fans' load they see. */
+    async function yieldingPipeline(t: Parameters<typeof createRigFor>[1], name: string, yieldMs: number) {
+      const rig = await createRigFor(target, t, name)
+      await rig.declare('points.charged')
+      const load = new FanLoad(BUSY_AT, QUIET_MS)
+      const pipeline = await startPipeline(
+        rig,
+        [{ ...effectHandler('yields'), yieldsToFans: true }, effectHandler('goes')],
+        { fans: { load, yieldMs } },
+      )
+      const events = pointsCharged(uuids(8), 5)
+      return { rig, load, pipeline, events, ids: events.map((e) => e.id) }
+    }
+
+    test('while the fans are busy the yielding group waits and the other goes; then it catches up, once each', async (t) => {
+      const { rig, load, pipeline, events, ids } = await yieldingPipeline(t, 'yield-busy', 60_000)
+      for (let i = 0; i < BUSY_AT; i++) load.enter()
+      await appendEvents(rig.db, events)
+
+      await waitFor(
+        'the plain group handled every event',
+        async () => (await distinctEffects(rig.db, 'goes')) === 40,
+      )
+      await sleep(300)
+      assert.equal(
+        await distinctEffects(rig.db, 'yields'),
+        0,
+        'the yielding group ran while the fans were busy',
+      )
+
+      for (let i = 0; i < BUSY_AT; i++) load.leave()
+      await waitFor(
+        'the yielding group caught up',
+        async () => (await distinctEffects(rig.db, 'yields')) === 40,
+      )
+      assert.deepEqual(exactlyOnceProblems(await effectsOf(rig.db, 'yields'), ids), [])
+      assert.equal(await counterValue(pipeline.registry, 'events_yielded_to_fans_total'), 1)
+      assert.ok((await counterValue(pipeline.registry, 'events_yielded_to_fans_seconds_total')) >= 0.3)
+
+      // Not busy: the yielding group goes at once.
+      const more = pointsCharged(uuids(4), 1)
+      await appendEvents(rig.db, more)
+      await waitFor('the next events handled', async () => (await distinctEffects(rig.db, 'yields')) === 44, {
+        timeoutMs: 10_000,
+      })
+      assert.equal(await counterValue(pipeline.registry, 'events_yielded_to_fans_total'), 1)
+    })
+
+    test('fans who never pause hold the yielding group back for yieldMs once, then it keeps up beside them', async (t) => {
+      const { rig, load, events, ids } = await yieldingPipeline(t, 'yield-longest', 700)
+      for (let i = 0; i < BUSY_AT + 10; i++) load.enter()
+      await appendEvents(rig.db, events)
+      const appended = performance.now()
+      await waitFor(
+        'the plain group handled every event',
+        async () => (await distinctEffects(rig.db, 'goes')) === 40,
+      )
+      await waitFor(
+        'the yielding group’s first effect',
+        async () => (await distinctEffects(rig.db, 'yields')) > 0,
+        {
+          timeoutMs: 15_000,
+          intervalMs: 10,
+        },
+      )
+      const first = performance.now()
+      assert.ok(
+        first - appended >= 690,
+        `the yielding group went ${first - appended} ms after the events came`,
+      )
+      // Five events a key, in key order: had each key's next event waited again, 4 × 700 ms more.
+      await waitFor(
+        'the yielding group handled every event',
+        async () => (await distinctEffects(rig.db, 'yields')) === 40,
+        {
+          timeoutMs: 15_000,
+        },
+      )
+      assert.ok(performance.now() - first < 2_000, 'the events after the longest wait waited again')
+      assert.equal(load.busy, true, 'the fans never paused')
+      assert.deepEqual(exactlyOnceProblems(await effectsOf(rig.db, 'yields'), ids), [])
+      for (let i = 0; i < BUSY_AT + 10; i++) load.leave()
+    })
+  })
+}
