@@ -35,6 +35,8 @@ describe('loadConfig', () => {
     assert.equal(config.QUEUE_TOKEN_TTL_SECONDS, 600)
     assert.equal(config.QUEUE_TICK_MS, 500)
     assert.equal(config.EVENT_PARTITIONS, 1)
+    assert.equal(config.YIELD_TO_FANS_MS, 3000)
+    assert.equal(loadConfig({ YIELD_TO_FANS_MS: '0' }).YIELD_TO_FANS_MS, 0)
   })
 
   test("the relay's linger: 30 ms on Kafka and none on the embedded log when unset; RELAY_LINGER_MS=0 turns it off", () => {
@@ -114,6 +116,8 @@ describe('loadConfig', () => {
       ['RETRY_DELAYS_MS', '1s', 'must be 1 to 3 delays in milliseconds, separated by commas'],
       ['EVENT_PARTITIONS', '0', 'must be a whole number from 1 to 256 (got "0")'],
       ['EVENT_PARTITIONS', 'three', 'must be a whole number from 1 to 256 (got "three")'],
+      ['YIELD_TO_FANS_MS', '-1', 'must be a whole number from 0 to 60000 (got "-1")'],
+      ['YIELD_TO_FANS_MS', '3s', 'must be a whole number from 0 to 60000 (got "3s")'],
       ['NOTIFY_WEBHOOK_URL', 'ftp://x', 'must be an http:// or https:// URL (got "ftp://x")'],
       ['DATABASE_URL', 'mysql://x', 'must be a postgres:// or postgresql:// URL'],
       ['SMS_SENDER_NUMBER', '010-1234', 'must be 4 to 13 digits, no dashes or spaces'],
