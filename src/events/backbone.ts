@@ -4,7 +4,7 @@ import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import { answeredWithin } from '../platform/deadline.ts'
 import { StartupError } from '../platform/errors.ts'
-import { fanLoad } from '../platform/fan-load.ts'
+import { type FanLoad, fanLoad } from '../platform/fan-load.ts'
 import type { Logger } from '../platform/logger.ts'
 import { eventTypes } from './event-types.ts'
 import { createOutboxRelay, type OutboxRelay } from './outbox/relay.ts'
@@ -18,6 +18,8 @@ export interface EventBackbone {
   readonly transport: EventTransport
   readonly runtime: ConsumerRuntime
   readonly relay: OutboxRelay
+  /** The fans' operations in flight on this instance, which the side effects no fan waits for yield to. */
+  readonly fans: FanLoad
   /**
    * Declares topics (not on Kafka for an instance that only serves the API), starts the relay, and starts the
    * consumers for the roles this instance runs without waiting for their groups to join (`runtime.joined` says
@@ -82,6 +84,7 @@ export function createEventBackbone(options: {
   registry: Registry
 }): EventBackbone {
   const { config, database, transport, logger, registry } = options
+  const fans = fanLoad(database)
   const runtime = new ConsumerRuntime({
     db: database.db,
     transport,
@@ -89,7 +92,7 @@ export function createEventBackbone(options: {
     registry,
     retryDelaysMs: config.retryDelaysMs,
     // The fans' group commits of this instance count into the same FanLoad (API role; none on PGlite).
-    fans: { load: fanLoad(database), yieldMs: config.YIELD_TO_FANS_MS },
+    fans: { load: fans, yieldMs: config.YIELD_TO_FANS_MS },
   })
   const relay = createOutboxRelay({
     database,
@@ -121,6 +124,7 @@ export function createEventBackbone(options: {
     transport,
     runtime,
     relay,
+    fans,
     async start(roles) {
       // An instance that only serves the API writes its events to the outbox and needs no broker (it reads the lag
       // for the console when it can): it starts, and fans keep buying, while the brokers are away; the relay and

@@ -67,8 +67,19 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
                 committed: Type.String(),
                 end: Type.String(),
                 lag: Type.Integer(),
+                /** The group holds its events back while the fans keep the instance busy (YIELD_TO_FANS_MS). */
+                yieldsToFans: Type.Boolean(),
               }),
             ),
+            /** The answering instance's fans and the side effects that yield to them (see Fans first). */
+            fans: Type.Object({
+              /** Side effects wait now: 32 or more fans' operations in flight, or fewer for under 50 ms. */
+              busy: Type.Boolean(),
+              inFlight: Type.Integer(),
+              /** Busy spells that held events back since the instance started, and how long they did in all. */
+              spells: Type.Integer(),
+              yieldedSeconds: Type.Number(),
+            }),
             /** Why `lag` is empty: the transport failed or did not answer in time (Kafka away). */
             lagUnavailable: Type.Optional(Type.String()),
             /** When `lag` was read: one reading answers every caller for a second. */
@@ -81,6 +92,10 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
     async () => {
       const outbox = await outboxBacklog(deps.db)
       const lag = await deploymentLag(deps.events)
+      const yielding = new Set(
+        deps.events.runtime.subscriptions.filter((s) => s.yieldsToFans).map((s) => s.group),
+      )
+      const { fans } = deps.events
       return {
         transport: deps.events.transport.kind,
         outbox,
@@ -94,7 +109,14 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
           committed: l.committed.toString(),
           end: l.end.toString(),
           lag: Number(l.lag),
+          yieldsToFans: yielding.has(l.group),
         })),
+        fans: {
+          busy: fans.busy,
+          inFlight: fans.inFlight,
+          spells: fans.yielded.turns,
+          yieldedSeconds: Math.round(fans.yielded.ms) / 1000,
+        },
       }
     },
   )

@@ -8,6 +8,7 @@ import { FANS_BUSY_AT, FANS_QUIET_MS, fanLoad } from '../../src/platform/fan-loa
 import { Api } from '../support/api-client.ts'
 import { createSchedule, enterQueue, signUp } from '../support/flows.ts'
 import { startTestApp } from '../support/test-app.ts'
+import { waitFor } from '../support/wait.ts'
 
 test('notifications, rankings, webhooks and the data platform yield to the fans; expiry, coupons, offers and codes never do', async () => {
   const t = await startTestApp('pglite', 'fansfirst', {
@@ -71,6 +72,57 @@ test('on PostgreSQL, fans entering a waiting room together make the instance bus
     assert.equal(load.inFlight, 0)
     await sleep(FANS_QUIET_MS + 50)
     assert.equal(load.busy, false, 'still busy after the quiet time')
+  } finally {
+    await t.close()
+  }
+})
+
+test('while the fans keep an instance busy its admission notices wait, and the console summary says why the lag grows', async () => {
+  const t = await startTestApp(
+    'postgres',
+    'fanslag',
+    { QUEUE_ADMIT_PER_SECOND: 1_000_000 },
+    { background: true, manualAdmission: true },
+  )
+  try {
+    const api = new Api(t.url)
+    const headers = { headers: { 'x-admin-key': t.adminKey } }
+    const { scheduleId } = await createSchedule(api, t.adminKey, { seats: 10, price: 1_000 })
+    await t.app.admission.tick()
+    const fans = await Promise.all(Array.from({ length: 5 }, (_, i) => signUp(api, `l${i}`)))
+    for (const fan of fans) assert.equal((await enterQueue(api, fan, scheduleId)).status, 201)
+    await t.app.events.runtime.joined
+    const admittedNotices = async () =>
+      (
+        await t.app.database.db
+          .selectFrom('notifications')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('kind', '=', 'queue-admitted')
+          .executeTakeFirstOrThrow()
+      ).n
+
+    // The test stands for FANS_BUSY_AT fans whose operations are in flight (the count the group commits keep).
+    const load = t.app.events.fans
+    for (let i = 0; i < FANS_BUSY_AT; i++) load.enter()
+    await t.app.admission.tick()
+    await waitFor('the admitted fans’ notices waiting as lag', async () => {
+      const summary = (await api.get('/admin/ops/summary', headers)).body
+      return summary.lag.some(
+        (l: { group: string; lag: number }) => l.group === 'notify.queue.admitted' && l.lag > 0,
+      )
+    })
+    const busy = (await api.get('/admin/ops/summary', headers)).body
+    assert.deepEqual(busy.fans, { ...busy.fans, busy: true, inFlight: FANS_BUSY_AT })
+    const entry = busy.lag.find((l: { group: string }) => l.group === 'notify.queue.admitted')
+    assert.equal(entry.yieldsToFans, true)
+    assert.equal(await admittedNotices(), 0, 'a notice was written while the fans were busy')
+
+    for (let i = 0; i < FANS_BUSY_AT; i++) load.leave()
+    await waitFor('every admitted fan’s notice', async () => (await admittedNotices()) === fans.length)
+    const after = (await api.get('/admin/ops/summary', headers)).body
+    assert.equal(after.fans.busy, false)
+    assert.equal(after.fans.spells, 1)
+    assert.ok(after.fans.yieldedSeconds > 0)
   } finally {
     await t.close()
   }

@@ -138,6 +138,14 @@ async function drawPipeline() {
     s.lagUnavailable ? el('b', { class: 'bad' }, 'unknown') : el('b', {}, totalLag),
     ' · dead letters ',
     el('b', { class: s.deadLetters ? 'bad' : 'ok' }, s.deadLetters),
+    // The answering instance's fans: while they keep it busy, the groups marked below hold their events back.
+    ...(s.fans.busy
+      ? [
+          ' · ',
+          el('b', {}, 'fans first'),
+          ` (${s.fans.inFlight} fans' operations in flight: side effects wait)`,
+        ]
+      : []),
   )
   const rows = s.lag
     .filter((l) => l.lag > 0)
@@ -145,7 +153,21 @@ async function drawPipeline() {
       el(
         'tr',
         {},
-        el('td', {}, l.group),
+        el(
+          'td',
+          {},
+          l.group,
+          l.yieldsToFans
+            ? [
+                ' ',
+                el(
+                  'span',
+                  { class: 'muted', title: 'waits while the fans keep the instance busy' },
+                  'yields to fans',
+                ),
+              ]
+            : [],
+        ),
         el('td', {}, l.topic),
         el('td', {}, l.partition),
         el('td', {}, l.lag),
