@@ -73,8 +73,10 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
             ),
             /** The answering instance's fans and the side effects that yield to them (see Fans first). */
             fans: Type.Object({
-              /** Side effects wait now: 32 or more fans' operations in flight, or fewer for under 50 ms. */
+              /** The fans keep the instance busy: 32 or more of their operations in flight, or fewer for under 50 ms. */
               busy: Type.Boolean(),
+              /** The groups that yield hold their events back now (busy, and the spell's YIELD_TO_FANS_MS not over). */
+              sideEffectsWait: Type.Boolean(),
               inFlight: Type.Integer(),
               /** Busy spells that held events back since the instance started, and how long they did in all. */
               spells: Type.Integer(),
@@ -113,6 +115,7 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
         })),
         fans: {
           busy: fans.busy,
+          sideEffectsWait: deps.events.runtime.holdingBack,
           inFlight: fans.inFlight,
           spells: fans.yielded.turns,
           yieldedSeconds: Math.round(fans.yielded.ms) / 1000,

@@ -5,10 +5,10 @@ import type { DatabaseHandle } from './db.ts'
  * and the turns work that no fan waits for takes behind them. During a burst, a notification, a ranking or a
  * webhook committed beside the fans' batches took the same CPU and database from them: on the thirty-eighth machine
  * a third of the event loop and a fifth of PostgreSQL's statement time in a Kafka payments run, whose p99 went over
- * 100 ms. Such work waits instead while `busyAt` or more fans' operations are in flight, and goes once fewer have been
- * for `quietMs`, in larger batches; but never longer than the `maxMs` it asks for from the first of its waits: a burst longer than that
- * shares the instance with its side effects from then on, until the fans are fewer again (so they never fall behind
- * for good however long the sale goes on). All waits share one turn (one timer).
+ * 100 ms. Such work waits instead while `busyAt` or more fans' operations are in flight, and goes once fewer have
+ * been for `quietMs`, in larger batches. It never waits longer than the `maxMs` it asks for, from the first of its
+ * waits: a busy spell longer than that shares the instance with its side effects from then on, until the fans are
+ * fewer again, so they never fall behind for good however long the sale goes on. All waits share one turn (one timer).
  */
 export class FanLoad {
   readonly busyAt: number
@@ -38,9 +38,14 @@ export class FanLoad {
     return { turns: this.#turns, ms: this.#yieldedMs }
   }
 
-  /** Whether side effects wait now: `busyAt` or more in flight, or fewer for less than `quietMs`. */
+  /** A busy spell: `busyAt` or more in flight, or fewer for less than `quietMs` since. */
   get busy(): boolean {
     return this.#busy
+  }
+
+  /** Whether work asking to wait up to `maxMs` would wait now: busy, and this spell's waits not yet over. */
+  holdsBack(maxMs: number): boolean {
+    return maxMs > 0 && this.#busy && !this.#waitedOut
   }
 
   enter(): void {
@@ -70,7 +75,7 @@ export class FanLoad {
    * began, which ends the waits of this busy spell.
    */
   turn(maxMs: number): Promise<void> | undefined {
-    if (maxMs <= 0 || !this.#busy || this.#waitedOut) return undefined
+    if (!this.holdsBack(maxMs)) return undefined
     if (!this.#turn) {
       let release!: () => void
       const promise = new Promise<void>((resolve) => {

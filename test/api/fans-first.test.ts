@@ -112,7 +112,7 @@ test('while the fans keep an instance busy its admission notices wait, and the c
       )
     })
     const busy = (await api.get('/admin/ops/summary', headers)).body
-    assert.deepEqual(busy.fans, { ...busy.fans, busy: true, inFlight: FANS_BUSY_AT })
+    assert.deepEqual(busy.fans, { ...busy.fans, busy: true, sideEffectsWait: true, inFlight: FANS_BUSY_AT })
     const entry = busy.lag.find((l: { group: string }) => l.group === 'notify.queue.admitted')
     assert.equal(entry.yieldsToFans, true)
     assert.equal(await admittedNotices(), 0, 'a notice was written while the fans were busy')
@@ -121,6 +121,7 @@ test('while the fans keep an instance busy its admission notices wait, and the c
     await waitFor('every admitted fan’s notice', async () => (await admittedNotices()) === fans.length)
     const after = (await api.get('/admin/ops/summary', headers)).body
     assert.equal(after.fans.busy, false)
+    assert.equal(after.fans.sideEffectsWait, false)
     assert.equal(after.fans.spells, 1)
     assert.ok(after.fans.yieldedSeconds > 0)
   } finally {

@@ -141,6 +141,12 @@ export class ConsumerRuntime {
     return this.#joined
   }
 
+  /** Whether the groups that yield to the fans hold their events back now (see FanLoad). */
+  get holdingBack(): boolean {
+    const fans = this.#options.fans
+    return fans?.load.holdsBack(fans.yieldMs) ?? false
+  }
+
   /** Resolves once every group has joined (or the runtime stopped). */
   get joined(): Promise<void> {
     return this.#joined

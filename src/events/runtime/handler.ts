@@ -42,8 +42,8 @@ interface HandlerBase<T extends EventType> {
   inKeyOrder?: boolean
   /**
    * true: no fan waits for this effect (a notification, a ranking, a webhook, the data platform's copy), so while the
-   * instance's fans' operations keep it busy the event waits for them, up to the runtime's `yieldToFansMs` (see
-   * FanLoad). Left false for what a fan does wait for: a hold's expiry freeing its seat, a coupon's decision, a seat
+   * instance's fans' operations keep it busy the event waits for them, in one busy spell up to the runtime's
+   * `fans.yieldMs` (YIELD_TO_FANS_MS; see FanLoad). Left false for what a fan does wait for: a hold's expiry freeing its seat, a coupon's decision, a seat
    * offered to the waiting list, a verification code.
    */
   yieldsToFans?: boolean

@@ -138,12 +138,13 @@ async function drawPipeline() {
     s.lagUnavailable ? el('b', { class: 'bad' }, 'unknown') : el('b', {}, totalLag),
     ' · dead letters ',
     el('b', { class: s.deadLetters ? 'bad' : 'ok' }, s.deadLetters),
-    // The answering instance's fans: while they keep it busy, the groups marked below hold their events back.
+    // The answering instance's fans: while they keep it busy, the groups marked below hold their events back, until
+    // the busy spell has lasted YIELD_TO_FANS_MS.
     ...(s.fans.busy
       ? [
           ' · ',
           el('b', {}, 'fans first'),
-          ` (${s.fans.inFlight} fans' operations in flight: side effects wait)`,
+          ` (${s.fans.inFlight} fans' operations in flight: side effects ${s.fans.sideEffectsWait ? 'wait' : 'go on beside them'})`,
         ]
       : []),
   )
