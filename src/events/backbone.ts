@@ -76,6 +76,18 @@ export function relayLingerMs(kind: EventTransport['kind'], configured?: number)
   return configured ?? (kind === 'kafka' ? 30 : 0)
 }
 
+/**
+ * The relay's linger while the instance's fans keep it busy (FanLoad), unless RELAY_BUSY_LINGER_MS says otherwise:
+ * 100 ms on Kafka. A fan's answer never waits for the relay, and during a burst each publish's woken fetches cost the
+ * brokers the most: in two alternated rounds of Kafka payments runs on the thirty-eighth machine, the brokers' CPU per
+ * payment was 0.054-0.066 ms against 0.082-0.132 without it, the machine's 0.41-0.57 against 0.54-0.68 ms. What a fan
+ * does wait for behind the relay (a coupon's decision, a seat offered) comes up to 70 ms later during the burst. The
+ * embedded log gained nothing (0.52-0.54 against 0.55-0.59 ms per payment, within the noise).
+ */
+export function relayBusyLingerMs(kind: EventTransport['kind'], configured?: number): number {
+  return configured ?? (kind === 'kafka' ? 100 : 0)
+}
+
 export function createEventBackbone(options: {
   config: Config
   database: DatabaseHandle
@@ -101,6 +113,7 @@ export function createEventBackbone(options: {
     registry,
     batchSize: config.RELAY_BATCH_SIZE,
     lingerMs: relayLingerMs(transport.kind, config.RELAY_LINGER_MS),
+    busyLinger: { fans, ms: relayBusyLingerMs(transport.kind, config.RELAY_BUSY_LINGER_MS) },
     topics: Object.keys(eventTypes),
   })
   let running = { relay: false, workers: false }

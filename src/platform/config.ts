@@ -172,6 +172,14 @@ export const ConfigSchema = Type.Object(
           'after a relay batch that did not fill, begin the next publish no sooner than this after the last one began, so a stream of events goes out in fewer, larger publishes; 30 on Kafka, 0 on the embedded transport when absent',
       }),
     ),
+    RELAY_BUSY_LINGER_MS: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description:
+          "the relay's linger while 32 or more fans' holds, payments, queue entries or coupon requests are in flight on the instance (the longer of it and RELAY_LINGER_MS counts); 100 on Kafka, 0 on the embedded transport when absent",
+      }),
+    ),
     YIELD_TO_FANS_MS: Type.Integer({
       minimum: 0,
       maximum: 60_000,

@@ -3,11 +3,13 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { type TestContext, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { createOutboxRelay, ID_HEADER } from '../../src/events/outbox/relay.ts'
 import type { EventTransport, OutgoingRecord } from '../../src/events/transport/port.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
+import { FanLoad } from '../../src/platform/fan-load.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { type DatabaseKind, databaseKinds } from '../support/databases.ts'
 import { waitFor } from '../support/wait.ts'
@@ -20,7 +22,13 @@ const LINGER_MS = 1_000
  * A started relay with `lingerMs` on the embedded transport of a fresh database, each publish it makes recorded (its
  * records' outbox ids and when it began), each taking `publishMs` or more.
  */
-async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: number, publishMs = 0) {
+async function lingeringRelay(
+  t: TestContext,
+  kind: DatabaseKind,
+  lingerMs: number,
+  publishMs = 0,
+  busyLinger?: { fans: FanLoad; ms: number },
+) {
   const { handle, transport: real } = await localTransportFor(t, kind, 'relay-linger', {})
   await real.ensureTopics([smallTopic(TOPIC)])
   const batches: { at: number; ids: string[] }[] = []
@@ -39,6 +47,7 @@ async function lingeringRelay(t: TestContext, kind: DatabaseKind, lingerMs: numb
     logger: createLogger('silent'),
     registry: new Registry(),
     lingerMs,
+    busyLinger,
   })
   await relay.start()
   t.after(() => relay.stop())
@@ -96,6 +105,52 @@ for (const kind of databaseKinds) {
     assert.ok(
       waited < LINGER_MS + PUBLISH_MS / 2,
       `the next publish began ${waited.toFixed(0)} ms after the first: the publish's ${PUBLISH_MS} ms were added to the linger`,
+    )
+  })
+
+  test(`${kind}: while the fans keep the instance busy the relay lingers its busy linger, and not after`, async (t) => {
+    const BUSY_LINGER_MS = 600
+    const fans = new FanLoad(1, 20)
+    const { handle, batches } = await lingeringRelay(t, kind, 0, 0, { fans, ms: BUSY_LINGER_MS })
+    const publishOf = async (ids: readonly string[]) => {
+      const before = batches.flatMap((b) => b.ids).length
+      for (const id of ids) await commitEvent(handle, id)
+      await waitFor(
+        'the events published',
+        () => batches.flatMap((b) => b.ids).length === before + ids.length,
+        {
+          timeoutMs: 10_000,
+          describe: () => batches,
+        },
+      )
+    }
+
+    fans.enter()
+    await publishOf([randomUUID()])
+    const busyFirst = batches.length
+    const together = [randomUUID(), randomUUID(), randomUUID()]
+    await publishOf(together)
+    assert.deepEqual(
+      batches.slice(busyFirst).map((b) => b.ids),
+      [together],
+      'the three went together',
+    )
+    const waited = batches[busyFirst]!.at - batches[busyFirst - 1]!.at
+    assert.ok(
+      waited >= BUSY_LINGER_MS - 5,
+      `busy, the next publish came ${waited.toFixed(0)} ms after the last`,
+    )
+
+    fans.leave()
+    await waitFor('the fans quiet', () => !fans.busy)
+    await sleep(BUSY_LINGER_MS)
+    await publishOf([randomUUID()])
+    const quietFirst = batches.length
+    await publishOf([randomUUID()])
+    const quiet = batches[quietFirst]!.at - batches[quietFirst - 1]!.at
+    assert.ok(
+      quiet < BUSY_LINGER_MS / 2,
+      `not busy, the next publish came ${quiet.toFixed(0)} ms after the last`,
     )
   })
 

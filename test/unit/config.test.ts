@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { relayLingerMs } from '../../src/events/backbone.ts'
+import { relayBusyLingerMs, relayLingerMs } from '../../src/events/backbone.ts'
 import { ConfigError, loadConfig } from '../../src/platform/config.ts'
 
 function configError(fn: () => unknown): ConfigError {
@@ -45,6 +45,20 @@ describe('loadConfig', () => {
     assert.equal(relayLingerMs('local', unset), 0)
     assert.equal(relayLingerMs('kafka', loadConfig({ RELAY_LINGER_MS: '0' }).RELAY_LINGER_MS), 0)
     assert.equal(relayLingerMs('local', loadConfig({ RELAY_LINGER_MS: '20' }).RELAY_LINGER_MS), 20)
+  })
+
+  test("the relay's linger while the fans are busy: 100 ms on Kafka and none on the embedded log when unset", () => {
+    const unset = loadConfig({}).RELAY_BUSY_LINGER_MS
+    assert.equal(relayBusyLingerMs('kafka', unset), 100)
+    assert.equal(relayBusyLingerMs('local', unset), 0)
+    assert.equal(
+      relayBusyLingerMs('kafka', loadConfig({ RELAY_BUSY_LINGER_MS: '0' }).RELAY_BUSY_LINGER_MS),
+      0,
+    )
+    assert.throws(
+      () => loadConfig({ RELAY_BUSY_LINGER_MS: '2000' }),
+      /RELAY_BUSY_LINGER_MS: must be a whole number from 0 to 1000/,
+    )
   })
 
   test('environment strings become typed values; empty ones mean unset', () => {

@@ -5,6 +5,7 @@ import { validate as isUuid } from 'uuid'
 import { tryXactLock } from '../../platform/advisory-locks.ts'
 import { createBackgroundLoop } from '../../platform/background-loop.ts'
 import type { DatabaseHandle, Db } from '../../platform/db.ts'
+import type { FanLoad } from '../../platform/fan-load.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { listen } from '../../platform/pg-listen.ts'
 import { execute, statement } from '../../platform/prepared.ts'
@@ -50,6 +51,8 @@ export interface RelayOptions {
    * goes at once, and a batch that took longer than this is followed at once. 0 (the default): the next batch at once.
    */
   lingerMs?: number
+  /** A longer linger while the instance's fans keep it busy (see FanLoad); the longer of the two counts. */
+  busyLinger?: { fans: FanLoad; ms: number } | undefined
 }
 
 export interface OutboxRelay {
@@ -71,6 +74,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   const db = options.database.db
   const batchSize = options.batchSize ?? 2000
   const lingerMs = options.lingerMs ?? 0
+  const busyLinger = options.busyLinger
   const published = new Counter({
     name: 'outbox_published_total',
     help: 'Events moved from the outbox to the transport',
@@ -264,7 +268,8 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       const moved = await relayOnce()
       // The linger counts from the batch's publish, not from its end: a batch that took longer than the linger (a
       // slow acknowledgement, a busy machine) is followed at once, and no event waits more than the linger for it.
-      const rest = publishedAt + lingerMs - performance.now()
+      const linger = busyLinger?.fans.busy ? Math.max(lingerMs, busyLinger.ms) : lingerMs
+      const rest = publishedAt + linger - performance.now()
       if (moved > 0 && moved < batchSize && rest > 0) await sleep(rest, undefined, { signal }).catch(() => {})
       return moved > 0
     },
