@@ -73,7 +73,7 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
             ),
             /** The answering instance's fans and the side effects that yield to them (see Fans first). */
             fans: Type.Object({
-              /** The fans keep the instance busy: 32 or more of their operations in flight, or fewer for under 50 ms. */
+              /** The fans keep the instance busy: FANS_BUSY_AT (32) or more of their operations in flight, or fewer for under 50 ms. */
               busy: Type.Boolean(),
               /** The groups that yield hold their events back now (busy, and the spell's YIELD_TO_FANS_MS not over). */
               sideEffectsWait: Type.Boolean(),

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox'
 import Value from 'typebox/value'
+import { FANS_BUSY_AT } from './fan-load.ts'
 
 const Roles = ['api', 'relay', 'workers'] as const
 
@@ -176,16 +177,14 @@ export const ConfigSchema = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: 1000,
-        description:
-          "the relay's linger while 32 or more fans' holds, payments, queue entries or coupon requests are in flight on the instance (the longer of it and RELAY_LINGER_MS counts); 100 on Kafka, 0 on the embedded transport when absent",
+        description: `the relay's linger while ${FANS_BUSY_AT} or more fans' holds, payments, queue entries or coupon requests are in flight on the instance (the longer of it and RELAY_LINGER_MS counts); 100 on Kafka, 0 on the embedded transport when absent`,
       }),
     ),
     YIELD_TO_FANS_MS: Type.Integer({
       minimum: 0,
       maximum: 60_000,
       default: 3000,
-      description:
-        "on PostgreSQL, while 32 or more fans' holds, payments, queue entries or coupon requests are in flight on the instance, the side effects no fan waits for (notifications, rankings, webhooks, the data platform) wait for them, this long at most at a time; 0: never",
+      description: `on PostgreSQL, while ${FANS_BUSY_AT} or more fans' holds, payments, queue entries or coupon requests are in flight on the instance, the side effects no fan waits for (notifications, rankings, webhooks, the data platform) wait for them, this long at most at a time; 0: never`,
     }),
     DATA_PLATFORM_URL: Type.Optional(
       Type.String({ pattern: '^https?://', description: 'reservation sync target' }),
