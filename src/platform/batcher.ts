@@ -11,12 +11,13 @@ export class BatchFailed extends Error {
 /**
  * Group commit: items submitted while `concurrency` batches run wait and go together as the next batch, so under
  * load one transaction carries many items and when idle an item goes at once, alone. `run` answers each item's own
- * outcome; if it throws, every item of the batch rejects with BatchFailed.
+ * outcome; if it throws, every item of the batch rejects with BatchFailed. A batch's items get their outcomes on the
+ * tick after the next batch was started.
  */
 export class Batcher<I, R> {
   readonly #run: (items: readonly I[]) => Promise<PromiseSettledResult<R>[]>
   readonly #maxBatch: number
-  #waiting: { item: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = []
+  #waiting: Waiting<I, R>[] = []
   readonly #concurrency: number
   #running = 0
 
@@ -43,22 +44,55 @@ export class Batcher<I, R> {
 
   async #drain(): Promise<void> {
     try {
-      while (this.#waiting.length > 0) {
-        const batch = this.#waiting.splice(0, this.#maxBatch)
-        try {
-          const results = await this.#run(batch.map((b) => b.item))
-          batch.forEach((b, i) => {
-            const r = results[i]!
-            if (r.status === 'fulfilled') b.resolve(r.value)
-            else b.reject(r.reason)
-          })
-        } catch (error) {
-          const failed = new BatchFailed(error, batch.length)
-          for (const b of batch) b.reject(failed)
-        }
+      let batch = this.#take()
+      let outcome = this.#start(batch)
+      while (batch.length > 0) {
+        const settled = await outcome
+        const done = batch
+        // The next batch leaves before this one's callers hear back: their continuations (a fan's answer each) then
+        // run while the database works on it, instead of before it is sent. pg's pool hands a query its connection
+        // on the next tick, which is queued before the outcomes' tick.
+        batch = this.#take()
+        if (batch.length > 0) outcome = this.#start(batch)
+        process.nextTick(() => this.#settle(done, settled))
       }
     } finally {
       this.#running--
     }
   }
+
+  #take(): Waiting<I, R>[] {
+    return this.#waiting.splice(0, this.#maxBatch)
+  }
+
+  #start(batch: readonly Waiting<I, R>[]): Promise<PromiseSettledResult<PromiseSettledResult<R>[]>> {
+    if (batch.length === 0) return Promise.resolve({ status: 'fulfilled', value: [] })
+    try {
+      return this.#run(batch.map((b) => b.item)).then(
+        (value) => ({ status: 'fulfilled', value }),
+        (reason: unknown) => ({ status: 'rejected', reason }),
+      )
+    } catch (reason) {
+      return Promise.resolve({ status: 'rejected', reason })
+    }
+  }
+
+  #settle(batch: readonly Waiting<I, R>[], settled: PromiseSettledResult<PromiseSettledResult<R>[]>): void {
+    if (settled.status === 'rejected') {
+      const failed = new BatchFailed(settled.reason, batch.length)
+      for (const b of batch) b.reject(failed)
+      return
+    }
+    batch.forEach((b, i) => {
+      const r = settled.value[i]!
+      if (r.status === 'fulfilled') b.resolve(r.value)
+      else b.reject(r.reason)
+    })
+  }
+}
+
+interface Waiting<I, R> {
+  item: I
+  resolve: (r: R) => void
+  reject: (e: unknown) => void
 }
