@@ -78,6 +78,59 @@ for (const target of transportTargets()) {
       assert.equal(await counterValue(pipeline.registry, 'events_yielded_to_fans_total'), 1)
     })
 
+    test('while the yielding group waits it fetches nothing more: what comes meanwhile stays in the log', async (t) => {
+      const rig = await createRigFor(target, t, 'yield-fetch')
+      await rig.declare('points.charged')
+      const load = new FanLoad(BUSY_AT, QUIET_MS)
+      const received = new Map<string, Set<string>>()
+      rig.transport.onDeliver = (d) => {
+        const ids = received.get(d.group) ?? new Set<string>()
+        ids.add(d.eventId!)
+        received.set(d.group, ids)
+      }
+      // Every key its own and many keys at once: each record fetched is handed on at once, so received is fetched.
+      await startPipeline(
+        rig,
+        [{ ...effectHandler('yields'), yieldsToFans: true, keyConcurrency: 256 }, effectHandler('goes')],
+        { fans: { load, yieldMs: 60_000 } },
+      )
+      for (let i = 0; i < BUSY_AT; i++) load.enter()
+      const before = pointsCharged(uuids(40), 1)
+      await appendEvents(rig.db, before)
+      await waitFor(
+        'the plain group handled the first events',
+        async () => (await distinctEffects(rig.db, 'goes')) === 40,
+      )
+      await waitFor('the yielding group fetched some', async () => (received.get('yields')?.size ?? 0) > 0)
+      const meanwhile = pointsCharged(uuids(40), 1)
+      await appendEvents(rig.db, meanwhile)
+      await waitFor(
+        'the plain group handled the later events',
+        async () => (await distinctEffects(rig.db, 'goes')) === 80,
+      )
+      await sleep(300)
+      const fetched = received.get('yields')!
+      assert.deepEqual(
+        meanwhile.filter((e) => fetched.has(e.id)).length,
+        0,
+        'the yielding group fetched events that came while it waited',
+      )
+      assert.equal(await distinctEffects(rig.db, 'yields'), 0)
+
+      for (let i = 0; i < BUSY_AT; i++) load.leave()
+      await waitFor(
+        'the yielding group caught up',
+        async () => (await distinctEffects(rig.db, 'yields')) === 80,
+      )
+      assert.deepEqual(
+        exactlyOnceProblems(
+          await effectsOf(rig.db, 'yields'),
+          [...before, ...meanwhile].map((e) => e.id),
+        ),
+        [],
+      )
+    })
+
     test('fans who never pause hold the yielding group back for yieldMs once, then it keeps up beside them', async (t) => {
       const { rig, load, events, ids } = await yieldingPipeline(t, 'yield-longest', 700)
       for (let i = 0; i < BUSY_AT + 10; i++) load.enter()

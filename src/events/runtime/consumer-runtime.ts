@@ -114,6 +114,7 @@ export class ConsumerRuntime {
   start(): Promise<void> {
     this.#stopping = new AbortController()
     const signal = this.#stopping.signal
+    const fans = this.#options.fans
     this.#joined = Promise.all(
       this.#handlers.map(async (handler) => {
         for (let attempt = 0; !signal.aborted; attempt++) {
@@ -124,6 +125,8 @@ export class ConsumerRuntime {
               keyConcurrency: handler.keyConcurrency ?? DEFAULT_KEY_CONCURRENCY,
               inKeyOrder: handler.inKeyOrder,
               handle: (record, signal) => this.#process(handler, record, signal),
+              // Records that would wait for the fans are not fetched meanwhile (see FanLoad).
+              ...(handler.yieldsToFans && fans ? { holdFetching: () => fans.load.turn(fans.yieldMs) } : {}),
             })
             if (signal.aborted) await consumer.close()
             else this.#consumers.push(consumer)

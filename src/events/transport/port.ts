@@ -67,6 +67,12 @@ export interface ConsumerSpec {
   keyConcurrency?: number
   /** false: records of one key may run at once, like records of different keys (default true: one at a time). */
   inKeyOrder?: boolean
+  /**
+   * Asked when fetched records arrive: a promise while the group's records wait anyway (they yield to the fans, see
+   * FanLoad), and the consumer fetches no more until it resolves. What it fetched stays buffered; the rest stays in
+   * the log, not in memory, and costs no fetch meanwhile.
+   */
+  holdFetching?(): Promise<void> | undefined
 }
 
 export interface LagEntry {

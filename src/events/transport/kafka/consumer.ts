@@ -121,17 +121,22 @@ export async function startConsumer(
       gate.settled()
     },
   })
-  const gate = new FetchGate(dispatcher, maxBuffered, {
-    pause() {
-      stream?.pause()
-      log.debug({ pending: dispatcher.pending }, 'fetching paused')
+  const gate = new FetchGate(
+    dispatcher,
+    maxBuffered,
+    {
+      pause() {
+        stream?.pause()
+        log.debug({ pending: dispatcher.pending }, 'fetching paused')
+      },
+      resume() {
+        if (closing) return
+        stream?.resume()
+        log.debug({ pending: dispatcher.pending }, 'fetching resumed')
+      },
     },
-    resume() {
-      if (closing) return
-      stream?.resume()
-      log.debug({ pending: dispatcher.pending }, 'fetching resumed')
-    },
-  })
+    spec.holdFetching,
+  )
 
   function epochFor(topic: string, partition: number, nextOffset: bigint): number {
     const p = owned.get(partitionKey(topic, partition))

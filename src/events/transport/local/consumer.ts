@@ -65,10 +65,12 @@ export async function startLocalConsumer(
     },
   })
   // Fetching stops while the gate is paused, and starts again when it resumes.
-  const gate = new FetchGate(dispatcher, options.maxBuffered, {
-    pause() {},
-    resume: () => fetchSoon(),
-  })
+  const gate = new FetchGate(
+    dispatcher,
+    options.maxBuffered,
+    { pause() {}, resume: () => fetchSoon() },
+    spec.holdFetching,
+  )
   let lastHeartbeat = 0
   let lastFetch = 0
   /**
