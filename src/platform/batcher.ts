@@ -46,14 +46,14 @@ export class Batcher<I, R> {
     try {
       let batch = this.#take()
       let outcome = this.#start(batch)
-      while (batch.length > 0) {
+      while (outcome) {
         const settled = await outcome
         const done = batch
         // The next batch leaves before this one's callers hear back: their continuations (a fan's answer each) then
         // run while the database works on it, instead of before it is sent. pg's pool hands a query its connection
         // on the next tick, which is queued before the outcomes' tick.
         batch = this.#take()
-        if (batch.length > 0) outcome = this.#start(batch)
+        outcome = this.#start(batch)
         process.nextTick(() => this.#settle(done, settled))
       }
     } finally {
@@ -65,8 +65,11 @@ export class Batcher<I, R> {
     return this.#waiting.splice(0, this.#maxBatch)
   }
 
-  #start(batch: readonly Waiting<I, R>[]): Promise<PromiseSettledResult<PromiseSettledResult<R>[]>> {
-    if (batch.length === 0) return Promise.resolve({ status: 'fulfilled', value: [] })
+  /** The batch's run, settled either way; undefined for no batch (another drain took the waiting items). */
+  #start(
+    batch: readonly Waiting<I, R>[],
+  ): Promise<PromiseSettledResult<PromiseSettledResult<R>[]>> | undefined {
+    if (batch.length === 0) return undefined
     try {
       return this.#run(batch.map((b) => b.item)).then(
         (value) => ({ status: 'fulfilled', value }),

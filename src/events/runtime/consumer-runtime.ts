@@ -114,7 +114,6 @@ export class ConsumerRuntime {
   start(): Promise<void> {
     this.#stopping = new AbortController()
     const signal = this.#stopping.signal
-    const fans = this.#options.fans
     this.#joined = Promise.all(
       this.#handlers.map(async (handler) => {
         for (let attempt = 0; !signal.aborted; attempt++) {
@@ -125,8 +124,8 @@ export class ConsumerRuntime {
               keyConcurrency: handler.keyConcurrency ?? DEFAULT_KEY_CONCURRENCY,
               inKeyOrder: handler.inKeyOrder,
               handle: (record, signal) => this.#process(handler, record, signal),
-              // Records that would wait for the fans are not fetched meanwhile (see FanLoad).
-              ...(handler.yieldsToFans && fans ? { holdFetching: () => fans.load.turn(fans.yieldMs) } : {}),
+              // Records that would wait for the fans are not fetched meanwhile.
+              holdFetching: () => this.#fansTurn(handler),
             })
             if (signal.aborted) await consumer.close()
             else this.#consumers.push(consumer)
@@ -148,6 +147,12 @@ export class ConsumerRuntime {
   get holdingBack(): boolean {
     const fans = this.#options.fans
     return fans?.load.holdsBack(fans.yieldMs) ?? false
+  }
+
+  /** The turn a yielding handler's records wait for now, while the fans keep the instance busy (see FanLoad). */
+  #fansTurn(handler: EventHandler<any>): Promise<void> | undefined {
+    const fans = this.#options.fans
+    return handler.yieldsToFans && fans ? fans.load.turn(fans.yieldMs) : undefined
   }
 
   /** Resolves once every group has joined (or the runtime stopped). */
@@ -186,10 +191,8 @@ export class ConsumerRuntime {
     // later it is past both, so a hold or an offer is not refused as not yet due and retried a backoff later.
     if (due) await sleepUntil(due.getTime() + 1, signal)
 
-    if (handler.yieldsToFans && this.#options.fans) {
-      const turn = this.#options.fans.load.turn(this.#options.fans.yieldMs)
-      if (turn) await untilOrAborted(turn, signal)
-    }
+    const turn = this.#fansTurn(handler)
+    if (turn) await untilOrAborted(turn, signal)
 
     let attempt = previousAttempts(record)
     let lastError: unknown
