@@ -16,7 +16,7 @@ export function holdExpirationHandler(): TransactionHandler<'reservation.held'> 
   return {
     group: 'hold-expiration',
     topic: 'reservation.held',
-    // every pending hold sleeps on its own timer, so thousands can wait without holding up each other
+    // the pending holds wait parked until due (see ConsumerSpec.dueAt); every hold due at once is in flight at once
     keyConcurrency: 100_000,
     deliverAt: (event) => new Date(event.data.expiresAt),
     handle: (event, { tx }) => expire(tx, [event]),

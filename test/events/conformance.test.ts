@@ -528,7 +528,7 @@ for (const target of transportTargets()) {
       const expiry: EventHandler<'reservation.held'> = {
         group: 'expiry',
         topic: 'reservation.held',
-        // as the hold-expiration handler: every pending record sleeps on its own timer
+        // as the hold-expiration handler: the pending records wait parked until due
         keyConcurrency: 100_000,
         deliverAt: (event) => new Date(event.data.expiresAt),
         async handle(event, { tx }) {

@@ -105,3 +105,70 @@ test('out of key order, records of one key run at once (up to the key concurrenc
     assert.equal(commits.at(-1), 10n)
   }
 })
+
+test('a record not due yet parks its key: other keys run meanwhile, it runs once due, and commits wait for it', async () => {
+  const handled: { offset: bigint; at: number }[] = []
+  const commits: bigint[] = []
+  const start = Date.now()
+  const due = new Map([
+    [0n, start + 150],
+    [2n, start + 60],
+  ])
+  const dispatcher = new PartitionDispatcher({
+    // One key in flight at most: a parked key must not hold that slot.
+    keyConcurrency: 1,
+    dueAt: (r) => due.get(r.offset),
+    async handle(r) {
+      handled.push({ offset: r.offset, at: Date.now() })
+    },
+    async commit(_topic, _partition, nextOffset) {
+      commits.push(nextOffset)
+    },
+    onError: (error) => assert.fail(String(error)),
+  })
+  // offset 1 is behind 0 in key a, so it waits with it; b and c are due at once, d later than c's turn.
+  dispatcher.push([record(0, 'a'), record(1, 'a'), record(2, 'b'), record(3, 'c'), record(4, 'd')])
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.deepEqual(
+    handled.map((h) => h.offset),
+    [3n, 4n],
+    'the keys due at once ran, one at a time, past the two parked ones',
+  )
+  assert.deepEqual(commits, [], 'nothing is committed past the parked offset 0')
+  while (dispatcher.pending > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.deepEqual(
+    handled.map((h) => h.offset),
+    [3n, 4n, 2n, 0n, 1n],
+    'each parked key ran when due, earliest first, and the record behind it in its key after it',
+  )
+  for (const [offset, at] of due) {
+    const ran = handled.find((h) => h.offset === offset)!.at
+    assert.ok(ran >= at, `offset ${offset} ran ${at - ran} ms before it was due`)
+  }
+  await dispatcher.close()
+  assert.equal(commits.at(-1), 5n)
+})
+
+test('revoking a partition forgets its parked keys: they are not handled, nor committed, and no timer keeps them', async () => {
+  let handled = 0
+  const commits: bigint[] = []
+  const dispatcher = new PartitionDispatcher({
+    keyConcurrency: 16,
+    dueAt: (r) => (r.key === 'later' ? Date.now() + 30 : undefined),
+    async handle() {
+      handled++
+    },
+    async commit(_topic, _partition, nextOffset) {
+      commits.push(nextOffset)
+    },
+    onError: (error) => assert.fail(String(error)),
+  })
+  dispatcher.push([record(0, 'now'), record(1, 'later'), record(2, 'now-too')])
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(handled, 2)
+  await dispatcher.revoke([{ topic: 't', partition: 0 }])
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  assert.equal(handled, 2, 'the parked record is left for the next owner')
+  assert.deepEqual(commits, [1n], 'the commit stops before the parked offset')
+  assert.equal(dispatcher.pending, 0)
+})

@@ -126,6 +126,8 @@ export class ConsumerRuntime {
               handle: (record, signal) => this.#process(handler, record, signal),
               // Records that would wait for the fans are not fetched meanwhile.
               holdFetching: () => this.#fansTurn(handler),
+              // A retry waits for its delay, a delayed event for its deadline, parked by the dispatcher.
+              dueAt: (record) => this.#dueAt(handler, record),
             })
             if (signal.aborted) await consumer.close()
             else this.#consumers.push(consumer)
@@ -155,6 +157,35 @@ export class ConsumerRuntime {
     return handler.yieldsToFans && fans ? fans.load.turn(fans.yieldMs) : undefined
   }
 
+  /**
+   * When a record is due: a retry at its delay's end, a delayed handler's event just past its deadline. An event's
+   * deadline is in milliseconds, the database's (now() + interval) in microseconds: one millisecond later it is past
+   * both, so a hold or an offer is not refused as not yet due and retried a backoff later. An event that does not
+   * parse is due at once (and dead-lettered then).
+   */
+  #dueAt(handler: EventHandler<any>, record: TransportRecord): number | undefined {
+    const stage = stageOf(record, handler.topic)
+    if (stage > 0) return retryGroupOf(record) === handler.group ? notBefore(record) : undefined
+    if (!handler.deliverAt) return undefined
+    try {
+      const due = handler.deliverAt(this.#parse(handler, record, stage))
+      return due ? due.getTime() + 1 : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * A record's event, shared with the other groups of this runtime that read it at about the same moment, and with
+   * this group's own #dueAt. A retry record is its one group's; a topic of one group here would only pay for
+   * remembering, unless the group is delayed: its due time is read when the record arrives, and again when it is due.
+   */
+  #parse(handler: EventHandler<any>, record: TransportRecord, stage: number): CloudEvent {
+    return stage === 0 && (handler.deliverAt || this.#readers.get(handler.topic)! > 1)
+      ? this.#parsed.parse(record, handler.topic)
+      : parseEvent(record.value, handler.topic)
+  }
+
   /** Resolves once every group has joined (or the runtime stopped). */
   get joined(): Promise<void> {
     return this.#joined
@@ -173,23 +204,14 @@ export class ConsumerRuntime {
       this.#metrics.handled.inc({ ...labels, outcome: 'skipped' })
       return
     }
-    if (stage > 0) await sleepUntil(notBefore(record), signal)
-
+    // The dispatcher handed the record over once due (#dueAt).
     let event: CloudEvent
     try {
-      // A retry record is its one group's; a topic of one group here would only pay for remembering.
-      event =
-        stage === 0 && this.#readers.get(handler.topic)! > 1
-          ? this.#parsed.parse(record, handler.topic)
-          : parseEvent(record.value, handler.topic)
+      event = this.#parse(handler, record, stage)
     } catch (error) {
       await this.#deadLetter(handler, record, error, previousAttempts(record) + 1)
       return
     }
-    const due = handler.deliverAt?.(event)
-    // An event's deadline is in milliseconds, the database's (now() + interval) in microseconds: one millisecond
-    // later it is past both, so a hold or an offer is not refused as not yet due and retried a backoff later.
-    if (due) await sleepUntil(due.getTime() + 1, signal)
 
     const turn = this.#fansTurn(handler)
     if (turn) await untilOrAborted(turn, signal)

@@ -31,7 +31,7 @@ interface HandlerBase<T extends EventType> {
   /**
    * Distinct keys in flight per partition (records of one key run one at a time, in order, unless `inKeyOrder` is
    * false). The events in flight are handled together, a batch per transaction, so more keys in flight mean larger
-   * batches; delayed handlers need many (sleeping records are cheap).
+   * batches. A key whose event is not due yet (`deliverAt`, a retry's delay) waits parked and does not count.
    */
   keyConcurrency?: number
   /**

@@ -63,7 +63,7 @@ export interface ConsumerSpec {
   topics: readonly string[]
   /** Resolves when the record is done (handled, retried elsewhere or dead-lettered); rejects only on shutdown. */
   handle(record: TransportRecord, signal: AbortSignal): Promise<void>
-  /** Distinct keys in flight per partition; delayed topics need many (sleeping records are cheap). */
+  /** Distinct keys being handled at once per partition (keys whose record is not due yet do not count). */
   keyConcurrency?: number
   /** false: records of one key may run at once, like records of different keys (default true: one at a time). */
   inKeyOrder?: boolean
@@ -73,6 +73,11 @@ export interface ConsumerSpec {
    * the log, not in memory, and costs no fetch meanwhile.
    */
   holdFetching?(): Promise<void> | undefined
+  /**
+   * When a record may be handled, in ms since the epoch (undefined: at once); never throws. Asked when the record is
+   * next of its key; until then the key waits parked, and the records behind it in the key wait with it.
+   */
+  dueAt?(record: TransportRecord): number | undefined
 }
 
 export interface LagEntry {

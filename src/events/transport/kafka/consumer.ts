@@ -109,6 +109,7 @@ export async function startConsumer(
     handle: spec.handle,
     keyConcurrency: spec.keyConcurrency ?? 16,
     inKeyOrder: spec.inKeyOrder,
+    dueAt: spec.dueAt,
     onError: (err, at) => log.error({ err, ...at, offset: at.offset?.toString() }, 'consumer'),
     async commit(topic, partition, nextOffset) {
       // Queued, not awaited: commits are coalesced into one request at a time; revoke and close flush them.

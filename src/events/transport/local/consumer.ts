@@ -58,6 +58,7 @@ export async function startLocalConsumer(
     handle: spec.handle,
     keyConcurrency: spec.keyConcurrency ?? 16,
     inKeyOrder: spec.inKeyOrder,
+    dueAt: spec.dueAt,
     onError: (err, at) => log.error({ err, ...at, offset: at.offset?.toString() }, 'consumer'),
     async commit(topic, partition, nextOffset) {
       await membership.commit(topic, partition, nextOffset)
