@@ -577,12 +577,25 @@ for (const target of transportTargets()) {
       for (const e of points) appendedAt.set(`points:${e.id}`, Date.now())
       const latestDue = Math.max(...due.values())
 
-      await waitFor(`${COUNT} delayed events`, () => delayed.size >= COUNT, {
-        timeoutMs: latestDue - Date.now() + 10_000,
-      })
+      // What waits for its time is on the metrics meanwhile (parked in the dispatcher, not in a handler).
+      const waiting = () => counterValue(pipeline.registry, 'events_waiting_for_due', { group: 'expiry' })
+      let mostWaiting = 0
+      await waitFor(
+        `${COUNT} delayed events`,
+        async () => {
+          mostWaiting = Math.max(mostWaiting, await waiting())
+          return delayed.size >= COUNT
+        },
+        { timeoutMs: latestDue - Date.now() + 10_000 },
+      )
       await waitFor('the immediate work', () => immediate.size >= COUNT + points.length)
       await waitForDrain(rig.transport, pipeline.runtime.subscriptions)
 
+      assert.ok(
+        mostWaiting > 0 && mostWaiting <= COUNT,
+        `records waiting for their time: at most ${mostWaiting}`,
+      )
+      assert.equal(await waiting(), 0, 'none waits once every one was handled')
       const lateness = [...delayed].map(([id, at]) => at - due.get(id)!)
       const early = lateness.filter((l) => l < 0)
       assert.deepEqual(early, [], 'delayed events handled before their time')

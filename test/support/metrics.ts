@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client'
 
-/** Sum of a counter's values whose labels match (0 when never incremented). */
+/** Sum of a counter's or gauge's values whose labels match (0 when never set). */
 export async function counterValue(
   registry: Registry,
   name: string,

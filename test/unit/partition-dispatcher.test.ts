@@ -135,12 +135,14 @@ test('a record not due yet parks its key: other keys run meanwhile, it runs once
     'the keys due at once ran, one at a time, past the two parked ones',
   )
   assert.deepEqual(commits, [], 'nothing is committed past the parked offset 0')
+  assert.equal(dispatcher.parked, 2, 'keys a and b wait for their time')
   while (dispatcher.pending > 0) await new Promise((resolve) => setTimeout(resolve, 10))
   assert.deepEqual(
     handled.map((h) => h.offset),
     [3n, 4n, 2n, 0n, 1n],
     'each parked key ran when due, earliest first, and the record behind it in its key after it',
   )
+  assert.equal(dispatcher.parked, 0)
   for (const [offset, at] of due) {
     const ran = handled.find((h) => h.offset === offset)!.at
     assert.ok(ran >= at, `offset ${offset} ran ${at - ran} ms before it was due`)
@@ -166,7 +168,9 @@ test('revoking a partition forgets its parked keys: they are not handled, nor co
   dispatcher.push([record(0, 'now'), record(1, 'later'), record(2, 'now-too')])
   await new Promise((resolve) => setImmediate(resolve))
   assert.equal(handled, 2)
+  assert.equal(dispatcher.parked, 1)
   await dispatcher.revoke([{ topic: 't', partition: 0 }])
+  assert.equal(dispatcher.parked, 0, 'a revoked partition has nothing waiting')
   await new Promise((resolve) => setTimeout(resolve, 60))
   assert.equal(handled, 2, 'the parked record is left for the next owner')
   assert.deepEqual(commits, [1n], 'the commit stops before the parked offset')

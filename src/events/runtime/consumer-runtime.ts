@@ -89,7 +89,9 @@ export class ConsumerRuntime {
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       ...options,
     }
-    this.#metrics = new RuntimeMetrics(options.registry, options.fans?.load)
+    this.#metrics = new RuntimeMetrics(options.registry, options.fans?.load, () =>
+      this.#consumers.map((c): [string, number] => [c.group, c.waitingForDue()]),
+    )
   }
 
   register<T extends EventType>(handler: EventHandler<T>): void {

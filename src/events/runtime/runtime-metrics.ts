@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { FanLoad } from '../../platform/fan-load.ts'
 
 type Labels = { group: string; topic: string }
@@ -11,7 +11,15 @@ export class RuntimeMetrics {
   readonly #duration: Histogram<'group' | 'topic'>
   readonly #endToEnd: Histogram<'group' | 'topic'>
 
-  constructor(registry: Registry, fans?: FanLoad) {
+  /**
+   * @param waitingForDue the records each group has fetched that wait for their time, read when scraped (the
+   * consumers' parked keys: nothing is counted as they come and go)
+   */
+  constructor(
+    registry: Registry,
+    fans: FanLoad | undefined,
+    waitingForDue: () => Iterable<[string, number]>,
+  ) {
     const registers = [registry]
     this.handled = new Counter({
       name: 'events_handled_total',
@@ -44,6 +52,16 @@ export class RuntimeMetrics {
       labelNames: ['group', 'topic'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers,
+    })
+    new Gauge({
+      name: 'events_waiting_for_due',
+      help: "Records fetched and waiting for their time (a hold's expiry, an offer's deadline, a retry's delay)",
+      labelNames: ['group'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [group, n] of waitingForDue()) this.set({ group }, n)
+      },
     })
     if (fans) {
       // Read from the FanLoad when scraped: nothing is counted on the fans' path.

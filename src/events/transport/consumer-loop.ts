@@ -74,6 +74,7 @@ export class OpenConsumers {
     const tracked: ConsumerHandle = {
       group: handle.group,
       assignments: () => handle.assignments(),
+      waitingForDue: () => handle.waitingForDue(),
       close: async () => {
         this.#handles.delete(tracked)
         await handle.close()

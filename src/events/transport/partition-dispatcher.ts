@@ -29,7 +29,7 @@ interface PartitionState {
   /** Keys with a runner in flight. */
   readonly runningKeys: Set<string>
   /** Keys whose next record is not due yet, earliest first; they hold no runner and no timer of their own. */
-  readonly parked: TinyQueue<{ due: number; key: string }>
+  parked: TinyQueue<{ due: number; key: string }>
   /** The one timer that wakes the earliest parked key, and when. */
   wake: { timer: NodeJS.Timeout; at: number } | undefined
   running: number
@@ -60,6 +60,13 @@ export class PartitionDispatcher {
   get pending(): number {
     let n = 0
     for (const p of this.#partitions.values()) n += p.window.length - p.head
+    return n
+  }
+
+  /** Keys parked until their next record is due, over all partitions (one record each waits for its time). */
+  get parked(): number {
+    let n = 0
+    for (const p of this.#partitions.values()) n += p.parked.length
     return n
   }
 
@@ -105,6 +112,7 @@ export class PartitionDispatcher {
         state.abort.abort()
         clearTimeout(state.wake?.timer)
         state.wake = undefined
+        state.parked = new TinyQueue<{ due: number; key: string }>([], byDue)
         for (const [key] of state.keys) if (!state.runningKeys.has(key)) state.keys.delete(key)
         state.waitingKeys.length = 0
         await this.#whenIdle(state)
@@ -135,7 +143,7 @@ export class PartitionDispatcher {
         keys: new Map(),
         waitingKeys: [],
         runningKeys: new Set(),
-        parked: new TinyQueue<{ due: number; key: string }>([], (a, b) => a.due - b.due),
+        parked: new TinyQueue<{ due: number; key: string }>([], byDue),
         wake: undefined,
         running: 0,
         revoked: false,
@@ -289,6 +297,8 @@ export class PartitionDispatcher {
     return new Promise((resolve) => state.idle.add(resolve))
   }
 }
+
+const byDue = (a: { due: number }, b: { due: number }) => a.due - b.due
 
 /** Records a key handles in a row before letting a waiting key run. */
 const KEY_TURN = 8

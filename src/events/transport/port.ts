@@ -93,6 +93,8 @@ export interface ConsumerHandle {
   readonly group: string
   /** Partitions currently owned by this member. */
   assignments(): { topic: string; partition: number }[]
+  /** Records fetched and waiting for their time (`ConsumerSpec.dueAt`): a pending hold's expiry, say. */
+  waitingForDue(): number
   close(): Promise<void>
 }
 

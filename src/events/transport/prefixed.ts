@@ -53,6 +53,7 @@ export function prefixed(inner: EventTransport, prefix: string): EventTransport 
       const wrapped: ConsumerHandle = {
         group: spec.group,
         assignments: () => handle.assignments().map((a) => ({ ...a, topic: from(a.topic) })),
+        waitingForDue: () => handle.waitingForDue(),
         close: () => handle.close(),
       }
       return wrapped

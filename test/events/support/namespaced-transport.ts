@@ -83,6 +83,7 @@ export function namespaced(inner: EventTransport, ns: string): TestTransport {
       const wrapped: ConsumerHandle = {
         group: spec.group,
         assignments: () => handle.assignments().map((a) => ({ ...a, topic: from(a.topic) })),
+        waitingForDue: () => handle.waitingForDue(),
         async close() {
           handles.delete(wrapped)
           await handle.close()

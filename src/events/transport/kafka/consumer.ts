@@ -10,7 +10,7 @@ import { backoffMs } from '../../../platform/backoff.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { FetchGate } from '../consumer-loop.ts'
 import { PartitionDispatcher } from '../partition-dispatcher.ts'
-import type { ConsumerSpec, TransportRecord } from '../port.ts'
+import type { ConsumerHandle, ConsumerSpec, TransportRecord } from '../port.ts'
 import { OffsetCommitter } from './offset-committer.ts'
 
 export interface KafkaConsumerOptions {
@@ -37,10 +37,7 @@ export type StringConsumer = Consumer<string, string, string, string>
 type StringStream = MessagesStream<string, string, string, string>
 type StringMessage = Message<string, string, string, string>
 
-export interface RunningConsumer {
-  assignments(): { topic: string; partition: number }[]
-  close(): Promise<void>
-}
+export type RunningConsumer = Omit<ConsumerHandle, 'group'>
 
 /** A partition this member owns, with the position the dispatcher has been fed up to. */
 interface OwnedPartition {
@@ -392,6 +389,7 @@ export async function startConsumer(
   let closed: Promise<void> | undefined
   return {
     assignments: () => [...owned.values()].map(({ topic, partition }) => ({ topic, partition })),
+    waitingForDue: () => dispatcher.parked,
     close() {
       closed ??= (async () => {
         closing = true

@@ -161,6 +161,7 @@ export async function startLocalConsumer(
   return {
     group: spec.group,
     assignments: () => [...membership.owned.values()].map(({ topic, partition }) => ({ topic, partition })),
+    waitingForDue: () => dispatcher.parked,
     close() {
       closed ??= (async () => {
         unregister()
