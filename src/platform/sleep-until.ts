@@ -1,5 +1,5 @@
 /** The longest delay a Node timer takes; a longer one would fire at once. Longer waits go in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 interface Wait {
   timer: NodeJS.Timeout | undefined

@@ -1,6 +1,6 @@
 import TinyQueue from 'tinyqueue'
 import { backoffMs } from '../../platform/backoff.ts'
-import { sleepUntil } from '../../platform/sleep-until.ts'
+import { MAX_TIMER_MS, sleepUntil } from '../../platform/sleep-until.ts'
 import type { TransportRecord } from './port.ts'
 
 export interface DispatcherOptions {
@@ -29,7 +29,7 @@ interface PartitionState {
   /** Keys with a runner in flight. */
   readonly runningKeys: Set<string>
   /** Keys whose next record is not due yet, earliest first; they hold no runner and no timer of their own. */
-  parked: TinyQueue<{ due: number; key: string }>
+  readonly parked: TinyQueue<{ due: number; key: string }>
   /** The one timer that wakes the earliest parked key, and when. */
   wake: { timer: NodeJS.Timeout; at: number } | undefined
   running: number
@@ -63,10 +63,10 @@ export class PartitionDispatcher {
     return n
   }
 
-  /** Keys parked until their next record is due, over all partitions (one record each waits for its time). */
+  /** Keys parked until their next record is due, over the partitions still owned (one record each waits). */
   get parked(): number {
     let n = 0
-    for (const p of this.#partitions.values()) n += p.parked.length
+    for (const p of this.#partitions.values()) if (!p.revoked) n += p.parked.length
     return n
   }
 
@@ -112,7 +112,6 @@ export class PartitionDispatcher {
         state.abort.abort()
         clearTimeout(state.wake?.timer)
         state.wake = undefined
-        state.parked = new TinyQueue<{ due: number; key: string }>([], byDue)
         for (const [key] of state.keys) if (!state.runningKeys.has(key)) state.keys.delete(key)
         state.waitingKeys.length = 0
         await this.#whenIdle(state)
@@ -238,10 +237,13 @@ export class PartitionDispatcher {
     state.parked.push({ due, key })
     if (state.wake && state.wake.at <= due) return
     clearTimeout(state.wake?.timer)
-    state.wake = {
-      at: due,
-      timer: setTimeout(() => this.#unpark(state), Math.min(due - Date.now(), MAX_TIMER_MS)),
-    }
+    this.#wakeAt(state, due)
+  }
+
+  /** Sets the partition's one timer for `at`; a wait longer than a Node timer takes wakes early and is set again. */
+  #wakeAt(state: PartitionState, at: number): void {
+    const ms = Math.min(Math.max(at - Date.now(), 1), MAX_TIMER_MS)
+    state.wake = { at, timer: setTimeout(() => this.#unpark(state), ms) }
   }
 
   /** Sends every parked key that is due back to the waiting keys, and sets the timer for the next one. */
@@ -252,12 +254,7 @@ export class PartitionDispatcher {
     const now = Date.now()
     while ((state.parked.peek()?.due ?? Infinity) <= now) state.waitingKeys.push(state.parked.pop()!.key)
     const next = state.parked.peek()
-    if (next) {
-      state.wake = {
-        at: next.due,
-        timer: setTimeout(() => this.#unpark(state), Math.min(Math.max(next.due - now, 1), MAX_TIMER_MS)),
-      }
-    }
+    if (next) this.#wakeAt(state, next.due)
     this.#pump(state)
   }
 
@@ -302,5 +299,3 @@ const byDue = (a: { due: number }, b: { due: number }) => a.due - b.due
 
 /** Records a key handles in a row before letting a waiting key run. */
 const KEY_TURN = 8
-/** The longest delay a Node timer takes; for a longer wait the timer wakes early and is set again. */
-const MAX_TIMER_MS = 2 ** 31 - 1
