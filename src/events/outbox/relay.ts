@@ -19,10 +19,16 @@ import { type OutboxBacklog, outboxBacklog } from './backlog.ts'
  */
 export const ID_HEADER = 'outbox-id'
 
-/** Whether the outbox holds a row this relay may publish: an idle relay's look, ten a second. */
-const pendingStatement = statement(
+/**
+ * Whether the outbox holds a row this relay may publish: an idle relay's look, ten a second. The first row in sequence
+ * order, read through the primary key: published rows stay behind as dead tuples until the table is vacuumed (a
+ * minute apart at best, never where autovacuum is off), and `exists` over the heap read every page of them (3,125
+ * pages, 0.7 ms, after 50,000 events) where the index's dead entries, marked as such by earlier scans, take 139.
+ */
+export const pendingStatement = statement(
   'outbox_relay_pending',
-  'select exists (select 1 from outbox where $1::text[] is null or topic = any($1::text[])) as pending',
+  `select (select seq from outbox where $1::text[] is null or topic = any($1::text[]) order by seq limit 1)
+            is not null as pending`,
 )
 
 function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
