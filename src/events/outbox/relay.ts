@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { validate as isUuid } from 'uuid'
-import { tryXactLock } from '../../platform/advisory-locks.ts'
+import { Lock } from '../../platform/advisory-locks.ts'
 import { createBackgroundLoop } from '../../platform/background-loop.ts'
 import type { DatabaseHandle, Db } from '../../platform/db.ts'
 import type { FanLoad } from '../../platform/fan-load.ts'
@@ -30,6 +30,31 @@ export const pendingStatement = statement(
   `select (select seq from outbox where $1::text[] is null or topic = any($1::text[]) order by seq limit 1)
             is not null as pending`,
 )
+
+/** Opens a relay batch's transaction: takes the relay's lock; false when another relay holds it. */
+export async function beginRelayBatch(tx: Db): Promise<boolean> {
+  const { rows } = await sql<{ ok: boolean }>`
+    select pg_try_advisory_xact_lock(${Lock.relay}) as ok`.execute(tx)
+  return rows[0]?.ok === true
+}
+
+/** The next batch of rows a relay publishes, in sequence order, each event as text (exported for a test to EXPLAIN). */
+export function relayHeadQuery(tx: Db, topics: readonly string[] | undefined, batchSize: number) {
+  // The event as text, as the database writes it out, and its traceparent beside it: read as jsonb, every event was
+  // parsed into an object by the driver only to be stringified again here.
+  let query = tx
+    .selectFrom('outbox')
+    .select([
+      'seq',
+      'id',
+      'topic',
+      'key',
+      sql<string>`event::text`.as('value'),
+      sql<string | null>`event->>'traceparent'`.as('traceparent'),
+    ])
+  if (topics) query = query.where('topic', 'in', topics)
+  return query.orderBy('seq').limit(batchSize)
+}
 
 function samePositions(a: Map<string, number>, b: Map<string, number>): boolean {
   if (a.size !== b.size) return false
@@ -191,23 +216,8 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
   }
 
   async function relayBatch(tx: Db): Promise<{ moved: number; positions?: Map<string, number> }> {
-    if (!(await tryXactLock(tx, 'relay'))) return { moved: 0 }
-    const select = () => {
-      // The event as text, as the database writes it out, and its traceparent beside it: read as jsonb, every event
-      // was parsed into an object by the driver only to be stringified again here.
-      let query = tx
-        .selectFrom('outbox')
-        .select([
-          'seq',
-          'id',
-          'topic',
-          'key',
-          sql<string>`event::text`.as('value'),
-          sql<string | null>`event->>'traceparent'`.as('traceparent'),
-        ])
-      if (options.topics) query = query.where('topic', 'in', options.topics)
-      return query.orderBy('seq').limit(batchSize).execute()
-    }
+    if (!(await beginRelayBatch(tx))) return { moved: 0 }
+    const select = () => relayHeadQuery(tx, options.topics, batchSize).execute()
     let rows = await select()
     const recorded = new Map<string, number>()
     let topics: string[] = []
