@@ -38,7 +38,8 @@ export const pendingStatement = statement(
  * then read every page of it and sorted them rather than walk the primary key: 13,347 pages and 2.5 ms a batch after
  * 200,000 events, against 15 pages and 0.25 ms (EXPLAIN (ANALYZE, BUFFERS)). JIT goes off with it: a sequential scan
  * left without another path (relay_positions) is costed past jit_above_cost, and compiling it took 48 ms a batch
- * (Kafka's relay fell from 55,000 to 38,000-43,000 events a second). false: another relay holds the lock.
+ * (Kafka's relay fell from 55,000 to 38,000-43,000 events a second). The settings go in the lock's own statement (what
+ * tryXactLock runs, with them beside it) so that they cost no round trip. false: another relay holds the lock.
  */
 export async function beginRelayBatch(tx: Db): Promise<boolean> {
   const { rows } = await sql<{ ok: boolean }>`
