@@ -19,7 +19,7 @@ import type { DatabaseHandle } from './platform/db.ts'
 import { createHttpServer, type HttpServer, scopedRoutes } from './platform/http-server.ts'
 import { createLogger, type Logger } from './platform/logger.ts'
 import { createMetrics, type Metrics } from './platform/metrics.ts'
-import { observeGroupCommits } from './platform/prepared.ts'
+import { observeGroupCommits, warmRoutineConnections } from './platform/prepared.ts'
 import type { AdmissionLoop } from './queue/admission-loop.ts'
 import { prepareQueue, queueModule } from './queue/index.ts'
 import { rankingModule } from './ranking/index.ts'
@@ -142,6 +142,13 @@ export async function buildApp(options: AppOptions): Promise<App> {
     admission: queue.admission,
     events,
     async start() {
+      if (config.roles.has('api'))
+        await warmRoutineConnections(database).catch((error: unknown) =>
+          logger.warn(
+            { err: error },
+            "the routines' connections were not warmed: the first fans will open them",
+          ),
+        )
       await events.start({ relay: config.roles.has('relay'), workers: config.roles.has('workers') })
       for (const task of ours) {
         await task.start()

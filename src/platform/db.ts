@@ -31,8 +31,10 @@ export interface DatabaseHandle {
    * The fans' group-committed routines' own connections (holds, payments, queue entries, coupon requests; see
    * GroupCommit, one batch of each at a time): half of the instance's DB_POOL_SIZE. On the one pool, a fan's batch
    * waited in line behind the relay's and the consumers' transactions, which stay open while the event loop is busy
-   * with the fans (4-22 ms a batch on average during a payments run, up to 155 ms). Undefined with a pool of one, and
-   * on PGlite.
+   * with the fans (4-22 ms a batch on average during a payments run, up to 155 ms). They are kept open while idle,
+   * and warmed before the instance listens (warmRoutineConnections): a new session paid 5-8 ms to connect and its
+   * first hold batch 18-25 ms against 6-7 warm, so with pg's default idle timeout of 10 s the first wave of a sale
+   * that opened after a quiet spell paid both. Undefined with a pool of one, and on PGlite.
    */
   readonly routinePool?: pg.Pool | undefined
   /** The server URL (PostgreSQL mode), for sessions that must not be pooled such as LISTEN. */
@@ -58,7 +60,8 @@ export async function openDatabase(
 export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   const routineConnections = Math.floor(poolSize / 2)
   const pool = connections(url, poolSize - routineConnections)
-  const routinePool = routineConnections > 0 ? connections(url, routineConnections) : undefined
+  const routinePool =
+    routineConnections > 0 ? connections(url, routineConnections, { keepIdle: true }) : undefined
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return {
     db,
@@ -77,8 +80,13 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   }
 }
 
-function connections(url: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max })
+function connections(url: string, max: number, options: { keepIdle?: boolean } = {}): pg.Pool {
+  // idleTimeoutMillis 0: pg never closes an idle connection (its default closes them after 10 s).
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    ...(options.keepIdle ? { idleTimeoutMillis: 0 } : {}),
+  })
   pool.on('error', () => {
     // an idle client lost its server; the pool replaces it on next use
   })
