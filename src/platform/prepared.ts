@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CompiledQuery } from 'kysely'
-import type pg from 'pg'
 import { Batcher } from './batcher.ts'
 import type { DatabaseHandle } from './db.ts'
 import { AppError, type ErrorCode, errorCatalog } from './errors.ts'
@@ -279,11 +278,10 @@ const declared = new Map<string, readonly string[]>()
 export async function warmRoutineConnections(database: DatabaseHandle): Promise<void> {
   const pool = database.routinePool
   if (!pool) return
-  const connected = await Promise.allSettled(Array.from({ length: pool.options.max }, () => pool.connect()))
-  const clients = connected.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []))
-  const failed = new Map<pg.PoolClient, Error>()
-  await Promise.all(
-    clients.map(async (client) => {
+  // Every connect is asked for before any is released, so each opens a connection of its own.
+  const warmed = await Promise.allSettled(
+    Array.from({ length: pool.options.max }, async () => {
+      const client = await pool.connect()
       try {
         await client.query('begin')
         for (const [name, types] of declared) {
@@ -296,16 +294,16 @@ export async function warmRoutineConnections(database: DatabaseHandle): Promise<
           await client.query({ name: batch.name, text: batch.text, values: types.map(() => []) })
         }
         await client.query('rollback')
+        client.release()
       } catch (error) {
-        failed.set(client, error as Error)
+        // Closed (released with its error), not handed to a fan in a state unknown.
+        client.release(error as Error)
+        throw error
       }
     }),
   )
-  // A connection that failed here is closed (release with its error), not handed to a fan in a state unknown.
-  for (const client of clients) client.release(failed.get(client))
-  const unconnected = connected.find((c) => c.status === 'rejected')
-  const [first] = failed.values()
-  if (unconnected || first) throw unconnected?.reason ?? first
+  const failed = warmed.find((w) => w.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 type BatchItem<R> =
