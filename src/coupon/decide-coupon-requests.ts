@@ -23,7 +23,9 @@ export async function decideCouponRequests(tx: Db, couponId: string, events = 1)
     .selectFrom('coupons')
     .select(['total_quantity', 'issued_count'])
     .where('id', '=', couponId)
-    .forUpdate()
+    // FOR NO KEY UPDATE, not FOR UPDATE: decisions of one coupon still take turns, while the fans' new requests
+    // (whose foreign key takes FOR KEY SHARE on this row) go on beside a decision instead of waiting for it.
+    .forNoKeyUpdate()
     .executeTakeFirstOrThrow()
   const owners = new Set(
     (

@@ -3,8 +3,9 @@ import { after, before, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
 import { insertCoupon } from '../../src/coupon/coupons-sql.ts'
+import { decideCouponRequests } from '../../src/coupon/decide-coupon-requests.ts'
 import { parseEvent } from '../../src/events/envelope.ts'
-import type { DatabaseHandle } from '../../src/platform/db.ts'
+import type { DatabaseHandle, Db } from '../../src/platform/db.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
 import { countRoutineCalls } from '../support/routine-calls.ts'
 
@@ -159,3 +160,58 @@ for (const kind of databaseKinds) {
     })
   })
 }
+
+// The issuance handler decides a coupon's pending requests under a lock on the coupon's row, for as long as its
+// transaction lasts. A fan's new request meanwhile only needs the row to exist (its foreign key's FOR KEY SHARE):
+// it must be recorded at once, not wait for the decision to commit. PostgreSQL only: PGlite has one connection.
+describe('a coupon decision in progress does not hold up new requests [postgres]', () => {
+  test('a request for the same coupon is recorded while the deciding transaction is still open', async () => {
+    const database = await createTestDatabase('postgres', 'coupon_decide_lock', 4)
+    try {
+      const coupon = await insertCoupon(database.db, {
+        name: 'First come',
+        discountType: 'fixed',
+        discountValue: 500,
+        totalQuantity: 5,
+      })
+      const [early, late] = [uuidv7(), uuidv7()]
+      await database.db
+        .insertInto('users')
+        .values(
+          [early, late].map((id) => ({ id, email: `${id}@seed.test`, name: 'fan', password_hash: 'x' })),
+        )
+        .execute()
+      const ask = (db: Db, user: string) =>
+        sql<{ r: { created: boolean } }>`select request_coupon(${coupon.id}, ${user}) as r`.execute(db)
+      await ask(database.db, early)
+
+      let recordedWhileDeciding: unknown
+      await database.db.transaction().execute(async (tx) => {
+        assert.equal(await decideCouponRequests(tx, coupon.id), 1)
+        // Another connection, while the decision holds its locks: a second's wait for a lock fails the request.
+        recordedWhileDeciding = await database.db.connection().execute(async (other) => {
+          await sql`set lock_timeout = '1s'`.execute(other)
+          try {
+            return (await ask(other, late)).rows[0]!.r.created
+          } catch (error) {
+            return `waited for the decision: ${(error as Error).message}`
+          } finally {
+            await sql`reset lock_timeout`.execute(other)
+          }
+        })
+      })
+      assert.equal(recordedWhileDeciding, true)
+      const statuses = await database.db
+        .selectFrom('coupon_requests')
+        .select(['user_id', 'status'])
+        .where('coupon_id', '=', coupon.id)
+        .execute()
+      assert.deepEqual(Object.fromEntries(statuses.map((r) => [r.user_id, r.status])), {
+        [early]: 'issued',
+        [late]: 'pending',
+      })
+    } finally {
+      await database.close()
+    }
+  })
+})
