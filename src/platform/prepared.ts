@@ -151,7 +151,8 @@ export function setBasedRoutine(name: string, params: string, declarations: stri
  * Group commit for a hot path's routine: calls made while its batch is at the database wait and go together as the
  * next one, up to MAX_BATCH in one transaction and one round trip (`<name>_batch`, see batchRoutineSql), so the crowd
  * of a flash sale shares commits, round trips and the per-transaction work of the server. A call made when no batch
- * is out goes at once, alone, as the single statement. An item that lost a deadlock or a serialization conflict is
+ * is out goes at the end of the event loop's turn it came in, with whatever else that turn brought, alone as the
+ * single statement if nothing did (see Batcher). An item that lost a deadlock or a serialization conflict is
  * run again alone (execute retries those); its catalog error rejects it like the single statement's would. The
  * batches run on the routines' own connections (DatabaseHandle.routinePool, half of DB_POOL_SIZE), never in line
  * behind the relay's and the consumers' transactions.

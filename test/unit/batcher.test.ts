@@ -34,6 +34,27 @@ test('items submitted while a batch runs go together as the next batch, each wit
   assert.deepEqual(await Promise.all(later), [20, 30, 40])
 })
 
+test('what one turn of the event loop brings goes as one batch: several callbacks, and items many promise hops apart', async () => {
+  const log: string[] = []
+  const { run, pending } = manualRun(log)
+  const batcher = new Batcher(run, 128)
+  const answers: Promise<number>[] = []
+  // Two timers due together run in one turn, as requests read from two sockets ready at once do; the second one's
+  // item comes after a few promise hops, as a consumer key's next record does after its last one's outcome.
+  await new Promise<void>((done) => {
+    setTimeout(() => answers.push(batcher.submit(1)), 0)
+    setTimeout(async () => {
+      for (let hop = 0; hop < 5; hop++) await null
+      answers.push(batcher.submit(2))
+      done()
+    }, 0)
+  })
+  await new Promise((r) => setImmediate(r))
+  assert.deepEqual(log, ['sent [1,2]'])
+  pending[0]!.finish()
+  assert.deepEqual(await Promise.all(answers), [10, 20])
+})
+
 test('the next batch is sent before the callers of the one that finished continue', async () => {
   const log: string[] = []
   const { run, pending } = manualRun(log)
