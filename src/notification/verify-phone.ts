@@ -25,8 +25,10 @@ export async function requestPhoneCode(db: Db, userId: string, input: string, ru
     })
   }
   return db.transaction().execute(async (tx) => {
-    // One request per user at a time, so two at once cannot both pass the hourly limit.
-    await tx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().executeTakeFirst()
+    // One request per user at a time, so two at once cannot both pass the hourly limit. FOR NO KEY UPDATE, not FOR
+    // UPDATE: the fan's holds and payments in flight (and the batches they ride in) take FOR KEY SHARE on this row
+    // for their foreign keys, and neither should wait for the other.
+    await tx.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().executeTakeFirst()
     const recent = await tx
       .selectFrom('phone_verifications')
       .select([sql<number>`count(*)::int`.as('n'), sql<Date | null>`min(created_at)`.as('oldest')])
