@@ -7,6 +7,7 @@ import { decideCouponRequests } from '../../src/coupon/decide-coupon-requests.ts
 import { parseEvent } from '../../src/events/envelope.ts'
 import type { DatabaseHandle, Db } from '../../src/platform/db.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+import { withoutWaitingForLocks } from '../support/locks.ts'
 import { countRoutineCalls } from '../support/routine-calls.ts'
 
 // A batch of first-come coupon requests records its new requests together (request_coupons_together: one statement
@@ -189,16 +190,10 @@ describe('a coupon decision in progress does not hold up new requests [postgres]
       await database.db.transaction().execute(async (tx) => {
         assert.equal(await decideCouponRequests(tx, coupon.id), 1)
         // Another connection, while the decision holds its locks: a second's wait for a lock fails the request.
-        recordedWhileDeciding = await database.db.connection().execute(async (other) => {
-          await sql`set lock_timeout = '1s'`.execute(other)
-          try {
-            return (await ask(other, late)).rows[0]!.r.created
-          } catch (error) {
-            return `waited for the decision: ${(error as Error).message}`
-          } finally {
-            await sql`reset lock_timeout`.execute(other)
-          }
-        })
+        recordedWhileDeciding = await withoutWaitingForLocks(
+          database.db,
+          async (other) => (await ask(other, late)).rows[0]!.r.created,
+        )
       })
       assert.equal(recordedWhileDeciding, true)
       const statuses = await database.db

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { v7 as uuidv7 } from 'uuid'
 import { requestPhoneCode } from '../../src/notification/verify-phone.ts'
 import { createTestDatabase } from '../support/databases.ts'
+import { withoutWaitingForLocks } from '../support/locks.ts'
 
 // A phone-code request takes turns with the fan's other phone-code requests on the user's row. A fan's hold or
 // payment in flight meanwhile holds FOR KEY SHARE on that row (their foreign keys to users), and a whole batch of
@@ -19,21 +20,21 @@ test("a phone-code request goes on beside a batch that holds the user's row for 
     const batch = await database.pool!.connect()
     await batch.query('begin')
     await batch.query('select 1 from users where id = $1 for key share', [userId])
-    const request = requestPhoneCode(database.db, userId, '010-1234-5678', {
-      ttlSeconds: 180,
-      maxAttempts: 5,
-      maxPerHour: 5,
-    })
-    let timer: NodeJS.Timeout | undefined
-    const waited = new Promise<'waited for the batch'>((resolve) => {
-      timer = setTimeout(() => resolve('waited for the batch'), 2_000)
-    })
-    const first = await Promise.race([request.then((r) => r.phoneNumber), waited])
-    clearTimeout(timer)
-    await batch.query('rollback')
-    batch.release()
-    await request
-    assert.equal(first, '+821012345678')
+    let requested: string
+    try {
+      requested = await withoutWaitingForLocks(database.db, async (connection) => {
+        const code = await requestPhoneCode(connection, userId, '010-1234-5678', {
+          ttlSeconds: 180,
+          maxAttempts: 5,
+          maxPerHour: 5,
+        })
+        return code.phoneNumber
+      })
+    } finally {
+      await batch.query('rollback')
+      batch.release()
+    }
+    assert.equal(requested, '+821012345678')
   } finally {
     await database.close()
   }
