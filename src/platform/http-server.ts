@@ -23,7 +23,7 @@ import Fastify, {
 } from 'fastify'
 import Type from 'typebox'
 import { AppError, type ErrorCode, errorCatalog, isAppError } from './errors.ts'
-import type { Metrics } from './metrics.ts'
+import type { HistogramSeries, Metrics } from './metrics.ts'
 import { isMissingUserReference } from './pg-errors.ts'
 import { documentHeaders, securityHeaders } from './security-headers.ts'
 
@@ -347,15 +347,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: errorCatalog.ROUTE_NOT_FOUND.message })
   })
 
-  // One labelled child per method, route and status, kept: labels() checks its labels and builds two closures on every
-  // call (the child's observe still checks and hashes them on each answer: prom-client 15 keeps no hash per child).
-  const durations = new Map<string, { observe(seconds: number): void }>()
+  // One series per method, route and status, kept (see SeriesHistogram: prom-client's observe checks and joins the
+  // labels on every answer).
+  const durations = new Map<string, HistogramSeries>()
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const key = `${request.method} ${reply.statusCode} ${route}`
     let duration = durations.get(key)
     if (!duration) {
-      duration = options.metrics.httpDuration.labels({
+      duration = options.metrics.httpDuration.series({
         method: request.method,
         route,
         status: String(reply.statusCode),

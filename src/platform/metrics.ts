@@ -1,8 +1,16 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Histogram,
+  type HistogramConfiguration,
+  type LabelValues,
+  Registry,
+} from 'prom-client'
 
 export interface Metrics {
   readonly registry: Registry
-  readonly httpDuration: Histogram<'method' | 'route' | 'status'>
+  readonly httpDuration: SeriesHistogram<'method' | 'route' | 'status'>
   /** Calls per group-committed transaction of a hot routine (1 when it went alone): how busy its database path is. */
   readonly groupCommitSize: Histogram<'routine'>
   /** Calls done by a batch's pass together: the rest of the batched calls went one by one, which is slower. */
@@ -13,7 +21,7 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const httpDuration = new Histogram({
+  const httpDuration = new SeriesHistogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency by route and status',
     labelNames: ['method', 'route', 'status'],
@@ -34,4 +42,136 @@ export function createMetrics(): Metrics {
     registers: [registry],
   })
   return { registry, httpDuration, groupCommitSize, groupCommitTogether }
+}
+
+/** One label set's observations of a SeriesHistogram, counted in place until the histogram is scraped. */
+export interface HistogramSeries {
+  observe(value: number): void
+}
+
+/** One label set's increments of a SeriesCounter, counted in place until the counter is scraped. */
+export interface CounterSeries {
+  inc(by?: number): void
+}
+
+interface HistogramEntry {
+  labels: object
+  bucketValues: Record<number, number>
+  sum: number
+  count: number
+}
+
+/**
+ * prom-client's Histogram with a series per label set whose observe is a bucket increment. prom-client's own observe
+ * checks and joins the labels on every call, a child's too (0.3-0.6 µs; a consumed event's two histograms and counter
+ * were 13 % of the consumer's CPU, profiled). The series' counts are added to the histogram's own when it is scraped,
+ * so the exposition is prom-client's (test/unit/metrics.test.ts compares it with a plain Histogram's).
+ */
+export class SeriesHistogram<T extends string> extends Histogram<T> {
+  readonly #series: {
+    labels: LabelValues<T>
+    entry: HistogramEntry | undefined
+    counts: Float64Array
+    sum: number
+    count: number
+  }[] = []
+
+  constructor(config: HistogramConfiguration<T>) {
+    const collect = config.collect
+    super({
+      ...config,
+      collect(this: Histogram<T>) {
+        ;(this as SeriesHistogram<T>).#fold()
+        return collect?.call(this)
+      },
+    })
+  }
+
+  /** The series of `labels`: keep it, and observe through it. */
+  series(labels: LabelValues<T>): HistogramSeries {
+    const bounds = (this as unknown as { upperBounds: readonly number[] }).upperBounds
+    const s = { labels, entry: undefined, counts: new Float64Array(bounds.length), sum: 0, count: 0 }
+    this.#series.push(s)
+    return {
+      observe(value: number): void {
+        if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`)
+        s.sum += value
+        s.count++
+        // Above the last bound only the count grows: prom-client derives the +Inf bucket from it.
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            s.counts[i]!++
+            return
+          }
+        }
+      },
+    }
+  }
+
+  #fold(): void {
+    const self = this as unknown as {
+      hashMap: Record<string, HistogramEntry>
+      upperBounds: readonly number[]
+      labelNames: readonly string[]
+    }
+    for (const s of this.#series) {
+      if (s.count === 0) continue
+      // prom-client's entry for these labels (observed through it too, perhaps), made when it has none (at first, or
+      // after a reset() emptied its map).
+      if (!s.entry || !Object.values(self.hashMap).includes(s.entry)) {
+        const find = () =>
+          Object.values(self.hashMap).find((e) => sameLabels(e.labels, s.labels, self.labelNames))
+        s.entry = find()
+        if (!s.entry) {
+          this.zero(s.labels)
+          s.entry = find()!
+        }
+      }
+      s.entry.sum += s.sum
+      s.entry.count += s.count
+      for (let i = 0; i < s.counts.length; i++) s.entry.bucketValues[self.upperBounds[i]!]! += s.counts[i]!
+      s.counts.fill(0)
+      s.sum = 0
+      s.count = 0
+    }
+  }
+}
+
+function sameLabels(a: object, b: object, names: readonly string[]): boolean {
+  return names.every(
+    (n) =>
+      String((a as Record<string, unknown>)[n] ?? '') === String((b as Record<string, unknown>)[n] ?? ''),
+  )
+}
+
+/** prom-client's Counter with a series per label set whose inc adds to a number, added to the counter when scraped. */
+export class SeriesCounter<T extends string> extends Counter<T> {
+  readonly #series: { labels: LabelValues<T>; pending: number }[] = []
+
+  constructor(config: CounterConfiguration<T>) {
+    const collect = config.collect
+    super({
+      ...config,
+      collect(this: Counter<T>) {
+        for (const s of (this as SeriesCounter<T>).#series) {
+          if (s.pending === 0) continue
+          this.inc(s.labels, s.pending)
+          s.pending = 0
+        }
+        return collect?.call(this)
+      },
+    })
+  }
+
+  /** The series of `labels`: keep it, and count through it. */
+  series(labels: LabelValues<T>): CounterSeries {
+    const s = { labels, pending: 0 }
+    this.#series.push(s)
+    return {
+      inc(by = 1): void {
+        if (!(by >= 0) || !Number.isFinite(by)) throw new Error('It is not possible to decrease a counter')
+        s.pending += by
+      },
+    }
+  }
 }

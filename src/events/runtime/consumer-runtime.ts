@@ -25,7 +25,7 @@ import {
   retryRecord,
   stageOf,
 } from './retry-policy.ts'
-import { RuntimeMetrics } from './runtime-metrics.ts'
+import { type GroupMetrics, RuntimeMetrics } from './runtime-metrics.ts'
 
 export interface RuntimeOptions {
   db: Db
@@ -75,6 +75,7 @@ export class ConsumerRuntime {
   readonly #handlers: EventHandler<any>[] = []
   readonly #consumers: ConsumerHandle[] = []
   readonly #metrics: RuntimeMetrics
+  readonly #groupMetrics = new Map<EventHandler<any>, GroupMetrics>()
   readonly #batchers = new Map<EventHandler<any>, Batcher<Delivery, Outcome>>()
   readonly #parsed = new RecentlyParsed()
   /** How many of this runtime's groups read each topic: only a topic read by several has a parse worth sharing. */
@@ -96,6 +97,7 @@ export class ConsumerRuntime {
 
   register<T extends EventType>(handler: EventHandler<T>): void {
     this.#handlers.push(handler)
+    this.#groupMetrics.set(handler, this.#metrics.forGroup({ group: handler.group, topic: handler.topic }))
     this.#readers.set(handler.topic, (this.#readers.get(handler.topic) ?? 0) + 1)
   }
 
@@ -200,10 +202,10 @@ export class ConsumerRuntime {
   }
 
   async #process(handler: EventHandler<any>, record: TransportRecord, signal: AbortSignal): Promise<void> {
-    const labels = { group: handler.group, topic: handler.topic }
+    const metrics = this.#groupMetrics.get(handler)!
     const stage = stageOf(record, handler.topic)
     if (stage > 0 && retryGroupOf(record) !== handler.group) {
-      this.#metrics.handled.inc({ ...labels, outcome: 'skipped' })
+      metrics.skipped()
       return
     }
     // The dispatcher handed the record over once due (#dueAt).
@@ -227,7 +229,7 @@ export class ConsumerRuntime {
       const started = performance.now()
       try {
         const outcome = await this.#batcher(handler).submit({ event, record, attempt: attempt + 1, signal })
-        this.#metrics.done(labels, outcome, performance.now() - started, event.time)
+        metrics.done(outcome, performance.now() - started, event.time)
         return
       } catch (error) {
         signal.throwIfAborted()
@@ -251,7 +253,7 @@ export class ConsumerRuntime {
       const started = performance.now()
       try {
         const outcome = await this.#runOnce(handler, event, record, attempt, signal)
-        this.#metrics.done(labels, outcome, performance.now() - started, event.time)
+        metrics.done(outcome, performance.now() - started, event.time)
         return
       } catch (error) {
         signal.throwIfAborted()
@@ -272,7 +274,7 @@ export class ConsumerRuntime {
           error: lastError,
         }),
       ])
-      this.#metrics.retried.inc({ ...labels, stage: String(stage + 1) })
+      this.#metrics.retried.inc({ group: handler.group, topic: handler.topic, stage: String(stage + 1) })
       return
     }
     await this.#deadLetter(handler, record, lastError, attempt, event)
