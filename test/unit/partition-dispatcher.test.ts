@@ -176,3 +176,41 @@ test('revoking a partition forgets its parked keys: they are not handled, nor co
   assert.deepEqual(commits, [1n], 'the commit stops before the parked offset')
   assert.equal(dispatcher.pending, 0)
 })
+
+test('thousands of distinct keys waiting for a runner start in arrival order, each once, while others are requeued', async () => {
+  const started: string[] = []
+  const dispatcher = new PartitionDispatcher({
+    keyConcurrency: 4,
+    async handle(r) {
+      started.push(`${r.key}@${r.offset}`)
+      await new Promise((resolve) => setImmediate(resolve))
+    },
+    commit: async () => {},
+    onError: (error) => assert.fail(String(error)),
+  })
+  // 5,000 keys of one record each (as hold and payment events are keyed by reservation), pushed in two fetches, and
+  // one key with more records than a turn, which goes back behind the keys waiting: the waiting keys pass the point
+  // where their queue drops the keys already taken, more than once.
+  const busy = Array.from({ length: 300 }, (_, i) => record(i, 'busy'))
+  const first = Array.from({ length: 2_500 }, (_, i) => record(300 + i, `k${i}`))
+  const second = Array.from({ length: 2_500 }, (_, i) => record(2_800 + i, `k${2_500 + i}`))
+  dispatcher.push([...busy, ...first])
+  dispatcher.push(second)
+  // A key lost by the queue would never run: the records are counted out by turns of the event loop, not waited for.
+  for (let turns = 0; dispatcher.pending > 0 && turns < 50_000; turns++) {
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  assert.equal(dispatcher.pending, 0, 'every record was handled')
+  await dispatcher.close()
+  const distinct = started.filter((s) => !s.startsWith('busy@'))
+  assert.deepEqual(
+    distinct,
+    [...first, ...second].map((r) => `${r.key}@${r.offset}`),
+    'every distinct key started once, in arrival order',
+  )
+  assert.deepEqual(
+    started.filter((s) => s.startsWith('busy@')),
+    busy.map((r) => `busy@${r.offset}`),
+    "the busy key's records ran in order, all of them",
+  )
+})
