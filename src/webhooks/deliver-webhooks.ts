@@ -240,11 +240,13 @@ export function createWebhookWorker(options: {
           .execute()
         return 'succeeded' as const
       }
+      // The endpoint's failures take turns on its failing_since and disabling. FOR NO KEY UPDATE, not FOR UPDATE: the
+      // fan-out groups' new deliveries for it (FOR KEY SHARE, by their foreign key, for a whole batch) go on meanwhile.
       const endpoint = await tx
         .selectFrom('webhook_endpoints')
         .select(['url', 'enabled', 'failing_since'])
         .where('id', '=', d.endpointId)
-        .forUpdate()
+        .forNoKeyUpdate()
         .executeTakeFirst()
       if (!endpoint) return 'failed' as const // deleted meanwhile (its deliveries went with it)
       const now = new Date()
