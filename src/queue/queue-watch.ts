@@ -75,14 +75,19 @@ export function queueWatchTask(
 ): Task {
   const tokenTtlSeconds = options.tokenTtlSeconds
   let lastRevocation: number | undefined
+  // Sequence numbers below the last seen that were not seen yet, down to REVOCATION_LOOKBACK below it: a revocation
+  // whose transaction took its number before a later one's but committed after it shows up there. Asked for by
+  // number, so a poll reads only revocations it has not seen (re-reading the last 256 each poll was 2,560 rows a
+  // second to aggregate, send and parse, on every instance, all the time).
+  let gaps: number[] = []
   let rounds = 0
   const loop = createBackgroundLoop({
     name: 'queue-watch',
     logger,
     idleMs: options.pollMs,
     async run() {
-      // One round trip: every line's watermark, and the revocations since the last seen (at start: those of tokens
-      // still alive, and where the revocations stand, read in the same snapshot).
+      // One round trip: every line's watermark, and the revocations not seen yet (at start: those of tokens still
+      // alive, and where the revocations stand, read in the same snapshot).
       const first = lastRevocation === undefined
       const { rows } = await sql<{
         states: StateRow[] | string
@@ -98,7 +103,7 @@ export function queueWatchTask(
              where ${
                first
                  ? sql`revoked_at > now() - make_interval(secs => ${tokenTtlSeconds})`
-                 : sql`seq > ${Math.max(0, (lastRevocation ?? 0) - REVOCATION_LOOKBACK)}`
+                 : sql`seq > ${lastRevocation} or seq = any(${gaps}::bigint[])`
              }
              order by seq limit ${POLL_LIMIT}) r) as revoked,
           ${first ? sql`(select coalesce(max(seq), 0) from queue_revocations)` : sql`null`}::bigint as top`.execute(
@@ -109,12 +114,22 @@ export function queueWatchTask(
       const revoked = jsonColumn(row.revoked)
       for (const s of states)
         watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
-      let seen = lastRevocation ?? Number(row.top ?? 0)
+      // At start, from where the revocations stood; from the last one read when there were more than a poll reads.
+      const before = lastRevocation ?? (revoked.length === POLL_LIMIT ? 0 : Number(row.top ?? 0))
+      const seen = new Set<number>()
       for (const r of revoked) {
         watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
-        seen = Math.max(seen, Number(r.seq))
+        seen.add(Number(r.seq))
       }
-      lastRevocation = seen
+      // At start, the numbers just below where the revocations stood may belong to transactions still open.
+      let last = before
+      for (const n of seen) last = Math.max(last, n)
+      const lowest = last - REVOCATION_LOOKBACK + 1
+      gaps = (first ? numbersFrom(Math.max(1, before - REVOCATION_LOOKBACK + 1), before) : gaps).filter(
+        (n) => n >= lowest && !seen.has(n),
+      )
+      for (let n = Math.max(before + 1, lowest); n < last; n++) if (!seen.has(n)) gaps.push(n)
+      lastRevocation = last
       if (++rounds % 100 === 0) watch.prune()
       return revoked.length === POLL_LIMIT
     },
@@ -134,6 +149,12 @@ interface RevocationRow {
   entry_seq: number | null
 }
 
-/** Revocations read again each poll, for writers whose transaction committed after a later one. */
+/** How far below the last revocation seen a missing one is still looked for (a writer that committed late). */
 const REVOCATION_LOOKBACK = 256
+
+function numbersFrom(from: number, through: number): number[] {
+  const numbers: number[] = []
+  for (let n = from; n <= through; n++) numbers.push(n)
+  return numbers
+}
 const POLL_LIMIT = 5_000
