@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto'
 import type { SeatBoard } from '../booking/seat-board.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
-import { canonicalJson } from '../platform/idempotency.ts'
+import { requestHash } from '../platform/idempotency.ts'
 import { groupCommitted, setBasedRoutine } from '../platform/prepared.ts'
 import { type Routine, routine } from '../platform/routines.ts'
 import type { QueueWatch } from '../queue/queue-watch.ts'
@@ -36,15 +35,13 @@ export async function payReservation(
     idempotencyKey: string
   },
 ): Promise<{ status: number; body: PaymentReceipt; replayed: boolean }> {
-  const request = input.couponId ? { couponId: input.couponId } : {}
-  const requestHash = createHash('sha256').update(canonicalJson(request)).digest('hex')
   const result = await payments.call(deps.database, [
     input.userId,
     input.reservationId,
     input.scheduleId,
     input.couponId,
     input.idempotencyKey,
-    requestHash,
+    requestHash(input.couponId ? { couponId: input.couponId } : {}),
   ])
   const { replayed, status, receipt, spentSeq } = result
   deps.board.recordSold(receipt.scheduleId, receipt.seatId)
