@@ -3,6 +3,7 @@ import type { Task } from '../module.ts'
 import { createBackgroundLoop } from '../platform/background-loop.ts'
 import { type Db, jsonColumn } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
+import { SequenceCursor } from '../platform/sequence-cursor.ts'
 
 export interface Watermark {
   opened: boolean
@@ -74,12 +75,8 @@ export function queueWatchTask(
   options: { pollMs: number; tokenTtlSeconds: number },
 ): Task {
   const tokenTtlSeconds = options.tokenTtlSeconds
-  let lastRevocation: number | undefined
-  // Sequence numbers below the last seen that were not seen yet, down to REVOCATION_LOOKBACK below it: a revocation
-  // whose transaction took its number before a later one's but committed after it shows up there. Asked for by
-  // number, so a poll reads only revocations it has not seen (re-reading the last 256 each poll was 2,560 rows a
-  // second to aggregate, send and parse, on every instance, all the time).
-  let gaps: number[] = []
+  // The revocations read, by number (see SequenceCursor); undefined until the first poll.
+  let cursor: SequenceCursor | undefined
   let rounds = 0
   const loop = createBackgroundLoop({
     name: 'queue-watch',
@@ -88,7 +85,7 @@ export function queueWatchTask(
     async run() {
       // One round trip: every line's watermark, and the revocations not seen yet (at start: those of tokens still
       // alive, and where the revocations stand, read in the same snapshot).
-      const first = lastRevocation === undefined
+      const first = cursor === undefined
       const { rows } = await sql<{
         states: StateRow[] | string
         revoked: RevocationRow[] | string
@@ -103,7 +100,7 @@ export function queueWatchTask(
              where ${
                first
                  ? sql`revoked_at > now() - make_interval(secs => ${tokenTtlSeconds})`
-                 : sql`seq > ${lastRevocation} or seq = any(${gaps}::bigint[])`
+                 : sql`seq > ${cursor!.last} or seq = any(${cursor!.gaps}::bigint[])`
              }
              order by seq limit ${POLL_LIMIT}) r) as revoked,
           ${first ? sql`(select coalesce(max(seq), 0) from queue_revocations)` : sql`null`}::bigint as top`.execute(
@@ -115,21 +112,12 @@ export function queueWatchTask(
       for (const s of states)
         watch.advance(s.schedule_id, { opened: s.opened, admittedThrough: s.admitted_through })
       // At start, from where the revocations stood; from the last one read when there were more than a poll reads.
-      const before = lastRevocation ?? (revoked.length === POLL_LIMIT ? 0 : Number(row.top ?? 0))
-      const seen = new Set<number>()
-      for (const r of revoked) {
-        watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
-        seen.add(Number(r.seq))
-      }
-      // At start, the numbers just below where the revocations stood may belong to transactions still open.
-      let last = before
-      for (const n of seen) last = Math.max(last, n)
-      const lowest = last - REVOCATION_LOOKBACK + 1
-      gaps = (first ? numbersFrom(Math.max(1, before - REVOCATION_LOOKBACK + 1), before) : gaps).filter(
-        (n) => n >= lowest && !seen.has(n),
+      cursor ??= new SequenceCursor(
+        revoked.length === POLL_LIMIT ? 0 : Number(row.top ?? 0),
+        REVOCATION_LOOKBACK,
       )
-      for (let n = Math.max(before + 1, lowest); n < last; n++) if (!seen.has(n)) gaps.push(n)
-      lastRevocation = last
+      for (const r of revoked) watch.revoke(r.schedule_id, r.user_id, r.entry_seq)
+      cursor.saw(revoked.map((r) => Number(r.seq)))
       if (++rounds % 100 === 0) watch.prune()
       return revoked.length === POLL_LIMIT
     },
@@ -152,9 +140,4 @@ interface RevocationRow {
 /** How far below the last revocation seen a missing one is still looked for (a writer that committed late). */
 const REVOCATION_LOOKBACK = 256
 
-function numbersFrom(from: number, through: number): number[] {
-  const numbers: number[] = []
-  for (let n = from; n <= through; n++) numbers.push(n)
-  return numbers
-}
 const POLL_LIMIT = 5_000

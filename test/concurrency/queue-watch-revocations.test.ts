@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { v7 as uuidv7 } from 'uuid'
-import { insertConcert, insertSchedule } from '../../src/catalog/catalog-sql.ts'
 import { createLogger } from '../../src/platform/logger.ts'
-import { prepareQueue } from '../../src/queue/queue-sql.ts'
 import { QueueWatch, queueWatchTask } from '../../src/queue/queue-watch.ts'
 import { createTestDatabase } from '../support/databases.ts'
+import { seedSale } from '../support/fans.ts'
 import { waitFor } from '../support/wait.ts'
 
 // An instance learns from the database which admissions others spent or gave back. A revocation's number is taken
@@ -16,15 +15,7 @@ test('the queue watch learns revocations that commit after later ones, and reads
   const database = await createTestDatabase('postgres', 'queue_watch_revocations', 4)
   t.after(() => database.close())
   const db = database.db
-  const concert = await insertConcert(db, { title: 'Watch', artist: 'Probe', venue: 'Hall' })
-  const { id: scheduleId } = await insertSchedule(db, {
-    concertId: concert.id,
-    startsAt: new Date(Date.now() + 86_400_000),
-    saleOpensAt: new Date(),
-    seats: [{ grade: 'R', price: 1_000, count: 1 }],
-  })
-  await db.transaction().execute((tx) => prepareQueue(tx, scheduleId))
-
+  const { scheduleId } = await seedSale(db, { seats: 1, fans: 0, price: 1_000, points: 0 })
   const revoke = (user: string, entrySeq: number) =>
     db
       .insertInto('queue_revocations')
