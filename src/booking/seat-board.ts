@@ -4,6 +4,7 @@ import { createBackgroundLoop } from '../platform/background-loop.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/pg-listen.ts'
+import { SequenceCursor } from '../platform/sequence-cursor.ts'
 
 /** The NOTIFY channel of seats released before their deadline (a cancelled hold). */
 export const SEAT_RELEASED = 'seat_released'
@@ -145,8 +146,9 @@ export class SeatBoard {
 }
 
 /**
- * Keeps a board current: reads the seats changed since the last revision it saw (a few hundred revisions back, for
- * writers whose transaction committed after a later one), and forgets seats released early at their NOTIFY.
+ * Keeps a board current: reads the seats changed since the last revision it saw and, by revision, those missing below
+ * it (a writer whose transaction committed after a later one: SequenceCursor), and forgets seats released early at
+ * their NOTIFY.
  */
 export function seatBoardTask(
   database: DatabaseHandle,
@@ -155,18 +157,19 @@ export function seatBoardTask(
   pollMs: number,
 ): Task {
   const db = database.db
-  let last: number | undefined
+  // The revisions read (see SequenceCursor); undefined until the first poll, which reads where they stand.
+  let cursor: SequenceCursor | undefined
   let unlisten: (() => Promise<void>) | undefined
   const loop = createBackgroundLoop({
     name: 'seat-board',
     logger,
     idleMs: pollMs,
     async run() {
-      if (last === undefined) {
+      if (cursor === undefined) {
         const top = await sql<{
           rev: number
         }>`select coalesce(max(rev), 0)::bigint as rev from seats`.execute(db)
-        last = Number(top.rows[0]?.rev ?? 0)
+        cursor = new SequenceCursor(Number(top.rows[0]?.rev ?? 0), REV_LOOKBACK)
         return false
       }
       const readStarted = board.readStarted()
@@ -177,7 +180,9 @@ export function seatBoardTask(
         held_until: Date | null
         rev: number
       }>`select id, schedule_id, status, held_until, rev from seats
-          where rev > ${Math.max(0, last - REV_LOOKBACK)} order by rev limit ${POLL_LIMIT}`.execute(db)
+          where rev > ${cursor.last} or rev = any(${cursor.gaps}::bigint[]) order by rev limit ${POLL_LIMIT}`.execute(
+        db,
+      )
       board.apply(
         rows.rows.map((r) => ({
           id: r.id,
@@ -189,8 +194,7 @@ export function seatBoardTask(
         Date.now(),
         readStarted,
       )
-      const top = rows.rows.at(-1)?.rev
-      if (top !== undefined && Number(top) > last) last = Number(top)
+      cursor.saw(rows.rows.map((r) => Number(r.rev)))
       return rows.rows.length === POLL_LIMIT
     },
   })
@@ -209,6 +213,6 @@ export function seatBoardTask(
   }
 }
 
-/** Revisions read again on every poll: a transaction that took its revision before a later one may commit after it. */
+/** How far below the last revision seen a missing one is still looked for (a writer that committed late). */
 const REV_LOOKBACK = 256
 const POLL_LIMIT = 5_000
