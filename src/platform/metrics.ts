@@ -70,13 +70,7 @@ interface HistogramEntry {
  * that moves them fails there.
  */
 export class SeriesHistogram<T extends string> extends Histogram<T> {
-  readonly #series: {
-    labels: LabelValues<T>
-    entry: HistogramEntry | undefined
-    counts: Float64Array
-    sum: number
-    count: number
-  }[] = []
+  readonly #series: { labels: LabelValues<T>; counts: Float64Array; sum: number; count: number }[] = []
 
   constructor(config: HistogramConfiguration<T>) {
     const collect = config.collect
@@ -92,7 +86,7 @@ export class SeriesHistogram<T extends string> extends Histogram<T> {
   /** The series of `labels`: keep it, and observe through it. */
   series(labels: LabelValues<T>): HistogramSeries {
     const bounds = (this as unknown as { upperBounds: readonly number[] }).upperBounds
-    const s = { labels, entry: undefined, counts: new Float64Array(bounds.length), sum: 0, count: 0 }
+    const s = { labels, counts: new Float64Array(bounds.length), sum: 0, count: 0 }
     this.#series.push(s)
     return {
       observe(value: number): void {
@@ -119,19 +113,17 @@ export class SeriesHistogram<T extends string> extends Histogram<T> {
     for (const s of this.#series) {
       if (s.count === 0) continue
       // prom-client's entry for these labels (observed through it too, perhaps), made when it has none (at first, or
-      // after a reset() emptied its map).
-      if (!s.entry || !Object.values(self.hashMap).includes(s.entry)) {
-        const find = () =>
-          Object.values(self.hashMap).find((e) => sameLabels(e.labels, s.labels, self.labelNames))
-        s.entry = find()
-        if (!s.entry) {
-          this.zero(s.labels)
-          s.entry = find()!
-        }
+      // after a reset() emptied its map). Looked up at each scrape: a few label sets, every 15 s or so.
+      const find = () =>
+        Object.values(self.hashMap).find((e) => sameLabels(e.labels, s.labels, self.labelNames))
+      let entry = find()
+      if (!entry) {
+        this.zero(s.labels)
+        entry = find()!
       }
-      s.entry.sum += s.sum
-      s.entry.count += s.count
-      for (let i = 0; i < s.counts.length; i++) s.entry.bucketValues[self.upperBounds[i]!]! += s.counts[i]!
+      entry.sum += s.sum
+      entry.count += s.count
+      for (let i = 0; i < s.counts.length; i++) entry.bucketValues[self.upperBounds[i]!]! += s.counts[i]!
       s.counts.fill(0)
       s.sum = 0
       s.count = 0
