@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { v7 as uuidv7 } from 'uuid'
 import { requestPhoneCode } from '../../src/notification/verify-phone.ts'
 import { createTestDatabase } from '../support/databases.ts'
-import { withoutWaitingForLocks } from '../support/locks.ts'
+import { openTransaction, withoutWaitingForLocks } from '../support/locks.ts'
 
 // A phone-code request takes turns with the fan's other phone-code requests on the user's row. A fan's hold or
 // payment in flight meanwhile holds FOR KEY SHARE on that row (their foreign keys to users), and a whole batch of
@@ -17,9 +17,9 @@ test("a phone-code request goes on beside a batch that holds the user's row for 
       .values({ id: userId, email: `${userId}@seed.test`, name: 'fan', password_hash: 'x' })
       .execute()
     // What a payment's ledger line or a hold's reservation takes on the user's row, in a transaction still open.
-    const batch = await database.pool!.connect()
-    await batch.query('begin')
-    await batch.query('select 1 from users where id = $1 for key share', [userId])
+    const batch = await openTransaction(database.pool!, 'select 1 from users where id = $1 for key share', [
+      userId,
+    ])
     let requested: string
     try {
       requested = await withoutWaitingForLocks(database.db, async (connection) => {
@@ -31,8 +31,7 @@ test("a phone-code request goes on beside a batch that holds the user's row for 
         return code.phoneNumber
       })
     } finally {
-      await batch.query('rollback')
-      batch.release()
+      await batch.rollback()
     }
     assert.equal(requested, '+821012345678')
   } finally {

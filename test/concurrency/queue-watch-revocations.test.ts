@@ -5,6 +5,7 @@ import { createLogger } from '../../src/platform/logger.ts'
 import { QueueWatch, queueWatchTask } from '../../src/queue/queue-watch.ts'
 import { createTestDatabase } from '../support/databases.ts'
 import { seedSale } from '../support/fans.ts'
+import { openTransaction } from '../support/locks.ts'
 import { waitFor } from '../support/wait.ts'
 
 // An instance learns from the database which admissions others spent or gave back. A revocation's number is taken
@@ -21,18 +22,12 @@ test('the queue watch learns revocations that commit after later ones, and reads
       .insertInto('queue_revocations')
       .values({ schedule_id: scheduleId, user_id: user, entry_seq: entrySeq, reason: 'paid' })
   // A revocation whose transaction takes its number, then stays open while a later one commits.
-  const late = async (user: string, entrySeq: number) => {
-    const client = await database.pool!.connect()
-    await client.query('begin')
-    await client.query(
+  const late = (user: string, entrySeq: number) =>
+    openTransaction(
+      database.pool!,
       `insert into queue_revocations (schedule_id, user_id, entry_seq, reason) values ($1, $2, $3, 'left')`,
       [scheduleId, user, entrySeq],
     )
-    return async () => {
-      await client.query('commit')
-      client.release()
-    }
-  }
 
   const watch = new QueueWatch(600_000)
   let revocationsRead = 0
@@ -50,22 +45,22 @@ test('the queue watch learns revocations that commit after later ones, and reads
   const [lateAtStart, onTimeAtStart, lateRunning, onTimeRunning] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()]
 
   // At start: the watch's first read sees where the revocations stand with one of them still uncommitted below.
-  const commitAtStart = await late(lateAtStart, 1)
+  const atStart = await late(lateAtStart, 1)
   await revoke(onTimeAtStart, 2).execute()
   const task = queueWatchTask(db, watch, createLogger('silent'), { pollMs: 5, tokenTtlSeconds: 600 })
   task.start()
   t.after(() => task.stop())
   await waitFor('the committed revocation seen at start', () => watch.isRevoked(scheduleId, onTimeAtStart, 2))
   assert.equal(watch.isRevoked(scheduleId, lateAtStart, 1), false)
-  await commitAtStart()
+  await atStart.commit()
   await waitFor('the late one seen once committed', () => watch.isRevoked(scheduleId, lateAtStart, 1))
 
   // Running: the same, with numbers taken after the watch's last.
-  const commitRunning = await late(lateRunning, 3)
+  const running = await late(lateRunning, 3)
   await revoke(onTimeRunning, 4).execute()
   await waitFor('the later revocation seen', () => watch.isRevoked(scheduleId, onTimeRunning, 4))
   assert.equal(watch.isRevoked(scheduleId, lateRunning, 3), false)
-  await commitRunning()
+  await running.commit()
   await waitFor('the earlier one seen once committed', () => watch.isRevoked(scheduleId, lateRunning, 3))
 
   // Each of the four was read once, and no poll after reads any of them again.

@@ -4,6 +4,7 @@ import { SeatBoard, seatBoardTask } from '../../src/booking/seat-board.ts'
 import { createLogger } from '../../src/platform/logger.ts'
 import { createTestDatabase } from '../support/databases.ts'
 import { seedSale } from '../support/fans.ts'
+import { openTransaction } from '../support/locks.ts'
 import { waitFor } from '../support/wait.ts'
 
 // An instance's board of taken seats follows the seats' revisions. A revision is taken when the seat's row is
@@ -17,15 +18,7 @@ test('the seat board learns seat changes that commit after later ones, and reads
   const { seats } = await seedSale(db, { seats: 4, fans: 0, price: 1_000, points: 0 })
   const sell = `update seats set status = 'sold', reservation_id = gen_random_uuid() where id = $1`
   // A sale whose transaction takes the seat's revision, then stays open while a later one commits.
-  const late = async (seatId: string) => {
-    const client = await database.pool!.connect()
-    await client.query('begin')
-    await client.query(sell, [seatId])
-    return async () => {
-      await client.query('commit')
-      client.release()
-    }
-  }
+  const late = (seatId: string) => openTransaction(database.pool!, sell, [seatId])
   const sellNow = (seatId: string) => database.pool!.query(sell, [seatId])
 
   const board = new SeatBoard({ enabled: true })
@@ -40,22 +33,22 @@ test('the seat board learns seat changes that commit after later ones, and reads
   const [lateAtStart, onTimeAtStart, lateRunning, onTimeRunning] = seats as [string, string, string, string]
 
   // At start: the board reads where the revisions stand with one of them still uncommitted below.
-  const commitAtStart = await late(lateAtStart)
+  const atStart = await late(lateAtStart)
   await sellNow(onTimeAtStart)
   const task = seatBoardTask(database, board, createLogger('silent'), 5)
   await task.start()
   t.after(() => task.stop())
   await waitFor('the committed sale seen at start', () => board.isTaken(onTimeAtStart))
   assert.equal(board.isTaken(lateAtStart), false)
-  await commitAtStart()
+  await atStart.commit()
   await waitFor('the late one seen once committed', () => board.isTaken(lateAtStart))
 
   // Running: the same, with revisions taken after the board's last.
-  const commitRunning = await late(lateRunning)
+  const running = await late(lateRunning)
   await sellNow(onTimeRunning)
   await waitFor('the later sale seen', () => board.isTaken(onTimeRunning))
   assert.equal(board.isTaken(lateRunning), false)
-  await commitRunning()
+  await running.commit()
   await waitFor('the earlier one seen once committed', () => board.isTaken(lateRunning))
 
   // No poll after reads any change again.

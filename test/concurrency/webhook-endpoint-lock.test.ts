@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { test } from 'node:test'
-import pino from 'pino'
 import { Registry } from 'prom-client'
 import { v7 as uuidv7 } from 'uuid'
 import { createWebhookWorker } from '../../src/webhooks/deliver-webhooks.ts'
 import { Receiver } from '../side-effects/support/receiver.ts'
+import { captureLogger } from '../support/capture-logger.ts'
 import { createTestDatabase } from '../support/databases.ts'
-import { withoutWaitingForLocks } from '../support/locks.ts'
+import { openTransaction, withoutWaitingForLocks } from '../support/locks.ts'
 import { waitFor } from '../support/wait.ts'
 
 // A failed send is recorded under a lock on its endpoint's row, so that the endpoint's failures take turns on its
@@ -43,23 +42,18 @@ test("a failed delivery is recorded beside a batch that holds its endpoint's row
     .execute()
 
   // What recording a new delivery for the endpoint takes on its row, in a transaction still open.
-  const batch = await database.pool!.connect()
-  await batch.query('begin')
-  await batch.query('select 1 from webhook_endpoints where id = $1 for key share', [endpointId])
-  const errors: string[] = []
+  const batch = await openTransaction(
+    database.pool!,
+    'select 1 from webhook_endpoints where id = $1 for key share',
+    [endpointId],
+  )
+  const { logger, lines } = captureLogger('error')
+  const errors = () => lines.map((line) => JSON.parse(line).err?.message ?? line)
   try {
     await withoutWaitingForLocks(database.db, async (connection) => {
       const worker = createWebhookWorker({
         db: connection,
-        logger: pino(
-          { level: 'error' },
-          new Writable({
-            write(line, _encoding, done) {
-              errors.push(JSON.parse(String(line)).err?.message ?? String(line))
-              done()
-            },
-          }),
-        ),
+        logger,
         registry: new Registry(),
         settings: {
           concurrency: 4,
@@ -78,7 +72,7 @@ test("a failed delivery is recorded beside a batch that holds its endpoint's row
         await waitFor(
           'the failed send recorded, or its recording failed',
           async () =>
-            errors.length > 0 ||
+            lines.length > 0 ||
             (await connection
               .selectFrom('webhook_deliveries')
               .select('attempts')
@@ -92,10 +86,9 @@ test("a failed delivery is recorded beside a batch that holds its endpoint's row
       }
     })
   } finally {
-    await batch.query('rollback')
-    batch.release()
+    await batch.rollback()
   }
-  assert.deepEqual(errors, [], 'the recording waited for the lock')
+  assert.deepEqual(errors(), [], 'the recording waited for the lock')
   const delivery = await database.db
     .selectFrom('webhook_deliveries')
     .select(['attempts', 'status', 'last_status_code'])

@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import type pg from 'pg'
 import type { Db } from '../../src/platform/db.ts'
 
 /**
@@ -18,4 +19,29 @@ export function withoutWaitingForLocks<T>(db: Db, work: (connection: Db) => Prom
       await sql`reset lock_timeout`.execute(connection)
     }
   })
+}
+
+/** A transaction held open on a connection of its own after `statement` ran in it; end it with commit or rollback. */
+export async function openTransaction(
+  pool: pg.Pool,
+  statement: string,
+  params: unknown[],
+): Promise<{ commit(): Promise<void>; rollback(): Promise<void> }> {
+  const client = await pool.connect()
+  await client.query('begin')
+  try {
+    await client.query(statement, params)
+  } catch (error) {
+    await client.query('rollback')
+    client.release()
+    throw error
+  }
+  const end = (how: 'commit' | 'rollback') => async () => {
+    try {
+      await client.query(how)
+    } finally {
+      client.release()
+    }
+  }
+  return { commit: end('commit'), rollback: end('rollback') }
 }
