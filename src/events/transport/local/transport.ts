@@ -61,10 +61,12 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
    */
   async function appendToLog(tx: Db, records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return
-    const partitions: number[] = []
+    // Each topic's partition count once (a batch is mostly one topic), not an await per record.
+    const counts = new Map<string, number>()
     for (const record of records)
-      partitions.push(partitionFor(record.key, await partitionsOf(record.topic, tx)))
-    const topics = [...new Set(records.map((r) => r.topic))].join(',')
+      if (!counts.has(record.topic)) counts.set(record.topic, await partitionsOf(record.topic, tx))
+    const partitions = records.map((r) => partitionFor(r.key, counts.get(r.topic)!))
+    const topics = [...counts.keys()].join(',')
     // The values and headers travel as one JSON array each: as text[], the driver escaped every value (JSON, full of
     // quotes) with two regular-expression replaces into an array literal, a tenth of the service's allocations.
     const { rows } = await sql<{ appended: number }>`
