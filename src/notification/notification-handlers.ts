@@ -15,6 +15,7 @@ import {
   couponNames,
   deliveryTargets,
   forgetTarget,
+  insertNotifications,
   recordAttempt,
   scheduleFacts,
   seatFacts,
@@ -133,15 +134,10 @@ export function notificationComposer<T extends EventType>(
         kind: f.kind,
         title: message.title,
         body: message.body,
-        payload: JSON.stringify(f),
+        payload: f,
       }
     })
-    const inserted = await tx
-      .insertInto('notifications')
-      .values(rows)
-      .onConflict((oc) => oc.columns(['event_id', 'user_id']).doNothing())
-      .returning(['id', 'user_id'])
-      .execute()
+    const inserted = await insertNotifications(tx, rows)
     if (inserted.length === 0) return
     const targets = await deliveryTargets(
       tx,

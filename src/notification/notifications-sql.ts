@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../platform/db.ts'
+import type { Database } from '../platform/schema.ts'
 import type { ChannelName, NotificationChannel } from './channels.ts'
 
 /** What a notification says about each seat (an offer from the waiting list), by seat id. */
@@ -33,6 +34,31 @@ export async function couponNames(db: Db, couponIds: readonly string[]) {
     .where('id', 'in', [...new Set(couponIds)])
     .execute()
   return new Map(rows.map((r) => [r.id, r.name]))
+}
+
+/** One inbox notification, as the composer makes it (`payload` is stored as JSON). */
+export type NotificationRow = Pick<
+  Database['notifications'],
+  'id' | 'user_id' | 'event_id' | 'kind' | 'title' | 'body'
+> & { payload: object }
+
+/**
+ * Inserts a batch's inbox notifications, one per event and user (a repeat is skipped), and returns those inserted.
+ * The rows travel as one JSON array, so every batch is the same short statement: as a multi-row VALUES list (seven
+ * parameters a row), each batch size was a statement of its own, parsed and planned anew.
+ */
+export async function insertNotifications(
+  tx: Db,
+  rows: readonly NotificationRow[],
+): Promise<{ id: string; user_id: string }[]> {
+  const { rows: inserted } = await sql<{ id: string; user_id: string }>`
+    insert into notifications (id, user_id, event_id, kind, title, body, payload)
+    select r.id, r.user_id, r.event_id, r.kind, r.title, r.body, r.payload
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+           as r(id uuid, user_id uuid, event_id text, kind text, title text, body text, payload jsonb)
+    on conflict (event_id, user_id) do nothing
+    returning id, user_id`.execute(tx)
+  return inserted
 }
 
 export type DeliveryTarget = { channel: ChannelName; target: string }
