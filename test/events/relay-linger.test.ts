@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { Registry } from 'prom-client'
 import { createOutboxRelay, ID_HEADER } from '../../src/events/outbox/relay.ts'
-import type { EventTransport, OutgoingRecord } from '../../src/events/transport/port.ts'
+import type { EventTransport, OutboxRecord } from '../../src/events/transport/port.ts'
 import type { DatabaseHandle } from '../../src/platform/db.ts'
 import { FanLoad } from '../../src/platform/fan-load.ts'
 import { createLogger } from '../../src/platform/logger.ts'
@@ -34,7 +34,7 @@ async function lingeringRelay(
   const batches: { at: number; ids: string[] }[] = []
   const transport: EventTransport = {
     ...real,
-    async publishWithin(tx, records: readonly OutgoingRecord[]) {
+    async publishWithin(tx, records: readonly OutboxRecord[]) {
       batches.push({ at: performance.now(), ids: records.map((r) => String(r.headers?.[ID_HEADER])) })
       // A publish that takes this long to be acknowledged, as Kafka's acks=all does on a busy machine.
       if (publishMs > 0) await new Promise((r) => setTimeout(r, publishMs))

@@ -9,7 +9,7 @@ import type { FanLoad } from '../../platform/fan-load.ts'
 import type { Logger } from '../../platform/logger.ts'
 import { listen } from '../../platform/pg-listen.ts'
 import { execute, statement } from '../../platform/prepared.ts'
-import type { EventTransport, OffsetRange, OutgoingRecord, PartitionEnd } from '../transport/port.ts'
+import type { EventTransport, OffsetRange, PartitionEnd } from '../transport/port.ts'
 import { type OutboxBacklog, outboxBacklog } from './backlog.ts'
 
 /**
@@ -48,8 +48,16 @@ export async function beginRelayBatch(tx: Db): Promise<boolean> {
   return rows[0]?.ok === true
 }
 
-/** The next batch of rows a relay publishes, in sequence order, each event as text (exported for a test to EXPLAIN). */
-export function relayHeadQuery(tx: Db, topics: readonly string[] | undefined, batchSize: number) {
+/**
+ * The next batch of rows a relay publishes, in sequence order (exported for a test to EXPLAIN). `withEvents`: each
+ * event as text, for a transport outside the database; the embedded log reads them where they lie (publishWithin).
+ */
+export function relayHeadQuery(
+  tx: Db,
+  topics: readonly string[] | undefined,
+  batchSize: number,
+  withEvents = true,
+) {
   // The event as text, as the database writes it out, and its traceparent beside it: read as jsonb, every event was
   // parsed into an object by the driver only to be stringified again here.
   let query = tx
@@ -59,7 +67,7 @@ export function relayHeadQuery(tx: Db, topics: readonly string[] | undefined, ba
       'id',
       'topic',
       'key',
-      sql<string>`event::text`.as('value'),
+      withEvents ? sql<string>`event::text`.as('value') : sql<string>`null::text`.as('value'),
       sql<string | null>`event->>'traceparent'`.as('traceparent'),
     ])
   if (topics) query = query.where('topic', 'in', topics)
@@ -154,6 +162,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
     registers: [options.registry],
   })
   const transport = options.transport
+  const within = transport.publishWithin?.bind(transport)
   const positioned = transport.partitionBounds && transport.readHeader ? transport : undefined
   /** The positions this process wrote last, while its batches went through: then nobody published past them. */
   let written: Map<string, number> | undefined
@@ -227,7 +236,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
 
   async function relayBatch(tx: Db): Promise<{ moved: number; positions?: Map<string, number> }> {
     if (!(await beginRelayBatch(tx))) return { moved: 0 }
-    const select = () => relayHeadQuery(tx, options.topics, batchSize).execute()
+    const select = () => relayHeadQuery(tx, options.topics, batchSize, !within).execute()
     let rows = await select()
     const recorded = new Map<string, number>()
     let topics: string[] = []
@@ -244,20 +253,22 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       }
     }
     if (rows.length === 0) return positioned ? { moved: 0, positions: recorded } : { moved: 0 }
-    const records: OutgoingRecord[] = rows.map((r) => ({
-      topic: r.topic,
-      key: r.key,
-      value: r.value,
-      headers: {
-        'content-type': 'application/cloudevents+json',
-        [ID_HEADER]: r.id,
-        ...(r.traceparent ? { traceparent: r.traceparent } : {}),
-      },
-    }))
+    const headers = (r: (typeof rows)[number]) => ({
+      'content-type': 'application/cloudevents+json',
+      [ID_HEADER]: r.id,
+      ...(r.traceparent ? { traceparent: r.traceparent } : {}),
+    })
     let ends: readonly PartitionEnd[] | undefined
     publishedAt = performance.now()
-    if (transport.publishWithin) await transport.publishWithin(tx, records)
-    else ends = await transport.publish(records)
+    if (within)
+      await within(
+        tx,
+        rows.map((r) => ({ seq: r.seq, topic: r.topic, key: r.key, headers: headers(r) })),
+      )
+    else
+      ends = await transport.publish(
+        rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: headers(r) })),
+      )
     // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end, as
     // the acknowledgements tell (a transport that does not tell is asked). A transport without positions has none.
     if (positioned)

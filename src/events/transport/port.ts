@@ -23,6 +23,15 @@ export interface OutgoingRecord {
   headers?: Record<string, string>
 }
 
+/** An outbox row the embedded log appends where it lies: its event is read by the append's own statement. */
+export interface OutboxRecord {
+  /** The row's position in the outbox. */
+  seq: number | string
+  topic: string
+  key: string
+  headers?: Record<string, string>
+}
+
 export interface PartitionBounds {
   topic: string
   partition: number
@@ -108,10 +117,11 @@ export interface EventTransport {
    */
   publish(records: readonly OutgoingRecord[]): Promise<readonly PartitionEnd[] | undefined>
   /**
-   * Embedded log only: appends in the caller's transaction, so the relay moves outbox rows to the log atomically
-   * (and PGlite, a single connection, never needs a second transaction for it).
+   * Embedded log only: appends outbox rows in the caller's transaction, so the relay moves them to the log atomically
+   * (and PGlite, a single connection, never needs a second transaction for it). Each row's event goes from the outbox
+   * to the log inside the database: the relay never reads it out.
    */
-  publishWithin?(tx: Db, records: readonly OutgoingRecord[]): Promise<void>
+  publishWithin?(tx: Db, records: readonly OutboxRecord[]): Promise<void>
   /** Kafka only: the first and the next offset of every partition of these topics, by `topic:partition`. */
   partitionBounds?(topics: readonly string[]): Promise<Map<string, PartitionBounds>>
   /**
