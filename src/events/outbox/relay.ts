@@ -62,14 +62,8 @@ export function relayHeadQuery(
   // parsed into an object by the driver only to be stringified again here.
   let query = tx
     .selectFrom('outbox')
-    .select([
-      'seq',
-      'id',
-      'topic',
-      'key',
-      withEvents ? sql<string>`event::text`.as('value') : sql<string>`null::text`.as('value'),
-      sql<string | null>`event->>'traceparent'`.as('traceparent'),
-    ])
+    .select(['seq', 'id', 'topic', 'key', sql<string | null>`event->>'traceparent'`.as('traceparent')])
+    .$if(withEvents, (q) => q.select(sql<string>`event::text`.as('value')))
   if (topics) query = query.where('topic', 'in', topics)
   return query.orderBy('seq').limit(batchSize)
 }
@@ -267,7 +261,7 @@ export function createOutboxRelay(options: RelayOptions): OutboxRelay {
       )
     else
       ends = await transport.publish(
-        rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: headers(r) })),
+        rows.map((r) => ({ topic: r.topic, key: r.key, value: r.value!, headers: headers(r) })),
       )
     // This relay alone publishes these topics (the lock): the partitions end where its acknowledged records end, as
     // the acknowledgements tell (a transport that does not tell is asked). A transport without positions has none.
