@@ -24,12 +24,9 @@ export interface OutgoingRecord {
 }
 
 /** An outbox row the embedded log appends where it lies: its event is read by the append's own statement. */
-export interface OutboxRecord {
+export interface OutboxRecord extends Omit<OutgoingRecord, 'value'> {
   /** The row's position in the outbox. */
   seq: number | string
-  topic: string
-  key: string
-  headers?: Record<string, string>
 }
 
 export interface PartitionBounds {

@@ -61,7 +61,7 @@ export function createLocalTransport(handle: DatabaseHandle, options: LocalTrans
    */
   async function append(
     tx: Db,
-    records: readonly { topic: string; key: string; headers?: Record<string, string> }[],
+    records: readonly Omit<OutgoingRecord, 'value'>[],
     values: RawBuilder<unknown>,
   ): Promise<void> {
     if (records.length === 0) return
