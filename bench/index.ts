@@ -23,7 +23,13 @@ import {
 } from './paths/service.ts'
 import { goalsCell, judgeGoals } from './support/goals.ts'
 import { helloWorld, type Limit, pgbench } from './support/limits.ts'
-import { machineFacts, prepareKafkaCluster, systemCallMicros, withoutWait } from './support/service.ts'
+import {
+  machineFacts,
+  pageTouchMicros,
+  prepareKafkaCluster,
+  systemCallMicros,
+  withoutWait,
+} from './support/service.ts'
 
 // The generator runs with the service's V8 flags: with V8's pretenuring, the generator's own garbage grew its heap by
 // ~15 MB between young collections that took 15–39 ms (up to 107), each pause added to every latency it was timing.
@@ -108,11 +114,12 @@ sampleLoad()
 
 // What the machine is and what it charges for entering its kernel, measured before any load: machines of the same 2
 // cores drawn here priced pgbench's transaction, a round trip per statement, up to six times apart (0.18–1.17 ms).
-const facts = { ...machineFacts(), systemCallMicros: systemCallMicros() }
+const facts = { ...machineFacts(), systemCallMicros: systemCallMicros(), pageTouchMicros: pageTouchMicros() }
 const factsLine =
   `${facts.cpu}, Linux ${facts.kernel}, page-table isolation ${facts.pageTableIsolation ? 'on' : 'off'}` +
   `${facts.pageTableIsolation ? ` ${facts.pcid ? 'with' : 'without'} PCID` : ''}; a one-byte read from /dev/zero ` +
-  `${facts.systemCallMicros.wall.toFixed(2)} µs (${facts.systemCallMicros.kernel.toFixed(2)} of it in the kernel)`
+  `${facts.systemCallMicros.wall.toFixed(2)} µs (${facts.systemCallMicros.kernel.toFixed(2)} of it in the kernel); a first ` +
+  `write to a new 4 KB page of memory ${facts.pageTouchMicros.firstTouch.toFixed(2)} µs (again: ${facts.pageTouchMicros.again.toFixed(2)})`
 say(`machine: ${factsLine}`)
 
 // A smoke run measures no speed, so it needs no warm cluster.

@@ -10,6 +10,7 @@ import {
   machineCpu,
   machineFacts,
   mainThreadSeconds,
+  pageTouchMicros,
   spawnServer,
   systemCallMicros,
 } from '../../bench/support/service.ts'
@@ -105,6 +106,16 @@ describe('benchmark CPU accounting', () => {
     // The kernel fills 1 MiB with zeros: 15 µs here against 2 for a byte; 5 µs of slack for a noisy host.
     assert.ok(large.wall > small.wall + 5, `1 MiB ${large.wall} µs, one byte ${small.wall} µs`)
     assert.ok(large.kernel > large.wall / 2, `1 MiB: ${large.kernel} of ${large.wall} µs in the kernel`)
+  })
+
+  test('a first write to new memory is timed: every page of it faults once, and costs more than a second write', () => {
+    const { firstTouch, again, faults } = pageTouchMicros(8)
+    // 2,048 pages of 4 KB, or 4 of 2 MB where the kernel backs all memory with huge pages when it can.
+    const thp = '/sys/kernel/mm/transparent_hugepage/enabled'
+    const hugeAlways = existsSync(thp) && readFileSync(thp, 'utf8').includes('[always]')
+    assert.ok(faults >= (hugeAlways ? 4 : 2_048) && faults <= 2_048 + 64, `${faults} faults`)
+    // A fault costs the kernel's entry and the zeroing of the page: well above a write to a page already there.
+    assert.ok(firstTouch > 3 * again, `first write ${firstTouch} µs a page, again ${again} µs`)
   })
 
   test("a process's main thread: the time it ran, and the time it waited for a CPU while more threads spun than there are CPUs", async () => {
