@@ -444,7 +444,10 @@ for (const r of rows) {
               ? ` against ${fmt(x.limitPerSecond)} (${Math.round((x.perSecond / x.limitPerSecond) * 100)} %)`
               : '') +
             `, p99 ${x.latencyMs.p99} ms (first wave ${x.waves.firstWaveMaxMs} ms, later p99 ` +
-            `${x.waves.laterP99Ms} ms)`,
+            `${x.waves.laterP99Ms} ms` +
+            (x.youngCollections
+              ? `; the service's young collections ${x.youngCollections.count}, ${x.youngCollections.msEach} ms each)`
+              : ')'),
         )
         .join('; ')}`,
     )

@@ -31,7 +31,10 @@ export interface PathResult {
   /** Where a short run's p99 comes from (the race). */
   waves?: LoadResult['waves']
   /** Each run of a path measured more than once (the race, free-seat holds, payments); the row is the median run. */
-  races?: (Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'> & { limitPerSecond?: number })[]
+  races?: (Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'> & {
+    limitPerSecond?: number
+    youngCollections?: YoungCollections
+  })[]
   /** Issue #7's verdicts on the row (filled by the suite; none in a smoke run). */
   goals?: GoalVerdict[]
 }
@@ -140,6 +143,7 @@ const payRequest = (reservationId: string | undefined, fan: { token: string; que
 interface Race {
   result: LoadResult
   hello: Limit | undefined
+  youngCollections: YoungCollections
   correct: boolean
   counts: { winners: number; lost409: number; doubleBookings: number; outcomes: Record<string, number> }
 }
@@ -186,6 +190,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
     for (let n = 0; n < runs; n++) {
       const real = await race(attempts)
       const hello = await helloJustBefore(o, `race ${n + 1}`)
+      const gc = await youngCollectionsSoFar(s)
       const cpu = cpuMeter(s)
       const result = await drive(s.url, {
         connections: o.connections,
@@ -193,6 +198,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         request: (i) => holdRequest(real.scheduleId, real.seatIds[i % seatCount]!, real.fans[i]!),
       })
       for (const [k, v] of Object.entries(cpu())) cpuSeconds[k] = (cpuSeconds[k] ?? 0) + v
+      const youngCollections = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
       const doubles = await sql<{ n: number }>`
         select count(*)::int as n from (select seat_id from reservations
           where schedule_id = ${real.scheduleId} and status in ('held', 'confirmed') group by seat_id having count(*) > 1) d`.execute(
@@ -203,6 +209,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
       races.push({
         result,
         hello,
+        youngCollections,
         correct: winners === seatCount && lost === attempts - seatCount && doubles.rows[0]!.n === 0,
         counts: { winners, lost409: lost, doubleBookings: doubles.rows[0]!.n, outcomes: result.outcomes },
       })
@@ -233,6 +240,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         latencyMs: r.result.latencyMs,
         waves: r.result.waves,
         ...(r.hello ? { limitPerSecond: r.hello.perSecond } : {}),
+        youngCollections: r.youngCollections,
       })),
       cpuSeconds: perOp(cpuSeconds, attempts * runs),
     }
@@ -279,10 +287,11 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
         counts: { ...row.counts, runs: runs.map((r) => r.row.counts) },
         ...(runs.length > 1
           ? {
-              races: runs.map(({ load: l }) => ({
+              races: runs.map(({ load: l, youngCollections }) => ({
                 perSecond: l.perSecond,
                 latencyMs: l.latencyMs,
                 waves: l.waves,
+                youngCollections,
               })),
             }
           : {}),
@@ -298,6 +307,7 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
 /** A path's row from one run, with the load that gave it. */
 interface Measured {
   row: PathResult
+  youngCollections: YoungCollections
   load: LoadResult
 }
 
@@ -313,6 +323,7 @@ async function holdsAndPaymentsRound(
   const sale = await saleWithFans(s, db, fans, fans, 10_000)
   const seeded = sale.fans
   await drain(s, 'after seeding')
+  let gc = await youngCollectionsSoFar(s)
   let cpu = cpuMeter(s)
   const holds = await drive(s.url, {
     connections: o.connections,
@@ -321,6 +332,7 @@ async function holdsAndPaymentsRound(
     request: (i) => holdRequest(sale.scheduleId, sale.seatIds[i]!, seeded[i]!),
   })
   const holdCpu = cpu()
+  const holdsGc = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
   const held = holds.bodies as { id: string }[]
   // The holds' own background work (their events' consumers) is theirs: drained and counted here, not in the
   // payments that follow.
@@ -342,6 +354,7 @@ async function holdsAndPaymentsRound(
   }
   o.say(`payments: ${fans} fans pay their hold`)
   const before = await handlerSeconds(s)
+  gc = await youngCollectionsSoFar(s)
   cpu = cpuMeter(s)
   const pays = await drive(s.url, {
     connections: o.connections,
@@ -349,6 +362,7 @@ async function holdsAndPaymentsRound(
     request: (i) => payRequest(held[i]?.id, seeded[i]!),
   })
   const payCpu = cpu()
+  const paysGc = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
   const paymentsDrain = await drainCounted(s, 'after payments', fans)
   const after = await handlerSeconds(s)
   const sold = await sql<{ n: number; ledger: number }>`
@@ -370,9 +384,10 @@ async function holdsAndPaymentsRound(
       perGroup[group] = { events, wallMsInHandlerPerEvent: Number(((seconds * 1000) / events).toFixed(2)) }
   }
   return [
-    { row: holdsResult, load: holds },
+    { row: holdsResult, load: holds, youngCollections: holdsGc },
     {
       load: pays,
+      youngCollections: paysGc,
       row: {
         path: 'payments',
         transport: o.transport,
@@ -413,6 +428,39 @@ async function handlerSeconds(
     else group.events += Number(m[3])
   }
   return out
+}
+
+/** The service's young collections (scavenges) during a measured run: how many, and their pauses' mean and sum. */
+export interface YoungCollections {
+  count: number
+  msEach: number
+  ms: number
+}
+
+/**
+ * The service's young collections so far, from its own metrics (prom-client's `nodejs_gc_duration_seconds`, kind
+ * "minor"). Each stops every request in flight: on a slow machine they are where a sale's p99 comes from.
+ */
+async function youngCollectionsSoFar(s: RunningService): Promise<{ count: number; seconds: number }> {
+  return youngCollectionsIn(await (await fetch(`${s.url}/metrics`)).text())
+}
+
+/** The young collections counted in a Prometheus text exposition (0 where the series is not there yet). */
+export function youngCollectionsIn(text: string): { count: number; seconds: number } {
+  const read = (part: 'count' | 'sum') =>
+    Number(
+      new RegExp(`^nodejs_gc_duration_seconds_${part}\\{kind="minor"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,
+    )
+  return { count: read('count'), seconds: read('sum') }
+}
+
+function youngCollectionsSince(
+  before: { count: number; seconds: number },
+  after: { count: number; seconds: number },
+): YoungCollections {
+  const count = after.count - before.count
+  const ms = (after.seconds - before.seconds) * 1000
+  return { count, msEach: count > 0 ? Number((ms / count).toFixed(1)) : 0, ms: Number(ms.toFixed(1)) }
 }
 
 /**
