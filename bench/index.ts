@@ -46,10 +46,11 @@ const GROUPS = {
 type Group = keyof typeof GROUPS
 
 const PATHS = Object.values(GROUPS).flat()
-const USAGE = `usage: npm run bench [-- <path>…] [--smoke] [--transports=local,kafka] [--connections=200]
+const USAGE = `usage: npm run bench [-- <path>…] [--smoke] [--transports=local,kafka] [--connections=200] [--fans=5000]
 paths: ${PATHS.join(', ')} (or a group: ${Object.keys(GROUPS).join(', ')}); none runs them all
 --transports: local (the default) and kafka (the default too when KAFKA_BROKERS is set)
 --connections: the load generator's connections for the request paths
+--fans: the fans of each free-seat holds and payments run (100 to 100000; a larger one makes a longer sale)
 --smoke: every path small, checking correctness counts only`
 const usageError = (message: string): never => {
   console.error(`${message}\n${USAGE}`)
@@ -64,6 +65,7 @@ const parsed = (() => {
         smoke: { type: 'boolean', default: false },
         transports: { type: 'string' },
         connections: { type: 'string', default: '200' },
+        fans: { type: 'string', default: '5000' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -103,6 +105,10 @@ const connections = Number(values.connections)
 if (!Number.isInteger(connections) || connections < 1 || connections > 10_000) {
   usageError(`--connections must be a whole number from 1 to 10000, not "${values.connections}"`)
 }
+const fans = Number(values.fans)
+if (!Number.isInteger(fans) || fans < 100 || fans > 100_000) {
+  usageError(`--fans must be a whole number from 100 to 100000, not "${values.fans}"`)
+}
 const smoke = values.smoke
 const began = Date.now()
 const say = (line: string) =>
@@ -132,7 +138,7 @@ if (transports.includes('kafka') && !smoke) {
   // (the Kafka race 25 % of the hello world), 0.052 after a small sale's holds and payments (39 %).
   kafkaOtherTopics = (
     await prepareKafkaCluster(async () => {
-      await holdsAndPayments({ smoke: true, transport: 'kafka', connections, say: () => {} })
+      await holdsAndPayments({ smoke: true, transport: 'kafka', connections, fans, say: () => {} })
     })
   ).otherTopics
   if (kafkaOtherTopics > 0)
@@ -223,6 +229,7 @@ for (const transport of transports as Transport[]) {
     smoke,
     transport,
     connections,
+    fans,
     say: (l) => say(`${transport}: ${l}`),
   }
   if (groups.has('holds-race')) rows.push(await holdsRace(o))
