@@ -35,7 +35,7 @@ describe('loadConfig', () => {
     assert.equal(config.QUEUE_TOKEN_TTL_SECONDS, 600)
     assert.equal(config.QUEUE_TICK_MS, 500)
     assert.equal(config.EVENT_PARTITIONS, 1)
-    assert.equal(config.YIELD_TO_FANS_MS, 3000)
+    assert.equal(config.YIELD_TO_FANS_MS, 30_000)
     assert.equal(loadConfig({ YIELD_TO_FANS_MS: '0' }).YIELD_TO_FANS_MS, 0)
   })
 
