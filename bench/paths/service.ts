@@ -197,7 +197,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
     for (let n = 0; n < runs; n++) {
       const real = await race(attempts)
       const hello = await helloJustBefore(o, `race ${n + 1}`)
-      const gc = await youngCollectionsSoFar(s)
+      const gc = youngCollectionsIn(await metricsOf(s))
       const cpu = cpuMeter(s)
       const result = await drive(s.url, {
         connections: o.connections,
@@ -205,7 +205,7 @@ export async function holdsRace(o: ServiceOptions): Promise<PathResult> {
         request: (i) => holdRequest(real.scheduleId, real.seatIds[i % seatCount]!, real.fans[i]!),
       })
       for (const [k, v] of Object.entries(cpu())) cpuSeconds[k] = (cpuSeconds[k] ?? 0) + v
-      const youngCollections = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
+      const youngCollections = youngCollectionsSince(gc, youngCollectionsIn(await metricsOf(s)))
       const doubles = await sql<{ n: number }>`
         select count(*)::int as n from (select seat_id from reservations
           where schedule_id = ${real.scheduleId} and status in ('held', 'confirmed') group by seat_id having count(*) > 1) d`.execute(
@@ -330,7 +330,7 @@ async function holdsAndPaymentsRound(
   const sale = await saleWithFans(s, db, fans, fans, 10_000)
   const seeded = sale.fans
   await drain(s, 'after seeding')
-  let gc = await youngCollectionsSoFar(s)
+  let gc = youngCollectionsIn(await metricsOf(s))
   let cpu = cpuMeter(s)
   const holds = await drive(s.url, {
     connections: o.connections,
@@ -339,7 +339,7 @@ async function holdsAndPaymentsRound(
     request: (i) => holdRequest(sale.scheduleId, sale.seatIds[i]!, seeded[i]!),
   })
   const holdCpu = cpu()
-  const holdsGc = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
+  const holdsGc = youngCollectionsSince(gc, youngCollectionsIn(await metricsOf(s)))
   const held = holds.bodies as { id: string }[]
   // The holds' own background work (their events' consumers) is theirs: drained and counted here, not in the
   // payments that follow.
@@ -360,8 +360,9 @@ async function holdsAndPaymentsRound(
     },
   }
   o.say(`payments: ${fans} fans pay their hold`)
-  const before = await handlerSeconds(s)
-  gc = await youngCollectionsSoFar(s)
+  const metricsBefore = await metricsOf(s)
+  const before = handlerSecondsIn(metricsBefore)
+  gc = youngCollectionsIn(metricsBefore)
   cpu = cpuMeter(s)
   const pays = await drive(s.url, {
     connections: o.connections,
@@ -369,9 +370,9 @@ async function holdsAndPaymentsRound(
     request: (i) => payRequest(held[i]?.id, seeded[i]!),
   })
   const payCpu = cpu()
-  const paysGc = youngCollectionsSince(gc, await youngCollectionsSoFar(s))
+  const paysGc = youngCollectionsSince(gc, youngCollectionsIn(await metricsOf(s)))
   const paymentsDrain = await drainCounted(s, 'after payments', fans)
-  const after = await handlerSeconds(s)
+  const after = handlerSecondsIn(await metricsOf(s))
   const sold = await sql<{ n: number; ledger: number }>`
       select (select count(*)::int from seats where schedule_id = ${sale.scheduleId} and status = 'sold') as n,
              (select count(*)::int from wallet_ledger l
@@ -420,11 +421,13 @@ async function holdsAndPaymentsRound(
   ]
 }
 
-/** Per consumer group so far: events handled and seconds in their handlers (from the service's own metrics). */
-async function handlerSeconds(
-  s: RunningService,
-): Promise<Record<string, { seconds: number; events: number }>> {
-  const text = await (await fetch(`${s.url}/metrics`)).text()
+/** The service's own metrics, as Prometheus text. */
+async function metricsOf(s: RunningService): Promise<string> {
+  return (await fetch(`${s.url}/metrics`)).text()
+}
+
+/** Per consumer group so far, from the service's metrics: events handled and seconds in their handlers. */
+function handlerSecondsIn(text: string): Record<string, { seconds: number; events: number }> {
   const out: Record<string, { seconds: number; events: number }> = {}
   for (const m of text.matchAll(
     /^event_handler_duration_seconds_(sum|count)\{group="([^"]+)",topic="[^"]+"\} ([\d.e+-]+)$/gm,
@@ -445,14 +448,10 @@ export interface YoungCollections {
 }
 
 /**
- * The service's young collections so far, from its own metrics (prom-client's `nodejs_gc_duration_seconds`, kind
- * "minor"). Each stops every request in flight: on a slow machine they are where a sale's p99 comes from.
+ * The young collections counted so far in a service's metrics (prom-client's `nodejs_gc_duration_seconds`, kind
+ * "minor"; 0 where the series is not there yet). Each stops every request in flight: on a slow machine they are where
+ * a sale's p99 comes from.
  */
-async function youngCollectionsSoFar(s: RunningService): Promise<{ count: number; seconds: number }> {
-  return youngCollectionsIn(await (await fetch(`${s.url}/metrics`)).text())
-}
-
-/** The young collections counted in a Prometheus text exposition (0 where the series is not there yet). */
 export function youngCollectionsIn(text: string): { count: number; seconds: number } {
   const read = (part: 'count' | 'sum') =>
     Number(
