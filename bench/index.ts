@@ -23,6 +23,7 @@ import {
 } from './paths/service.ts'
 import { goalsCell, judgeGoals } from './support/goals.ts'
 import { helloWorld, type Limit, pgbench } from './support/limits.ts'
+import { WINDOW_SECONDS } from './support/load.ts'
 import {
   machineFacts,
   pageTouchMicros,
@@ -453,8 +454,12 @@ for (const r of rows) {
             `, p99 ${x.latencyMs.p99} ms (first wave ${x.waves.firstWaveMaxMs} ms, later p99 ` +
             `${x.waves.laterP99Ms} ms` +
             (x.youngCollections
-              ? `; the service's young collections ${x.youngCollections.count}, ${x.youngCollections.msEach} ms each)`
-              : ')'),
+              ? `; the service's young collections ${x.youngCollections.count}, ${x.youngCollections.msEach} ms each`
+              : '') +
+            (x.windows
+              ? `; by ${WINDOW_SECONDS} s: ${x.windows.map((w) => `${fmt(w.perSecond)}/s p99 ${w.p99Ms}`).join(', ')}`
+              : '') +
+            ')',
         )
         .join('; ')}`,
     )

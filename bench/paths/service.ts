@@ -32,6 +32,8 @@ export interface PathResult {
   waves?: LoadResult['waves']
   /** Each run of a path measured more than once (the race, free-seat holds, payments); the row is the median run. */
   races?: (Pick<LoadResult, 'perSecond' | 'latencyMs' | 'waves'> & {
+    /** The run's course by window, when it lasted more than one (a long sale; see windowsOf). */
+    windows?: LoadResult['windows']
     limitPerSecond?: number
     youngCollections?: YoungCollections
   })[]
@@ -298,6 +300,7 @@ export async function holdsAndPayments(o: ServiceOptions): Promise<PathResult[]>
                 perSecond: l.perSecond,
                 latencyMs: l.latencyMs,
                 waves: l.waves,
+                ...(l.windows.length > 1 ? { windows: l.windows } : {}),
                 youngCollections,
               })),
             }

@@ -22,6 +22,47 @@ export interface LoadResult {
    * the p99 of every later request: where a short run's p99 comes from.
    */
   waves: { firstWaveMaxMs: number; laterP99Ms: number }
+  /** The answers of each WINDOW_SECONDS of the run by when they came (a long sale's course; see windowsOf). */
+  windows: RunWindow[]
+}
+
+/** The answers that came in one window of a run: how many a second, and their p99. */
+export interface RunWindow {
+  fromSecond: number
+  perSecond: number
+  p99Ms: number
+}
+
+/** The length of a run's windows: a sale of 5,000 fans is one, one of 100,000 about six. */
+export const WINDOW_SECONDS = 10
+
+/**
+ * The answers by the window of the run they came in (`answeredAt`, ms since the run began), with their latencies:
+ * where in a long sale its throughput fell or its p99 rose. A last window shorter than half a window joins the one
+ * before it, so that its rate is not a few stragglers' over a moment.
+ */
+export function windowsOf(
+  answeredAt: readonly (number | undefined)[],
+  latencyMs: readonly (number | undefined)[],
+  runMs: number,
+  windowSeconds = WINDOW_SECONDS,
+): RunWindow[] {
+  const width = windowSeconds * 1000
+  const count = Math.max(1, Math.floor(runMs / width) + (runMs % width >= width / 2 ? 1 : 0))
+  const buckets: number[][] = Array.from({ length: count }, () => [])
+  answeredAt.forEach((at, i) => {
+    const latency = latencyMs[i]
+    if (at === undefined || latency === undefined) return
+    buckets[Math.min(count - 1, Math.floor(at / width))]!.push(latency)
+  })
+  return buckets.map((b, k) => {
+    const seconds = (k === count - 1 ? Math.max(runMs - k * width, 1) : width) / 1000
+    return {
+      fromSecond: k * windowSeconds,
+      perSecond: Math.round(b.length / seconds),
+      p99Ms: b.length > 0 ? Number(percentile(b, 99).toFixed(1)) : 0,
+    }
+  })
 }
 
 /**
@@ -42,6 +83,8 @@ export async function drive(
   // Each answered request's latency, by request number (a failed one leaves a hole): the first `connections` are
   // the first wave.
   const byRequest: number[] = []
+  // When each was answered, in ms since the run began (for windowsOf).
+  const answeredAt: number[] = []
   const outcomes: Record<string, number> = {}
   const bodies: unknown[] = []
   let next = 0
@@ -62,7 +105,9 @@ export async function drive(
               ...(r.body ? { body: r.body } : {}),
             })
             const text = await res.body.text()
-            byRequest[i] = performance.now() - started
+            const now = performance.now()
+            byRequest[i] = now - started
+            answeredAt[i] = now - began
             let code = ''
             if (res.statusCode >= 400) {
               try {
@@ -85,7 +130,8 @@ export async function drive(
   } finally {
     await pool.close()
   }
-  const seconds = (performance.now() - began) / 1000
+  const runMs = performance.now() - began
+  const seconds = runMs / 1000
   const answered = (from: number, to?: number) => byRequest.slice(from, to).filter((x) => x !== undefined)
   const latencies = answered(0).sort((a, b) => a - b)
   const firstWave = answered(0, options.connections)
@@ -105,6 +151,7 @@ export async function drive(
       firstWaveMaxMs: round(firstWave.length > 0 ? Math.max(...firstWave) : 0),
       laterP99Ms: round(percentile(answered(options.connections), 99)),
     },
+    windows: windowsOf(answeredAt, byRequest, runMs),
   }
 }
 
