@@ -4,7 +4,7 @@ import { createBackgroundLoop } from '../platform/background-loop.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
 import { listen } from '../platform/pg-listen.ts'
-import { SequenceCursor } from '../platform/sequence-cursor.ts'
+import { pastCursor, SequenceCursor } from '../platform/sequence-cursor.ts'
 
 /** The NOTIFY channel of seats released before their deadline (a cancelled hold). */
 export const SEAT_RELEASED = 'seat_released'
@@ -179,8 +179,7 @@ export function seatBoardTask(
         status: SeatState
         held_until: Date | null
         rev: number
-      }>`select id, schedule_id, status, held_until, rev from seats
-          where rev > ${cursor.last} or rev = any(${cursor.gaps}::bigint[]) order by rev limit ${POLL_LIMIT}`.execute(
+      }>`${pastCursor('seats', ['id', 'schedule_id', 'status', 'held_until', 'rev'], 'rev', cursor, POLL_LIMIT)}`.execute(
         db,
       )
       board.apply(

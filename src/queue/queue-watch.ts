@@ -3,7 +3,7 @@ import type { Task } from '../module.ts'
 import { createBackgroundLoop } from '../platform/background-loop.ts'
 import { type Db, jsonColumn } from '../platform/db.ts'
 import type { Logger } from '../platform/logger.ts'
-import { SequenceCursor } from '../platform/sequence-cursor.ts'
+import { pastCursor, SequenceCursor } from '../platform/sequence-cursor.ts'
 
 export interface Watermark {
   opened: boolean
@@ -95,14 +95,18 @@ export function queueWatchTask(
           (select coalesce(json_agg(json_build_object('schedule_id', schedule_id, 'opened', opened,
                                                       'admitted_through', admitted_through)), '[]')
            from queue_state) as states,
-          (select coalesce(json_agg(r order by r.seq), '[]') from (
-             select seq, schedule_id, user_id, entry_seq from queue_revocations
-             where ${
-               first
-                 ? sql`revoked_at > now() - make_interval(secs => ${tokenTtlSeconds})`
-                 : sql`seq > ${cursor!.last} or seq = any(${cursor!.gaps}::bigint[])`
-             }
-             order by seq limit ${POLL_LIMIT}) r) as revoked,
+          (select coalesce(json_agg(r order by r.seq), '[]') from (${
+            first
+              ? sql`select seq, schedule_id, user_id, entry_seq from queue_revocations
+                    where revoked_at > now() - make_interval(secs => ${tokenTtlSeconds}) order by seq limit ${POLL_LIMIT}`
+              : pastCursor(
+                  'queue_revocations',
+                  ['seq', 'schedule_id', 'user_id', 'entry_seq'],
+                  'seq',
+                  cursor!,
+                  POLL_LIMIT,
+                )
+          }) r) as revoked,
           ${first ? sql`(select coalesce(max(seq), 0) from queue_revocations)` : sql`null`}::bigint as top`.execute(
         db,
       )
