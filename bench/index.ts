@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
+import { MAX_GRADES, MAX_SEATS_PER_GRADE } from '../src/catalog/catalog-admin-routes.ts'
 import { relayLingerMs } from '../src/events/backbone.ts'
 import { loadConfig } from '../src/platform/config.ts'
 import { turnOffPretenuring } from '../src/platform/v8-flags.ts'
@@ -47,11 +48,13 @@ const GROUPS = {
 type Group = keyof typeof GROUPS
 
 const PATHS = Object.values(GROUPS).flat()
+/** The largest sale a schedule can have: MAX_GRADES grades of MAX_SEATS_PER_GRADE seats. */
+const MAX_FANS = MAX_GRADES * MAX_SEATS_PER_GRADE
 const USAGE = `usage: npm run bench [-- <path>…] [--smoke] [--transports=local,kafka] [--connections=200] [--fans=5000]
 paths: ${PATHS.join(', ')} (or a group: ${Object.keys(GROUPS).join(', ')}); none runs them all
 --transports: local (the default) and kafka (the default too when KAFKA_BROKERS is set)
 --connections: the load generator's connections for the request paths
---fans: the fans of each free-seat holds and payments run (100 to 100000; a larger one makes a longer sale)
+--fans: the fans of each free-seat holds and payments run (100 to ${MAX_FANS}; a larger one makes a longer sale)
 --smoke: every path small, checking correctness counts only`
 const usageError = (message: string): never => {
   console.error(`${message}\n${USAGE}`)
@@ -107,8 +110,8 @@ if (!Number.isInteger(connections) || connections < 1 || connections > 10_000) {
   usageError(`--connections must be a whole number from 1 to 10000, not "${values.connections}"`)
 }
 const fans = Number(values.fans)
-if (!Number.isInteger(fans) || fans < 100 || fans > 100_000) {
-  usageError(`--fans must be a whole number from 100 to 100000, not "${values.fans}"`)
+if (!Number.isInteger(fans) || fans < 100 || fans > MAX_FANS) {
+  usageError(`--fans must be a whole number from 100 to ${MAX_FANS}, not "${values.fans}"`)
 }
 const smoke = values.smoke
 const began = Date.now()

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { v7 as uuidv7 } from 'uuid'
+import { MAX_SEATS_PER_GRADE } from '../../src/catalog/catalog-admin-routes.ts'
 import { openPostgres } from '../../src/platform/db.ts'
 import { seedAdmittedFans } from '../../test/support/fans.ts'
 import type { GoalVerdict } from '../support/goals.ts'
@@ -98,11 +99,11 @@ async function createSale(
   const schedule = await post(`/admin/concerts/${concert.id}/schedules`, {
     startsAt: new Date(Date.now() + 86_400_000).toISOString(),
     saleOpensAt: new Date(Date.now() - 1000).toISOString(),
-    // A schedule's grade holds at most 5,000 seats: a larger sale is several grades at one price.
-    seats: Array.from({ length: Math.ceil(seats / 5000) }, (_, g) => ({
+    // A schedule's grade holds at most MAX_SEATS_PER_GRADE seats: a larger sale is several grades at one price.
+    seats: Array.from({ length: Math.ceil(seats / MAX_SEATS_PER_GRADE) }, (_, g) => ({
       grade: g === 0 ? 'R' : `R${g + 1}`,
       price: 1_000,
-      count: Math.min(5000, seats - g * 5000),
+      count: Math.min(MAX_SEATS_PER_GRADE, seats - g * MAX_SEATS_PER_GRADE),
     })),
   })
   const list = (await (await fetch(`${s.url}/schedules/${schedule.id}/seats`)).json()) as {

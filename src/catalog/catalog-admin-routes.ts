@@ -13,6 +13,10 @@ const ConcertInput = Type.Object(
   },
   { additionalProperties: false },
 )
+/** The seats a schedule's grade may have, and the grades a schedule may have (the benchmark's largest sale is both). */
+export const MAX_SEATS_PER_GRADE = 5000
+export const MAX_GRADES = 20
+
 const ScheduleInput = Type.Object(
   {
     startsAt: DateTime,
@@ -22,12 +26,12 @@ const ScheduleInput = Type.Object(
         {
           grade: Type.String({ minLength: 1, maxLength: 20 }),
           price: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
-          count: Type.Integer({ minimum: 1, maximum: 5000 }),
+          count: Type.Integer({ minimum: 1, maximum: MAX_SEATS_PER_GRADE }),
           prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 20, pattern: '^[A-Za-z0-9]+$' })),
         },
         { additionalProperties: false },
       ),
-      { minItems: 1, maxItems: 20 },
+      { minItems: 1, maxItems: MAX_GRADES },
     ),
   },
   { additionalProperties: false },
