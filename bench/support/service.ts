@@ -84,6 +84,9 @@ export async function startService(
       AUTH_SECRET: secret,
       SEED_DEMO: 'false',
       LOG_LEVEL: 'warn',
+      // The server's autovacuum stands, as in every run on record (off on the development machines: the start of
+      // each service would warn so); the service's own vacuum is PGlite's.
+      VACUUM: 'off',
       ...(env.KAFKA_BROKERS ? { KAFKA_TOPIC_PREFIX: dbName } : {}),
       ...env,
     },

@@ -297,6 +297,11 @@ export const ConfigSchema = Type.Object(
       Type.Integer({ minimum: 1, description: "embedded log; default: each topic's retention" }),
     ),
     RETENTION_OUTBOX_ALERT_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
+    VACUUM: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+      default: 'auto',
+      description: 'the service vacuums its tables; auto: on PGlite only, where no autovacuum runs',
+    }),
+    VACUUM_INTERVAL_MS: Type.Integer({ minimum: 50, default: 60_000 }),
   },
   { additionalProperties: false },
 )

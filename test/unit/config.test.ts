@@ -25,6 +25,8 @@ describe('loadConfig', () => {
     assert.equal(config.AUTH_SECRET, undefined)
     assert.equal(config.ADMIN_KEY, undefined)
     assert.equal(config.SEED_DEMO, 'auto')
+    assert.equal(config.VACUUM, 'auto')
+    assert.equal(config.VACUUM_INTERVAL_MS, 60_000)
     assert.equal(config.ROLES, 'api,relay,workers')
     assert.deepEqual([...config.roles].sort(), ['api', 'relay', 'workers'])
     assert.equal(config.ACCESS_TOKEN_TTL_SECONDS, 86_400)
@@ -132,6 +134,8 @@ describe('loadConfig', () => {
       ['EVENT_PARTITIONS', 'three', 'must be a whole number from 1 to 256 (got "three")'],
       ['YIELD_TO_FANS_MS', '-1', 'must be a whole number from 0 to 60000 (got "-1")'],
       ['YIELD_TO_FANS_MS', '3s', 'must be a whole number from 0 to 60000 (got "3s")'],
+      ['VACUUM', 'yes', 'must be one of auto, on, off (got "yes")'],
+      ['VACUUM_INTERVAL_MS', '10', 'must be a whole number of at least 50 (got "10")'],
       ['NOTIFY_WEBHOOK_URL', 'ftp://x', 'must be an http:// or https:// URL (got "ftp://x")'],
       ['DATABASE_URL', 'mysql://x', 'must be a postgres:// or postgresql:// URL'],
       ['SMS_SENDER_NUMBER', '010-1234', 'must be 4 to 13 digits, no dashes or spaces'],

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
+import { buildApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/platform/config.ts'
+import type { Db } from '../../src/platform/db.ts'
+import { serverAutovacuums, tablesDue, vacuumPlan } from '../../src/retention/vacuum.ts'
+import { captureLogger } from '../support/capture-logger.ts'
+import { createTestDatabase, databaseKinds } from '../support/databases.ts'
+import { counterValue } from '../support/metrics.ts'
+import { startTestApp } from '../support/test-app.ts'
+import { waitFor } from '../support/wait.ts'
+
+const EVENTS_PER_ROUND = 4_000
+const ROUNDS = 4
+
+/** `n` events through the service's own `outbox_append`, in one transaction (a burst of queue entries). */
+async function appendEvents(db: Db, n: number): Promise<void> {
+  await sql`
+    select outbox_append('queue.entered', s::text || ':' || u::text,
+      jsonb_build_object('scheduleId', s, 'userId', u, 'preQueue', false, 'enteredAt', iso_time(clock_timestamp())))
+    from (select gen_random_uuid() as s, gen_random_uuid() as u from generate_series(1, ${n})) f`.execute(db)
+}
+
+const outboxStats = async (db: Db) =>
+  (
+    await sql<{ bytes: number; vacuums: number; dead: number }>`
+      select pg_relation_size('outbox')::int as bytes,
+             (select n_dead_tup from pg_stat_user_tables where relname = 'outbox' and schemaname = current_schema())::int
+               as dead,
+             (select vacuum_count from pg_stat_user_tables where relname = 'outbox' and schemaname = current_schema())::int
+               as vacuums`.execute(db)
+  ).rows[0]!
+
+const outboxEmpty = async (db: Db) =>
+  (await sql<{ n: number }>`select count(*)::int as n from outbox`.execute(db)).rows[0]!.n === 0
+
+/**
+ * Rounds of a burst of events that the relay publishes and deletes, the outbox's heap measured after each once it is
+ * empty again: where the service vacuums, each round's rows reuse the space the last one's left; where nothing does,
+ * every round takes new pages.
+ */
+async function outboxAfterRounds(
+  kind: 'pglite' | 'postgres',
+  vacuum: 'auto' | 'on' | 'off',
+): Promise<{ sizes: number[]; vacuumRuns: number }> {
+  const t = await startTestApp(
+    kind,
+    `vacuum_${vacuum}`,
+    { VACUUM: vacuum, VACUUM_INTERVAL_MS: 100 },
+    { background: true },
+  )
+  try {
+    const db = t.app.database.db
+    const sizes: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const start = await outboxStats(db)
+      await appendEvents(db, EVENTS_PER_ROUND)
+      await waitFor('the relay to publish the round', () => outboxEmpty(db), { timeoutMs: 60_000 })
+      sizes.push((await outboxStats(db)).bytes)
+      if (vacuum !== 'off') {
+        // Past the interval at which a session reports its deletes to the statistics (1 s), a vacuum since the round
+        // began and fewer dead tuples than autovacuum's threshold left: the round's space is reusable.
+        await sleep(1_100)
+        await waitFor(
+          'a vacuum of the outbox after the round',
+          async () => {
+            const now = await outboxStats(db)
+            return now.vacuums > start.vacuums && now.dead < 50
+          },
+          { timeoutMs: 30_000, describe: () => outboxStats(db) },
+        )
+      }
+    }
+    const vacuumRuns = await counterValue(t.app.metrics.registry, 'vacuum_runs_total', {
+      table: 'outbox',
+      operation: 'vacuum',
+    })
+    return { sizes, vacuumRuns }
+  } finally {
+    await t.close()
+  }
+}
+
+describe('vacuum: the service vacuums its tables where nothing else does', () => {
+  test('which instances vacuum: PGlite by default, a PostgreSQL server only when asked (its autovacuum does it)', () => {
+    assert.equal(vacuumPlan('auto', 'pglite', false), 'vacuum')
+    assert.equal(vacuumPlan('auto', 'postgres', true), 'none')
+    assert.equal(vacuumPlan('auto', 'postgres', false), 'warn')
+    assert.equal(vacuumPlan('on', 'postgres', true), 'vacuum')
+    assert.equal(vacuumPlan('off', 'pglite', false), 'none')
+  })
+
+  for (const kind of databaseKinds) {
+    test(`${kind}: a table past autovacuum's thresholds is due, by the server's own settings; a vacuum clears it`, async (t) => {
+      const database = await createTestDatabase(kind, 'vacuum_due')
+      t.after(() => database.close())
+      const db = database.db
+      await sql`create table churn (id int primary key, v text)`.execute(db)
+      await sql`insert into churn select i, 'x' from generate_series(1, 40) i`.execute(db)
+      await sql`select pg_stat_force_next_flush()`.execute(db)
+      // 40 changed rows: under the analyze threshold of 50 on a never-analyzed table.
+      await waitFor('the statistics of the inserts', async () => {
+        await sql`select pg_stat_force_next_flush()`.execute(db)
+        const s = await sql<{
+          n: number
+        }>`select n_mod_since_analyze::int as n from pg_stat_user_tables where relname = 'churn'`.execute(db)
+        return s.rows[0]?.n === 40
+      })
+      assert.equal(
+        (await tablesDue(db)).find((d) => d.table === 'churn'),
+        undefined,
+      )
+      await sql`delete from churn where id <= 30`.execute(db)
+      await sql`insert into churn select i, 'y' from generate_series(41, 100) i`.execute(db)
+      await sql`select pg_stat_force_next_flush()`.execute(db)
+      const due = await waitFor('churn to be due', async () => {
+        await sql`select pg_stat_force_next_flush()`.execute(db)
+        return (await tablesDue(db)).find((d) => d.table === 'churn')
+      })
+      // 30 dead tuples is under 50 + 0.2 × rows; 130 changes is over 50 + 0.1 × rows.
+      assert.deepEqual(due, { table: 'churn', vacuum: false, analyze: true, deadTuples: 30 })
+      await sql`delete from churn where id <= 90`.execute(db)
+      const both = await waitFor('churn to need a vacuum', async () => {
+        await sql`select pg_stat_force_next_flush()`.execute(db)
+        const d = (await tablesDue(db)).find((x) => x.table === 'churn')
+        return d?.vacuum ? d : undefined
+      })
+      assert.equal(both.deadTuples, 90)
+      await sql`vacuum (analyze) churn`.execute(db)
+      await waitFor('churn no longer due', async () => {
+        await sql`select pg_stat_force_next_flush()`.execute(db)
+        return !(await tablesDue(db)).some((d) => d.table === 'churn')
+      })
+    })
+  }
+
+  test('pglite (VACUUM=auto): the outbox reuses its space round after round; with VACUUM=off it grows by every round', async () => {
+    const kept = await outboxAfterRounds('pglite', 'auto')
+    const grown = await outboxAfterRounds('pglite', 'off')
+    const [first] = kept.sizes
+    assert.ok(first! > 0, `the first round took pages: ${kept.sizes}`)
+    for (const size of kept.sizes)
+      assert.ok(size <= first! * 1.25, `vacuumed: ${kept.sizes} bytes after each round`)
+    assert.ok(kept.vacuumRuns >= ROUNDS, `vacuum_runs_total{table="outbox"} ${kept.vacuumRuns}`)
+    assert.ok(
+      grown.sizes[ROUNDS - 1]! >= grown.sizes[0]! * (ROUNDS - 1),
+      `without vacuum: ${grown.sizes} bytes after each round`,
+    )
+    assert.equal(grown.vacuumRuns, 0)
+  })
+
+  if (databaseKinds.includes('postgres')) {
+    test('postgres (VACUUM=on): the outbox reuses its space round after round', async () => {
+      const { sizes, vacuumRuns } = await outboxAfterRounds('postgres', 'on')
+      for (const size of sizes)
+        assert.ok(size <= sizes[0]! * 1.25, `vacuumed: ${sizes} bytes after each round`)
+      assert.ok(vacuumRuns >= ROUNDS, `vacuum_runs_total{table="outbox"} ${vacuumRuns}`)
+    })
+
+    test('postgres (VACUUM=auto): the service warns at start when the server does not autovacuum, and vacuums nothing', async (t) => {
+      const database = await createTestDatabase('postgres', 'vacuum_warn')
+      const shown = (
+        await sql<{ on: boolean }>`
+          select current_setting('autovacuum') = 'on' and current_setting('track_counts') = 'on' as "on"`.execute(
+          database.db,
+        )
+      ).rows[0]!.on
+      assert.equal(await serverAutovacuums(database.db), shown)
+      const { logger, lines } = captureLogger('warn')
+      const config = loadConfig(
+        {},
+        {
+          PORT: 0,
+          ROLES: 'workers',
+          AUTH_SECRET: randomBytes(32).toString('hex'),
+          ADMIN_KEY: randomBytes(16).toString('hex'),
+          VACUUM_INTERVAL_MS: 50,
+        },
+      )
+      const app = await buildApp({ config, database, logger, manualAdmission: true })
+      t.after(() => app.close())
+      await app.start()
+      const warned = lines.some((l) => l.includes('autovacuum is off on this PostgreSQL server'))
+      assert.equal(warned, !shown, `server autovacuum ${shown}; warnings: ${lines.join('')}`)
+      await appendEvents(database.db, 200)
+      await sql`delete from outbox`.execute(database.db)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.equal(await counterValue(app.metrics.registry, 'vacuum_runs_total'), 0)
+    })
+  }
+})
