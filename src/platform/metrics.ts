@@ -1,3 +1,4 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import {
   Counter,
   type CounterConfiguration,
@@ -21,6 +22,7 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  observeEveryCollection(registry)
   const httpDuration = new SeriesHistogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency by route and status',
@@ -168,4 +170,40 @@ export class SeriesCounter<T extends string> extends Counter<T> {
       },
     }
   }
+}
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+}
+
+/**
+ * `nodejs_gc_duration_seconds` with every collection in it. prom-client's (15.1.3) reads only the first entry of each
+ * delivery, and Node delivers the collections of one turn of the event loop together: over a payments run of the
+ * benchmark it saw 42 of the service's 55 young collections (one delivery at start held 15). Same name, help, labels
+ * and buckets, so dashboards and the benchmark read it as before.
+ */
+function observeEveryCollection(registry: Registry): void {
+  registry.removeSingleMetric('nodejs_gc_duration_seconds')
+  const durations = new Histogram({
+    name: 'nodejs_gc_duration_seconds',
+    help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+    labelNames: ['kind'],
+    buckets: [0.001, 0.01, 0.1, 1, 2, 5],
+    registers: [registry],
+  })
+  const byKind = new Map<number, Histogram.Internal<'kind'>>()
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = ((entry as { detail?: unknown }).detail as { kind?: number } | undefined)?.kind ?? 0
+      let series = byKind.get(kind)
+      if (!series) {
+        series = durations.labels({ kind: GC_KINDS[kind] ?? 'unknown' })
+        byKind.set(kind, series)
+      }
+      series.observe(entry.duration / 1000)
+    }
+  }).observe({ entryTypes: ['gc'] })
 }
