@@ -299,7 +299,8 @@ export const ConfigSchema = Type.Object(
     RETENTION_OUTBOX_ALERT_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
     VACUUM: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
       default: 'auto',
-      description: 'the service vacuums its tables; auto: on PGlite only, where no autovacuum runs',
+      description:
+        'the service vacuums its tables (and checkpoints PGlite); auto: on PGlite only, where no autovacuum or checkpointer runs',
     }),
     VACUUM_INTERVAL_MS: Type.Integer({ minimum: 50, default: 60_000 }),
   },

@@ -5,7 +5,7 @@ import { createBackgroundLoop } from '../platform/background-loop.ts'
 import { fanLoad } from '../platform/fan-load.ts'
 import { outboxLeftovers, pruneBatch, pruneEventLogBatch } from './prune-old-rows.ts'
 import { ageRules } from './retention-rules.ts'
-import { serverAutovacuums, tablesDue, vacuumPlan, vacuumTable } from './vacuum.ts'
+import { checkpointWhenDue, serverAutovacuums, tablesDue, vacuumPlan, vacuumTable } from './vacuum.ts'
 
 /** Batches per rule and round: a large backlog is worked down over several rounds, never in one long burst. */
 const MAX_BATCHES_PER_RULE = 50
@@ -117,7 +117,13 @@ export const retentionModule: Module = {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [metrics.registry],
     })
+    const checkpoints = new Counter({
+      name: 'pglite_checkpoints_total',
+      help: 'Checkpoints the service ran on PGlite, which has no checkpointer, so that its WAL is recycled',
+      registers: [metrics.registry],
+    })
     const fans = fanLoad(database)
+    let checkpointedAt: string | undefined
     const vacuumLoop = createBackgroundLoop({
       name: 'vacuum',
       logger: log,
@@ -136,6 +142,11 @@ export const retentionModule: Module = {
             { table: due.table, operation, deadTuples: due.deadTuples, ms: Math.round(ms) },
             'vacuumed',
           )
+        }
+        if (database.kind === 'pglite' && !signal.aborted) {
+          const at = await checkpointWhenDue(db, checkpointedAt)
+          if (at !== checkpointedAt) checkpoints.inc()
+          checkpointedAt = at
         }
         return false
       },

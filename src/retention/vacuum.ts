@@ -71,6 +71,25 @@ export function vacuumPlan(
   return serverAutovacuum ? 'none' : 'warn'
 }
 
+/** A WAL segment: PGlite checkpoints once this much has been written since its last checkpoint. */
+export const CHECKPOINT_AFTER_WAL_BYTES = 16 * 1024 * 1024
+
+/**
+ * PGlite has no checkpointer either: its WAL grows by everything written for as long as the process runs (401 MB
+ * in `pg_wal` after 800,000 rows inserted and deleted, none of it ever recycled). A checkpoint once a segment's worth
+ * has been written since the last lets it recycle the segments behind it. Returns the position checkpointed at, or
+ * `since` when not yet due. Not on a PostgreSQL server, whose checkpointer does it.
+ */
+export async function checkpointWhenDue(db: Db, since: string | undefined): Promise<string> {
+  const { rows } = await sql<{ lsn: string; written: number | null }>`
+    select pg_current_wal_lsn()::text as lsn,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), ${since ?? null}::pg_lsn)::float8 as written`.execute(db)
+  const { lsn, written } = rows[0]!
+  if (since !== undefined && written !== null && written < CHECKPOINT_AFTER_WAL_BYTES) return since
+  await sql`checkpoint`.execute(db)
+  return lsn
+}
+
 /** Whether the PostgreSQL server runs autovacuum: the launcher needs both settings on. */
 export async function serverAutovacuums(db: Db): Promise<boolean> {
   const result = await sql<{ on: boolean }>`

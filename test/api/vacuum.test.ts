@@ -140,6 +140,9 @@ describe('vacuum: the service vacuums its tables where nothing else does', () =>
   test('pglite (VACUUM=auto): the outbox reuses its space round after round; with VACUUM=off it grows by every round', async () => {
     const kept = await outboxAfterRounds('pglite', 'auto')
     const grown = await outboxAfterRounds('pglite', 'off')
+    console.log(
+      `[figure] PGlite's outbox heap after each of 4 bursts: ${kept.sizes.join(', ')} bytes; VACUUM=off: ${grown.sizes.join(', ')}`,
+    )
     const [first] = kept.sizes
     assert.ok(first! > 0, `the first round took pages: ${kept.sizes}`)
     for (const size of kept.sizes)
@@ -152,9 +155,50 @@ describe('vacuum: the service vacuums its tables where nothing else does', () =>
     assert.equal(grown.vacuumRuns, 0)
   })
 
+  test('pglite: its WAL is recycled once a segment has been written since the last checkpoint; with VACUUM=off it keeps every byte', async () => {
+    const walAfterRounds = async (vacuum: 'auto' | 'off') => {
+      const t = await startTestApp(
+        'pglite',
+        `wal_${vacuum}`,
+        { VACUUM: vacuum, VACUUM_INTERVAL_MS: 100 },
+        { background: true },
+      )
+      try {
+        const db = t.app.database.db
+        const checkpoints = () => counterValue(t.app.metrics.registry, 'pglite_checkpoints_total')
+        await sql`create table churn (id bigserial primary key, v text)`.execute(db)
+        for (let round = 0; round < 8; round++) {
+          const before = await checkpoints()
+          // About 20 MB of WAL a round.
+          await sql`insert into churn (v) select repeat('x', 1000) from generate_series(1, 15000)`.execute(db)
+          await sql`delete from churn`.execute(db)
+          if (vacuum === 'auto')
+            await waitFor('a checkpoint after the round', async () => (await checkpoints()) > before)
+        }
+        const { rows } = await sql<{
+          mb: number
+        }>`select (sum(size) / 1048576)::float8 as mb from pg_ls_waldir()`.execute(db)
+        return { mb: rows[0]!.mb, checkpoints: await checkpoints() }
+      } finally {
+        await t.close()
+      }
+    }
+    const kept = await walAfterRounds('auto')
+    const grown = await walAfterRounds('off')
+    console.log(
+      `[figure] PGlite's WAL after 8 rounds of ~20 MB: ${kept.mb} MB with ${kept.checkpoints} checkpoints, ${grown.mb} MB without`,
+    )
+    assert.ok(grown.mb >= 140, `without checkpoints the WAL holds every round: ${grown.mb} MB`)
+    assert.equal(grown.checkpoints, 0)
+    assert.ok(kept.mb <= 110, `checkpointed: ${kept.mb} MB of WAL after 8 rounds (without: ${grown.mb})`)
+  })
+
   if (databaseKinds.includes('postgres')) {
     test('postgres (VACUUM=on): the outbox reuses its space round after round', async () => {
       const { sizes, vacuumRuns } = await outboxAfterRounds('postgres', 'on')
+      console.log(
+        `[figure] PostgreSQL's outbox heap after each of 4 bursts, VACUUM=on: ${sizes.join(', ')} bytes`,
+      )
       for (const size of sizes)
         assert.ok(size <= sizes[0]! * 1.25, `vacuumed: ${sizes} bytes after each round`)
       assert.ok(vacuumRuns >= ROUNDS, `vacuum_runs_total{table="outbox"} ${vacuumRuns}`)
