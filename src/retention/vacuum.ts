@@ -11,32 +11,69 @@ export interface TableDue {
   readonly deadTuples: number
 }
 
+/** A table's counts as the statistics have them, and its transaction ids' ages. */
+export interface TableCounts {
+  readonly table: string
+  /** pg_class.reltuples: -1 until the table is first vacuumed or analyzed. */
+  readonly rows: number
+  readonly deadTuples: number
+  readonly insertedSinceVacuum: number
+  readonly changedSinceAnalyze: number
+  /** age(relfrozenxid), mxid_age(relminmxid). */
+  readonly xidAge: number
+  readonly multixactAge: number
+}
+
+/** The server's autovacuum settings that decide when a table is due. */
+export interface AutovacuumSettings {
+  readonly vacuumThreshold: number
+  readonly vacuumScaleFactor: number
+  /** -1: inserts never make a table due. */
+  readonly insertThreshold: number
+  readonly insertScaleFactor: number
+  readonly analyzeThreshold: number
+  readonly analyzeScaleFactor: number
+  readonly freezeMaxAge: number
+  readonly multixactFreezeMaxAge: number
+}
+
 /**
- * The service's tables that autovacuum would take now, by the server's own autovacuum settings (threshold + scale
- * factor × rows, for dead tuples, for inserts since the last vacuum and for changes since the last analyze), the
- * most dead tuples first. A never-analyzed table counts as empty, as autovacuum counts it.
+ * What autovacuum would do to a table now, by its rules: a vacuum when its dead tuples or its inserts since the last
+ * vacuum pass threshold + scale factor × rows, or when its oldest unfrozen transaction id (or multixact) is older than
+ * the freeze maximum (a table nobody changes still needs that one, or the database stops taking writes near 2^31
+ * transactions); an analyze when its changes since the last pass theirs. A never-analyzed table counts as empty, as
+ * autovacuum counts it. Undefined when it needs nothing.
  */
+export function dueOf(t: TableCounts, s: AutovacuumSettings): TableDue | undefined {
+  const rows = Math.max(t.rows, 0)
+  const vacuum =
+    t.deadTuples > s.vacuumThreshold + s.vacuumScaleFactor * rows ||
+    (s.insertThreshold >= 0 && t.insertedSinceVacuum > s.insertThreshold + s.insertScaleFactor * rows) ||
+    t.xidAge > s.freezeMaxAge ||
+    t.multixactAge > s.multixactFreezeMaxAge
+  const analyze = t.changedSinceAnalyze > s.analyzeThreshold + s.analyzeScaleFactor * rows
+  return vacuum || analyze ? { table: t.table, vacuum, analyze, deadTuples: t.deadTuples } : undefined
+}
+
+/** The service's tables that autovacuum would take now, by the server's own settings, the most dead tuples first. */
 export async function tablesDue(db: Db): Promise<TableDue[]> {
-  const rows = await sql<{ table: string; vacuum: boolean; analyze: boolean; dead: number }>`
-    with s as (
-      select current_setting('autovacuum_vacuum_threshold')::float8 as vt,
-             current_setting('autovacuum_vacuum_scale_factor')::float8 as vs,
-             current_setting('autovacuum_vacuum_insert_threshold')::float8 as it,
-             current_setting('autovacuum_vacuum_insert_scale_factor')::float8 as is_,
-             current_setting('autovacuum_analyze_threshold')::float8 as at,
-             current_setting('autovacuum_analyze_scale_factor')::float8 as as_)
-    select t.relname as "table", t.n_dead_tup::float8 as dead,
-           (t.n_dead_tup > s.vt + s.vs * greatest(c.reltuples, 0)
-             or (s.it >= 0 and t.n_ins_since_vacuum > s.it + s.is_ * greatest(c.reltuples, 0))) as vacuum,
-           t.n_mod_since_analyze > s.at + s.as_ * greatest(c.reltuples, 0) as analyze
+  const { rows } = await sql<TableCounts & AutovacuumSettings>`
+    select t.relname as "table", c.reltuples::float8 as rows, t.n_dead_tup::float8 as "deadTuples",
+           t.n_ins_since_vacuum::float8 as "insertedSinceVacuum", t.n_mod_since_analyze::float8 as "changedSinceAnalyze",
+           age(c.relfrozenxid)::float8 as "xidAge", mxid_age(c.relminmxid)::float8 as "multixactAge",
+           current_setting('autovacuum_vacuum_threshold')::float8 as "vacuumThreshold",
+           current_setting('autovacuum_vacuum_scale_factor')::float8 as "vacuumScaleFactor",
+           current_setting('autovacuum_vacuum_insert_threshold')::float8 as "insertThreshold",
+           current_setting('autovacuum_vacuum_insert_scale_factor')::float8 as "insertScaleFactor",
+           current_setting('autovacuum_analyze_threshold')::float8 as "analyzeThreshold",
+           current_setting('autovacuum_analyze_scale_factor')::float8 as "analyzeScaleFactor",
+           current_setting('autovacuum_freeze_max_age')::float8 as "freezeMaxAge",
+           current_setting('autovacuum_multixact_freeze_max_age')::float8 as "multixactFreezeMaxAge"
     from pg_stat_user_tables t
     join pg_class c on c.oid = t.relid
-    cross join s
     where t.schemaname = current_schema()
     order by t.n_dead_tup desc, t.relname`.execute(db)
-  return rows.rows
-    .filter((r) => r.vacuum || r.analyze)
-    .map((r) => ({ table: r.table, vacuum: r.vacuum, analyze: r.analyze, deadTuples: r.dead }))
+  return rows.flatMap((r) => dueOf(r, r) ?? [])
 }
 
 /**

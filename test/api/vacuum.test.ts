@@ -6,7 +6,7 @@ import { sql } from 'kysely'
 import { buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/platform/config.ts'
 import type { Db } from '../../src/platform/db.ts'
-import { serverAutovacuums, tablesDue, vacuumPlan } from '../../src/retention/vacuum.ts'
+import { dueOf, serverAutovacuums, tablesDue, vacuumPlan } from '../../src/retention/vacuum.ts'
 import { captureLogger } from '../support/capture-logger.ts'
 import { createTestDatabase, databaseKinds } from '../support/databases.ts'
 import { counterValue } from '../support/metrics.ts'
@@ -91,6 +91,49 @@ describe('vacuum: the service vacuums its tables where nothing else does', () =>
     assert.equal(vacuumPlan('auto', 'postgres', false), 'warn')
     assert.equal(vacuumPlan('on', 'postgres', true), 'vacuum')
     assert.equal(vacuumPlan('off', 'pglite', false), 'none')
+  })
+
+  test("autovacuum's rules: dead tuples, inserts, changes, and the age of the oldest unfrozen transaction id", () => {
+    const settings = {
+      vacuumThreshold: 50,
+      vacuumScaleFactor: 0.2,
+      insertThreshold: 1000,
+      insertScaleFactor: 0.2,
+      analyzeThreshold: 50,
+      analyzeScaleFactor: 0.1,
+      freezeMaxAge: 200_000_000,
+      multixactFreezeMaxAge: 400_000_000,
+    }
+    const quiet = {
+      table: 'seats',
+      rows: 10_000,
+      deadTuples: 2_050,
+      insertedSinceVacuum: 3_000,
+      changedSinceAnalyze: 1_050,
+      xidAge: 199_999_999,
+      multixactAge: 0,
+    }
+    assert.equal(dueOf(quiet, settings), undefined)
+    const due = (change: Partial<typeof quiet>) => {
+      const d = dueOf({ ...quiet, ...change }, settings)
+      return d && `${d.vacuum ? 'vacuum' : ''}${d.analyze ? 'analyze' : ''}`
+    }
+    assert.equal(due({ deadTuples: 2_051 }), 'vacuum')
+    assert.equal(due({ insertedSinceVacuum: 3_001 }), 'vacuum')
+    assert.equal(due({ changedSinceAnalyze: 1_051 }), 'analyze')
+    assert.equal(due({ deadTuples: 2_051, changedSinceAnalyze: 1_051 }), 'vacuumanalyze')
+    // A table nobody changes, whose rows are older than the freeze maximum, still needs its vacuum.
+    assert.equal(
+      due({ deadTuples: 0, insertedSinceVacuum: 0, changedSinceAnalyze: 0, xidAge: 200_000_001 }),
+      'vacuum',
+    )
+    assert.equal(due({ multixactAge: 400_000_001 }), 'vacuum')
+    // Never analyzed (-1 rows) counts as empty; an insert threshold of -1 turns inserts off.
+    assert.equal(due({ rows: -1, deadTuples: 51, changedSinceAnalyze: 0 }), 'vacuum')
+    assert.equal(
+      dueOf({ ...quiet, insertedSinceVacuum: 10_000_000 }, { ...settings, insertThreshold: -1 }),
+      undefined,
+    )
   })
 
   for (const kind of databaseKinds) {
