@@ -77,6 +77,9 @@ export async function startService(
   const { KAFKA_BROKERS: _brokers, KAFKA_TOPIC_PREFIX: _prefix, ...inherited } = process.env
   const child = spawnServer(process.execPath, [...nodeArgs, 'src/main.ts'], {
     env: {
+      // The server's autovacuum stands, as in every run on record (off on the development machines, where the start
+      // of each service would warn so); the service's own vacuum is PGlite's. `VACUUM=on npm run bench` turns it on.
+      VACUUM: 'off',
       ...inherited,
       DATABASE_URL: url.toString(),
       PORT: String(port),
@@ -84,9 +87,6 @@ export async function startService(
       AUTH_SECRET: secret,
       SEED_DEMO: 'false',
       LOG_LEVEL: 'warn',
-      // The server's autovacuum stands, as in every run on record (off on the development machines: the start of
-      // each service would warn so); the service's own vacuum is PGlite's.
-      VACUUM: 'off',
       ...(env.KAFKA_BROKERS ? { KAFKA_TOPIC_PREFIX: dbName } : {}),
       ...env,
     },
