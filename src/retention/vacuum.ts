@@ -4,7 +4,7 @@ import type { Db } from '../platform/db.ts'
 /** A table past one of autovacuum's thresholds, and what it needs. */
 export interface TableDue {
   readonly table: string
-  /** Dead tuples (or inserts since the last vacuum) past the threshold: `vacuum`; else only `analyze`. */
+  /** Dead tuples or inserts since the last vacuum past their thresholds, or transaction ids past the freeze maximum. */
   readonly vacuum: boolean
   /** Rows changed since the last analyze past the threshold. */
   readonly analyze: boolean
