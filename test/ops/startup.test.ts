@@ -19,9 +19,20 @@ import { deleteKafkaPrefix } from '../side-effects/support/harness.ts'
 import { Api } from '../support/api-client.ts'
 import { createTestDatabase, POSTGRES_ADMIN_URL } from '../support/databases.ts'
 import { seedAdmittedFans } from '../support/fans.ts'
-import { buy, createSchedule } from '../support/flows.ts'
+import {
+  balanceOf,
+  buy,
+  charge,
+  createSchedule,
+  enterQueue,
+  inbox,
+  myTicket,
+  seatStatus,
+  signUp,
+} from '../support/flows.ts'
 import { unusedPort } from '../support/sockets.ts'
 import { transportTargets } from '../support/transports.ts'
+import { waitFor } from '../support/wait.ts'
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
 
@@ -249,6 +260,51 @@ describe('service start on PGlite: one process per data folder', () => {
     third.child.kill('SIGTERM')
     assert.equal(await third.exited, 0)
     assert.ok(!existsSync(join(dataDir, 'pglite.lock')), 'a clean stop releases the folder')
+  })
+  test('a payment answered before a SIGKILL is there after the restart, and its notification follows, once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-data-'))
+    after(() => rmSync(dataDir, { recursive: true, force: true }))
+    // The same keys across the restart, as a deploy keeps them: the fan's tokens stay valid.
+    const env = {
+      DATA_DIR: dataDir,
+      ROLES: 'api,relay,workers',
+      AUTH_SECRET: randomBytes(32).toString('hex'),
+      ADMIN_KEY: randomBytes(16).toString('hex'),
+    }
+    const first = start(env)
+    let api = new Api((await first.line((l) => l.msg === 'ticketing service listening')).address!)
+    const show = await createSchedule(api, env.ADMIN_KEY, { seats: 2, price: 100_000 })
+    const fan = await signUp(api)
+    await charge(api, fan, 500_000)
+    assert.equal((await enterQueue(api, fan, show.scheduleId)).status, 201)
+    const queueToken = await waitFor(
+      'the fan admitted',
+      async () => (await myTicket(api, fan, show.scheduleId)).body.token,
+    )
+    const { reservationId } = await buy(api, { ...fan, queueToken }, show.scheduleId, show.seatIds[0]!)
+    // Killed right after the answer: no shutdown, no flush, side effects maybe not yet relayed.
+    first.child.kill('SIGKILL')
+    await first.exited
+
+    const second = start(env)
+    api = new Api((await second.line((l) => l.msg === 'ticketing service listening')).address!)
+    assert.equal(await seatStatus(api, show.scheduleId, show.seatIds[0]!), 'sold')
+    assert.equal(await balanceOf(api, fan), 400_000)
+    const confirmed = await waitFor('the payment-confirmed notification', async () => {
+      const found = (await inbox(api, fan)).filter((n) => n.kind === 'payment-confirmed')
+      return found.length > 0 && found
+    })
+    await sleep(1_000) // a second delivery, were there one, would land by now
+    const again = (await inbox(api, fan)).filter((n) => n.kind === 'payment-confirmed')
+    assert.equal(again.length, 1, JSON.stringify(again))
+    assert.equal(confirmed[0].data.amount, 100_000)
+    assert.equal(confirmed[0].data.seatLabel, show.seats[0]!.label)
+    assert.equal(
+      (await api.get(`/reservations/${reservationId}`, { token: fan.token })).body.status,
+      'confirmed',
+    )
+    second.child.kill('SIGTERM')
+    assert.equal(await second.exited, 0)
   })
   test('four services started at once on one new DATA_DIR: exactly one takes it, the others name it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ticketing-data-'))
