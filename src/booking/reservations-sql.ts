@@ -66,6 +66,7 @@ export async function listReservations(db: Db, userId: string, limit: number): P
   const rows = await reservationQuery(db)
     .where('r.user_id', '=', userId)
     .orderBy('r.created_at', 'desc')
+    .orderBy('r.id', 'desc') // a batch's reservations share their transaction's now()
     .limit(limit)
     .execute()
   return rows.map(toView)

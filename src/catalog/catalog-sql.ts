@@ -76,6 +76,7 @@ export async function listConcerts(db: Db, limit: number) {
     .selectFrom('concerts')
     .select(['id', 'title', 'artist', 'venue'])
     .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc') // created in one instant (PGlite's clock counts milliseconds): ids are time-ordered
     .limit(limit)
     .execute()
 }

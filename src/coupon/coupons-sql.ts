@@ -62,6 +62,7 @@ export async function listOpenCoupons(db: Db, limit: number): Promise<CouponDefi
     .selectAll()
     .whereRef('issued_count', '<', 'total_quantity')
     .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
     .limit(limit)
     .execute()
   return rows.map((row) => ({

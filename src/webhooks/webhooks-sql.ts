@@ -213,7 +213,12 @@ export interface Notice {
 }
 
 export async function listNotices(db: Db, filter: { open: boolean; limit: number }): Promise<Notice[]> {
-  let q = db.selectFrom('webhook_notices').selectAll().orderBy('created_at', 'desc').limit(filter.limit)
+  let q = db
+    .selectFrom('webhook_notices')
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(filter.limit)
   if (filter.open) q = q.where('acknowledged_at', 'is', null)
   return (await q.execute()).map((n) => ({
     id: n.id,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { sql } from 'kysely'
 import { Api } from '../support/api-client.ts'
 import { databaseKinds } from '../support/databases.ts'
 import { adminHeaders, assertError, charge, createSchedule, holdSeat, pay, signUp } from '../support/flows.ts'
@@ -137,6 +138,20 @@ for (const kind of databaseKinds) {
       assert.ok(ids.indexOf(b.id) < ids.indexOf(a.id), 'newest first')
       const one = await api.get('/concerts?limit=1')
       assert.equal(one.body.concerts.length, 1)
+    })
+
+    test('concerts created in the same instant are listed newest first too, the same way every time', async () => {
+      // PGlite's clock counts milliseconds, and one transaction's rows share its now(): created_at ties. The ids are
+      // UUIDv7, in creation order, and break them.
+      const a = await newConcert()
+      const b = await newConcert()
+      await sql`update concerts set created_at = ${new Date(Date.now() + 86_400_000)} where id in (${a.id}, ${b.id})`.execute(
+        t.app.database.db,
+      )
+      for (let i = 0; i < 3; i++) {
+        const ids = (await api.get('/concerts?limit=2')).body.concerts.map((c: { id: string }) => c.id)
+        assert.deepEqual(ids, [b.id, a.id])
+      }
     })
 
     test('seat status and schedule counts follow holds and sales live', async () => {

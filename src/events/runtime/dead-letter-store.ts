@@ -88,7 +88,7 @@ export async function listDeadLetters(
   db: Db,
   filter: { status?: 'dead' | 'replayed' | undefined; group?: string | undefined; limit: number },
 ): Promise<DeadLetter[]> {
-  let query = baseQuery(db).orderBy('created_at', 'desc').limit(filter.limit)
+  let query = baseQuery(db).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit)
   if (filter.status) query = query.where('status', '=', filter.status)
   if (filter.group) query = query.where('group_id', '=', filter.group)
   return (await query.execute()).map(toDeadLetter)
