@@ -453,8 +453,8 @@ export interface YoungCollections {
 
 /**
  * The young collections counted so far in a service's metrics (`nodejs_gc_duration_seconds`, kind "minor"; 0 where
- * the series is not there yet; until 2026-12-07 prom-client's, which counted only the first of each delivery). Each stops every request in flight: on a slow machine they are where
- * a sale's p99 comes from.
+ * the series is not there yet; until 2026-12-07 prom-client's, which counted only the first of each delivery). Each
+ * stops every request in flight: on a slow machine they are where a sale's p99 comes from.
  */
 export function youngCollectionsIn(text: string): { count: number; seconds: number } {
   const read = (part: 'count' | 'sum') =>
