@@ -158,11 +158,9 @@ export const retentionModule: Module = {
         name: 'vacuum',
         roles: ['workers'],
         async start() {
-          const plan = vacuumPlan(
-            config.VACUUM,
-            database.kind,
-            database.kind === 'postgres' && (await serverAutovacuums(db)),
-          )
+          // Only `auto` on a server asks it whether it autovacuums.
+          const asked = config.VACUUM === 'auto' && database.kind === 'postgres'
+          const plan = vacuumPlan(config.VACUUM, database.kind, asked && (await serverAutovacuums(db)))
           if (plan === 'warn') {
             log.warn(
               'autovacuum is off on this PostgreSQL server: every published outbox event and every updated row stays ' +
