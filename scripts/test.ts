@@ -7,7 +7,13 @@ import { finished } from 'node:stream/promises'
 import { run } from 'node:test'
 import { spec, type TestEvent } from 'node:test/reporters'
 import { fileURLToPath } from 'node:url'
-import { chromiumProblem, kafkaToolsProblem, POSTGRES_URL, postgresProblem } from './test-runner/preflight.ts'
+import {
+  chromiumProblem,
+  kafkaToolsProblem,
+  POSTGRES_URL,
+  postgresProblem,
+  promtoolProblem,
+} from './test-runner/preflight.ts'
 import { Progress, type Totals } from './test-runner/progress.ts'
 import { needsOf, type Selection, selectFiles, UsageError } from './test-runner/select-files.ts'
 import { runShared } from './test-runner/shared-runs.ts'
@@ -40,6 +46,7 @@ interface Plan {
   usesPostgres: boolean
   kafkaFiles: string[]
   chromiumFiles: string[]
+  promtoolFiles: string[]
   /** KAFKA_BROKERS as given by the user. */
   given: string | undefined
 }
@@ -76,6 +83,7 @@ function plan(argv: string[]): Plan {
     usesPostgres: postgres && files.some((f) => need(f).postgresAlways || need(f).postgresPerKind),
     kafkaFiles: transports.kinds.includes('kafka') ? files.filter((f) => need(f).kafka) : [],
     chromiumFiles: files.filter((f) => need(f).chromium),
+    promtoolFiles: files.filter((f) => need(f).promtool),
     given: process.env.KAFKA_BROKERS?.trim() || undefined,
   }
 }
@@ -92,6 +100,7 @@ async function preflight(p: Plan, startKafka: boolean): Promise<string[]> {
   const problems = [
     p.usesPostgres ? await postgresProblem() : undefined,
     p.chromiumFiles.length > 0 ? chromiumProblem(p.chromiumFiles) : undefined,
+    p.promtoolFiles.length > 0 ? promtoolProblem(p.promtoolFiles) : undefined,
     startKafka ? kafkaToolsProblem() : undefined,
   ]
   return problems.filter((problem) => problem !== undefined)

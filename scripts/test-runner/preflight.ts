@@ -53,6 +53,14 @@ export function chromiumProblem(files: string[]): string | undefined {
   )
 }
 
+export function promtoolProblem(files: string[]): string | undefined {
+  if (onPath(process.env.PROMTOOL ?? 'promtool')) return undefined
+  return (
+    `promtool (Prometheus' rule checker) is not on the PATH, and ${files.join(', ')} run${files.length === 1 ? 's' : ''} it ` +
+    "(install Debian's prometheus package, which has it: apt-get install --no-install-recommends prometheus; or set PROMTOOL)"
+  )
+}
+
 function onPath(command: string): boolean {
   if (command.includes('/')) return existsSync(command)
   return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, command)))

@@ -115,6 +115,7 @@ export interface Needs {
   postgresAlways: boolean
   postgresPerKind: boolean
   chromium: boolean
+  promtool: boolean
 }
 
 const MARKERS: Record<keyof Needs, RegExp> = {
@@ -122,6 +123,7 @@ const MARKERS: Record<keyof Needs, RegExp> = {
   postgresAlways: /\(\s*['"]postgres['"]/,
   postgresPerKind: /(?<!const\s+)\bdatabaseKinds\b/,
   chromium: /from\s+['"]playwright-core['"]/,
+  promtool: /\bPROMTOOL\b/,
 }
 const IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g
 
@@ -143,5 +145,6 @@ export function needsOf(file: string, root: string): Needs {
     postgresAlways: has(MARKERS.postgresAlways),
     postgresPerKind: has(MARKERS.postgresPerKind),
     chromium: has(MARKERS.chromium),
+    promtool: has(MARKERS.promtool),
   }
 }
