@@ -54,10 +54,13 @@ export function chromiumProblem(files: string[]): string | undefined {
 }
 
 export function promtoolProblem(files: string[]): string | undefined {
-  if (onPath(process.env.PROMTOOL ?? 'promtool')) return undefined
+  const missing = [process.env.PROMTOOL ?? 'promtool', process.env.PROMETHEUS ?? 'prometheus'].filter(
+    (c) => !onPath(c),
+  )
+  if (missing.length === 0) return undefined
   return (
-    `promtool (Prometheus' rule checker) is not on the PATH, and ${files.join(', ')} run${files.length === 1 ? 's' : ''} it ` +
-    "(install Debian's prometheus package, which has it: apt-get install --no-install-recommends prometheus; or set PROMTOOL)"
+    `${missing.join(' and ')} (Prometheus' rule checker and server) not on the PATH, and ${files.join(', ')} run${files.length === 1 ? 's' : ''} them ` +
+    "(install Debian's prometheus package, which has both: apt-get install --no-install-recommends prometheus; or set PROMTOOL and PROMETHEUS)"
   )
 }
 

@@ -2,21 +2,28 @@ import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 
-/** Prometheus' own rule checker and evaluator: Debian's `prometheus` package has it (PROMTOOL overrides). */
-export const PROMTOOL =
-  process.env.PROMTOOL ??
+const onPath = (command: string) =>
   (process.env.PATH ?? '')
     .split(delimiter)
-    .map((dir) => join(dir, 'promtool'))
-    .find((path) => existsSync(path)) ??
-  'promtool'
+    .map((dir) => join(dir, command))
+    .find((path) => existsSync(path)) ?? command
 
-/** Why the alert rules' tests cannot run here, or false. On CI a missing promtool is an error, not a skip. */
-export const noPromtool: string | false = existsSync(PROMTOOL)
-  ? false
-  : `no promtool on the PATH (${PROMTOOL})`
+/**
+ * Prometheus' own rule checker and evaluator, and its server: Debian's `prometheus` package has both (PROMTOOL and
+ * PROMETHEUS override).
+ */
+export const PROMTOOL = process.env.PROMTOOL ?? onPath('promtool')
+export const PROMETHEUS = process.env.PROMETHEUS ?? onPath('prometheus')
+
+/** Why the alert rules' tests cannot run here, or false. On CI a missing one is an error, not a skip. */
+export const noPromtool: string | false =
+  existsSync(PROMTOOL) && existsSync(PROMETHEUS)
+    ? false
+    : `no promtool and prometheus on the PATH (${PROMTOOL}, ${PROMETHEUS})`
 if (noPromtool && process.env.CI)
-  throw new Error(`promtool not found: .ci/run installs Debian's prometheus package, which has it`)
+  throw new Error(
+    `promtool or prometheus not found: .ci/run installs Debian's prometheus package, which has both`,
+  )
 
 /** promtool's exit code and what it printed. */
 export function promtool(args: readonly string[], cwd: string): Promise<{ code: number; output: string }> {
