@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parse, stringify } from 'yaml'
+import { insertDeadLetter } from '../support/flows.ts'
 import { seriesRead } from '../support/promql.ts'
 import { noPromtool, PROMETHEUS, promtool } from '../support/promtool.ts'
 import { unusedPort } from '../support/sockets.ts'
@@ -162,24 +163,13 @@ describe('a real Prometheus server scraping the service with the rules', { skip:
     assert.deepEqual(await active(), [])
 
     // a dead letter: the ops series counts it, Prometheus scrapes it, the rule's condition holds (pending: `for: 1m`)
-    await t.app.database.db
-      .insertInto('dead_letters')
-      .values({
-        id: randomUUID(),
-        group_id: 'data-platform',
-        original_topic: 'reservation.confirmed',
-        original_partition: 0,
-        original_offset: '7',
-        key: randomUUID(),
-        event_id: randomUUID(),
-        event_type: 'reservation.confirmed',
-        value: JSON.stringify({ data: {} }),
-        error: 'partner answered 422',
-        attempts: 4,
-        first_failed_at: new Date(),
-        last_failed_at: new Date(),
-      })
-      .execute()
+    await insertDeadLetter(t.app.database.db, {
+      groupId: 'data-platform',
+      topic: 'reservation.confirmed',
+      key: randomUUID(),
+      error: 'partner answered 422',
+      value: { data: {} },
+    })
     const deadLetters = await waitFor('the dead-letter alert active', async () =>
       (await active()).find((a) => a.labels.alertname === 'DeadLetters'),
     )

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { Api } from '../support/api-client.ts'
 import { desktop, launchChromium, noChromium, phone, screenshot, smallPhone } from '../support/browser.ts'
-import { charge, createSchedule, signUp } from '../support/flows.ts'
+import { charge, createSchedule, insertDeadLetter, signUp } from '../support/flows.ts'
 import { admitFans, startTestApp, type TestApp } from '../support/test-app.ts'
 
 describe('operator console in headless Chromium: live charts, forms, dead letters', {
@@ -99,24 +99,13 @@ describe('operator console in headless Chromium: live charts, forms, dead letter
       assert.ok(coupons.body.coupons.some((c: { name: string }) => c.name === 'Console 10%'))
 
       // a dead letter is listed and shown with its payload, error and attempts
-      await t.app.database.db
-        .insertInto('dead_letters')
-        .values({
-          id: randomUUID(),
-          group_id: 'data-platform',
-          original_topic: 'reservation.confirmed',
-          original_partition: 2,
-          original_offset: '41',
-          key: holds[0].id,
-          event_id: randomUUID(),
-          event_type: 'reservation.confirmed',
-          value: JSON.stringify({ data: { reservationId: holds[0].id } }),
-          error: 'partner answered 422: unknown venue',
-          attempts: 4,
-          first_failed_at: new Date(),
-          last_failed_at: new Date(),
-        })
-        .execute()
+      await insertDeadLetter(t.app.database.db, {
+        groupId: 'data-platform',
+        topic: 'reservation.confirmed',
+        key: holds[0].id,
+        error: 'partner answered 422: unknown venue',
+        value: { data: { reservationId: holds[0].id } },
+      })
       await page.locator('#dead td', { hasText: 'partner answered 422' }).waitFor()
       await page.click('#dead button:text("Show")')
       await page.locator('#dead-detail', { hasText: '4 attempts' }).waitFor()

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import type { Db } from '../../src/platform/db.ts'
 import type { Api, ApiResponse } from './api-client.ts'
 
 /** What the tests do as fans and organizers, one HTTP call per helper unless it says otherwise. */
@@ -203,4 +204,32 @@ export async function inbox(api: Api, user: { id: string; token: string }): Prom
   const res = await api.get(`/users/${user.id}/notifications?limit=500`, { token: user.token })
   if (res.status !== 200) throw new Error(`inbox: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body.notifications
+}
+
+/**
+ * A dead letter as a consumer group leaves one after its last retry, written directly: the console and the alerts
+ * show what the table holds, whichever handler gave up.
+ */
+export async function insertDeadLetter(
+  db: Db,
+  letter: { groupId: string; topic: string; key: string; error: string; value: unknown },
+): Promise<void> {
+  await db
+    .insertInto('dead_letters')
+    .values({
+      id: randomUUID(),
+      group_id: letter.groupId,
+      original_topic: letter.topic,
+      original_partition: 2,
+      original_offset: '41',
+      key: letter.key,
+      event_id: randomUUID(),
+      event_type: letter.topic,
+      value: JSON.stringify(letter.value),
+      error: letter.error,
+      attempts: 4,
+      first_failed_at: new Date(),
+      last_failed_at: new Date(),
+    })
+    .execute()
 }
