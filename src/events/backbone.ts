@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { retryFor } from '../platform/backoff.ts'
 import type { Config } from '../platform/config.ts'
 import type { DatabaseHandle } from '../platform/db.ts'
@@ -117,21 +117,6 @@ export function createEventBackbone(options: {
     topics: Object.keys(eventTypes),
   })
   let running = { relay: false, workers: false }
-
-  new Gauge({
-    name: 'consumer_lag',
-    help: 'Records not yet committed, per consumer group and partition',
-    labelNames: ['group', 'topic', 'partition'],
-    registers: [registry],
-    async collect() {
-      this.reset()
-      if (!running.workers) return
-      const entries = await transport.lag(runtime.subscriptions).catch(() => [])
-      for (const e of entries) {
-        this.set({ group: e.group, topic: e.topic, partition: String(e.partition) }, Number(e.lag))
-      }
-    },
-  })
 
   return {
     transport,

@@ -1,3 +1,4 @@
+import { Gauge, type Registry } from 'prom-client'
 import type { EventBackbone } from '../events/backbone.ts'
 import type { LagEntry } from '../events/transport/port.ts'
 
@@ -44,4 +45,32 @@ async function read(events: EventBackbone, at: number): Promise<LagReading> {
   } catch (error) {
     return { entries: [], unavailable: `${events.transport.kind}: ${(error as Error).message}`, at }
   }
+}
+
+/**
+ * The deployment's lag for Prometheus, from the same shared reading as the console (every instance reports it,
+ * whatever its roles: take max() across them). While it cannot be read (the brokers away or silent), `consumer_lag`
+ * has no series and `consumer_lag_unknown` says 1: an absent lag is then not mistaken for none, and an alert can
+ * say so.
+ */
+export function lagGauges(events: EventBackbone, registry: Registry): void {
+  new Gauge({
+    name: 'consumer_lag',
+    help: 'Records not yet committed, per consumer group and partition (deployment-wide; absent while unknown)',
+    labelNames: ['group', 'topic', 'partition'],
+    registers: [registry],
+    async collect() {
+      this.reset()
+      for (const e of (await deploymentLag(events)).entries)
+        this.set({ group: e.group, topic: e.topic, partition: String(e.partition) }, Number(e.lag))
+    },
+  })
+  new Gauge({
+    name: 'consumer_lag_unknown',
+    help: 'Whether the last reading of the consumer lag failed (the brokers away or silent): 1, and consumer_lag is then absent',
+    registers: [registry],
+    async collect() {
+      this.set((await deploymentLag(events)).unavailable === undefined ? 0 : 1)
+    },
+  })
 }

@@ -14,7 +14,7 @@ for (const kind of databaseKinds) {
     })
     after(() => t.close())
 
-    test('consoles refreshing together share one lag reading a second', async () => {
+    test('consoles refreshing together and Prometheus share one lag reading a second', async () => {
       // Counts the real transport's lag reads (the ops series may take one too: it shares the same reading).
       const transport = t.app.events.transport
       const lag = transport.lag.bind(transport)
@@ -27,12 +27,21 @@ for (const kind of databaseKinds) {
         const headers = { headers: { 'x-admin-key': t.adminKey } }
         await new Promise((resolve) => setTimeout(resolve, 1_100)) // no earlier reading left
         const before = reads
-        const burst = await Promise.all(
-          Array.from({ length: 10 }, () => api.get('/admin/ops/summary', headers)),
-        )
+        const [burst, scrapes] = await Promise.all([
+          Promise.all(Array.from({ length: 10 }, () => api.get('/admin/ops/summary', headers))),
+          Promise.all(Array.from({ length: 3 }, () => api.get('/metrics'))),
+        ])
         assert.ok(burst.every((r) => r.status === 200))
+        // Prometheus' scrapes share the reading too, and show the lag of every group the summary shows.
+        for (const scrape of scrapes) {
+          assert.match(String(scrape.body), /^consumer_lag_unknown 0$/m)
+          const groups = new Set(
+            [...String(scrape.body).matchAll(/^consumer_lag\{group="([^"]+)"/gm)].map((m) => m[1]),
+          )
+          assert.deepEqual(groups, new Set(burst[0]!.body.lag.map((l: { group: string }) => l.group)))
+        }
         assert.equal(new Set(burst.map((r) => r.body.lagReadAt)).size, 1, 'one reading answered all ten')
-        assert.ok(reads - before <= 1, `${reads - before} lag reads for ten summaries`)
+        assert.ok(reads - before <= 1, `${reads - before} lag reads for ten summaries and three scrapes`)
         assert.ok(Array.isArray(burst[0]!.body.lag))
         await new Promise((resolve) => setTimeout(resolve, 1_100))
         const later = await api.get('/admin/ops/summary', headers)

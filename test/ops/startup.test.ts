@@ -477,6 +477,10 @@ describe('service start with Kafka away', () => {
     assert.deepEqual(summary.body.lag, [])
     assert.match(summary.body.lagUnavailable, /^kafka: no answer within 3000 ms$/)
     assert.ok(silent.connections() > 0, 'the lag was asked of the brokers')
+    // Prometheus is told the lag is unknown, not shown none: no consumer_lag series, consumer_lag_unknown 1.
+    const metrics = String((await api.get('/metrics')).body)
+    assert.match(metrics, /^consumer_lag_unknown 1$/m)
+    assert.doesNotMatch(metrics, /^consumer_lag\{/m)
 
     // A lag read hanging on the silent brokers does not hold the shutdown (25 s, then exit 1).
     const stopping = Date.now()
