@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
 import { Api } from '../support/api-client.ts'
-import { seriesRead } from '../support/promql.ts'
+import { routesSelected, seriesRead, servedRoutes } from '../support/promql.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
 
 /** /metrics against Prometheus naming conventions, and the provisioned Grafana dashboard against the registry. */
@@ -49,6 +49,13 @@ describe('metrics names and the Grafana dashboard', () => {
     assert.ok(reads.every((r) => r.metrics.length > 0))
     assert.deepEqual(
       reads.flatMap((r) => r.problems),
+      [],
+    )
+    // and the routes its panels select are routes the service serves
+    const routes = dashboard.panels.flatMap((p) => p.targets.flatMap((x) => routesSelected(x.expr)))
+    assert.ok(routes.length >= 2)
+    assert.deepEqual(
+      routes.filter((url) => !servedRoutes(t.app.http).has(url)),
       [],
     )
   })

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parse, stringify } from 'yaml'
 import { insertDeadLetter } from '../support/flows.ts'
-import { seriesRead } from '../support/promql.ts'
+import { routesSelected, seriesRead, servedRoutes } from '../support/promql.ts'
 import { noPromtool, PROMETHEUS, promtool } from '../support/promtool.ts'
 import { unusedPort } from '../support/sockets.ts'
 import { startTestApp, type TestApp } from '../support/test-app.ts'
@@ -63,6 +63,21 @@ describe('what the alerts read is what the service exports', () => {
     // the check read each alert's series (a parse that found none would pass anything)
     assert.ok(reads.every((r) => r.metrics.length > 0))
     assert.equal(new Set(reads.flatMap((r) => r.metrics)).size, 14)
+  })
+
+  test('each route an alert selects is one the service serves', async () => {
+    const routes = (await alertRules()).flatMap((r) => routesSelected(r.expr))
+    assert.ok(routes.length >= 2)
+    const served = servedRoutes(t.app.http)
+    assert.deepEqual(
+      routes.filter((url) => !served.has(url)),
+      [],
+    )
+    assert.equal(
+      served.has('/schedules/:scheduleId/seats/:seat/hold'),
+      false,
+      'a renamed parameter is another route',
+    )
   })
 
   test('the check finds a renamed metric and a label the metric does not have', () => {

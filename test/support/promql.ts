@@ -83,3 +83,22 @@ function registered(series: string, registry: Registry): string[] | undefined {
   if (!base || !('observe' in base)) return undefined
   return [...(base.labelNames ?? []), ...(histogram[2] === 'bucket' ? ['le'] : [])]
 }
+
+/**
+ * The HTTP routes an expression selects by their `route` label (`route="…"`, or each alternative of `route=~"a|b"`),
+ * for checking against the server's own routes: a renamed route leaves a selector that matches nothing.
+ */
+export function routesSelected(expr: string): string[] {
+  return [...expr.matchAll(/\broute\s*(=~|=)\s*"([^"]*)"/g)].flatMap((m) =>
+    m[1] === '=~' ? m[2]!.split('|') : [m[2]!],
+  )
+}
+
+/**
+ * Every route the server serves, spelled as the HTTP histogram's `route` label spells it (`/reservations/:reservationId`):
+ * from its OpenAPI document, which names each route's parameters as declared (Fastify's `hasRoute` ignores their names).
+ */
+export function servedRoutes(http: { swagger(): unknown }): Set<string> {
+  const { paths } = http.swagger() as { paths: Record<string, unknown> }
+  return new Set(Object.keys(paths).map((path) => path.replace(/\{([^}]+)\}/g, ':$1')))
+}
