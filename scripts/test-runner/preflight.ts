@@ -64,7 +64,8 @@ export function promtoolProblem(files: string[]): string | undefined {
   )
 }
 
-function onPath(command: string): boolean {
+/** Whether `command` runs here: a path that exists, or a name found on the PATH. */
+export function onPath(command: string): boolean {
   if (command.includes('/')) return existsSync(command)
   return (process.env.PATH ?? '').split(delimiter).some((dir) => dir && existsSync(join(dir, command)))
 }

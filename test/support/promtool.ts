@@ -1,25 +1,16 @@
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
-
-const onPath = (command: string) =>
-  (process.env.PATH ?? '')
-    .split(delimiter)
-    .map((dir) => join(dir, command))
-    .find((path) => existsSync(path)) ?? command
+import { onPath } from '../../scripts/test-runner/preflight.ts'
 
 /**
  * Prometheus' own rule checker and evaluator, and its server: Debian's `prometheus` package has both (PROMTOOL and
- * PROMETHEUS override).
+ * PROMETHEUS override). npm test's preflight names them when they are missing.
  */
-export const PROMTOOL = process.env.PROMTOOL ?? onPath('promtool')
-export const PROMETHEUS = process.env.PROMETHEUS ?? onPath('prometheus')
+export const PROMTOOL = process.env.PROMTOOL ?? 'promtool'
+export const PROMETHEUS = process.env.PROMETHEUS ?? 'prometheus'
 
 /** Why the alert rules' tests cannot run here, or false. On CI a missing one is an error, not a skip. */
 export const noPromtool: string | false =
-  existsSync(PROMTOOL) && existsSync(PROMETHEUS)
-    ? false
-    : `no promtool and prometheus on the PATH (${PROMTOOL}, ${PROMETHEUS})`
+  onPath(PROMTOOL) && onPath(PROMETHEUS) ? false : `no ${PROMTOOL} and ${PROMETHEUS} on the PATH`
 if (noPromtool && process.env.CI)
   throw new Error(
     `promtool or prometheus not found: .ci/run installs Debian's prometheus package, which has both`,
