@@ -88,7 +88,7 @@ function registered(series: string, registry: Registry): string[] | undefined {
  * The HTTP routes an expression selects by their `route` label (`route="…"`, or each alternative of `route=~"a|b"`),
  * for checking against the server's own routes: a renamed route leaves a selector that matches nothing.
  */
-export function routesSelected(expr: string): string[] {
+function routesSelected(expr: string): string[] {
   return [...expr.matchAll(/\broute\s*(=~|=)\s*"([^"]*)"/g)].flatMap((m) =>
     m[1] === '=~' ? m[2]!.split('|') : [m[2]!],
   )
@@ -98,7 +98,31 @@ export function routesSelected(expr: string): string[] {
  * Every route the server serves, spelled as the HTTP histogram's `route` label spells it (`/reservations/:reservationId`):
  * from its OpenAPI document, which names each route's parameters as declared (Fastify's `hasRoute` ignores their names).
  */
-export function servedRoutes(http: { swagger(): unknown }): Set<string> {
+function servedRoutes(http: { swagger(): unknown }): Set<string> {
   const { paths } = http.swagger() as { paths: Record<string, unknown> }
   return new Set(Object.keys(paths).map((path) => path.replace(/\{([^}]+)\}/g, ':$1')))
+}
+
+/**
+ * Queries (an alert's or a panel's) against the running service: what each reads (`seriesRead`) and every route it
+ * selects that the service does not serve, as problems; and the metrics each read, so a caller can tell that the
+ * reader found its series at all (a parse that found none would pass anything).
+ */
+export function checkQueries(
+  queries: readonly { where: string; expr: string }[],
+  app: { metrics: { registry: Registry }; http: { swagger(): unknown } },
+): { metrics: string[][]; routes: string[]; problems: string[] } {
+  const served = servedRoutes(app.http)
+  const reads = queries.map((q) => seriesRead(q.expr, q.where, app.metrics.registry))
+  const routes = queries.flatMap((q) => routesSelected(q.expr).map((route) => ({ where: q.where, route })))
+  return {
+    metrics: reads.map((r) => r.metrics),
+    routes: routes.map((r) => r.route),
+    problems: [
+      ...reads.flatMap((r) => r.problems),
+      ...routes
+        .filter((r) => !served.has(r.route))
+        .map((r) => `${r.where} selects the route ${r.route}, which the service does not serve`),
+    ],
+  }
 }
