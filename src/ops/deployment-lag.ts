@@ -1,11 +1,16 @@
 import { Gauge, type Registry } from 'prom-client'
 import type { EventBackbone } from '../events/backbone.ts'
-import type { LagEntry } from '../events/transport/port.ts'
+import type { LagEntry, LagUnknown } from '../events/transport/port.ts'
 
 export interface LagReading {
   entries: LagEntry[]
-  /** Why `entries` is empty: the transport failed or did not answer in time (Kafka away). */
+  /**
+   * Why some or all of the lag is unknown: the transport failed or did not answer in time (Kafka away), or some
+   * brokers did not (one just died: `unknown` lists the partitions, and `entries` has the rest).
+   */
   unavailable?: string
+  /** The groups' partitions a partial reading could not tell (absent when it told all, or nothing). */
+  unknown?: LagUnknown[]
   /** When the reading was asked for (epoch ms). */
   at: number
 }
@@ -40,8 +45,16 @@ export function deploymentLag(events: EventBackbone): Promise<LagReading> {
 }
 
 async function read(events: EventBackbone, at: number): Promise<LagReading> {
+  const { transport } = events
+  const groups = events.runtime.subscriptions
   try {
-    return { entries: await events.transport.lag(events.runtime.subscriptions), at }
+    if (!transport.lagAsFarAsKnown) return { entries: await transport.lag(groups), at }
+    const { entries, unknown, reason } = await transport.lagAsFarAsKnown(groups)
+    if (unknown.length === 0) return { entries, at }
+    const why = `${transport.kind}: ${reason}`
+    return entries.length === 0
+      ? { entries, unavailable: why, at }
+      : { entries, unavailable: why, unknown, at }
   } catch (error) {
     return { entries: [], unavailable: `${events.transport.kind}: ${(error as Error).message}`, at }
   }
@@ -51,7 +64,7 @@ async function read(events: EventBackbone, at: number): Promise<LagReading> {
  * The deployment's lag for Prometheus, from the same shared reading as the console (every instance reports it,
  * whatever its roles: take max() across them). While it cannot be read (the brokers away or silent), `consumer_lag`
  * has no series and `consumer_lag_unknown` says 1: an absent lag is then not mistaken for none, and an alert can
- * say so.
+ * say so. While only part of it can (a broker just died), the series of the rest are there and it says 1 too.
  */
 export function lagGauges(events: EventBackbone, registry: Registry): void {
   new Gauge({
@@ -67,7 +80,7 @@ export function lagGauges(events: EventBackbone, registry: Registry): void {
   })
   new Gauge({
     name: 'consumer_lag_unknown',
-    help: 'Whether the last reading of the consumer lag failed (the brokers away or silent): 1, and consumer_lag is then absent',
+    help: 'Whether the last reading of the consumer lag failed, in whole or in part (brokers away or silent): 1, and consumer_lag then lacks the partitions it could not read',
     registers: [registry],
     async collect() {
       this.set((await deploymentLag(events)).unavailable === undefined ? 0 : 1)

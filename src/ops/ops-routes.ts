@@ -82,8 +82,17 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
               spells: Type.Integer(),
               yieldedSeconds: Type.Number(),
             }),
-            /** Why `lag` is empty: the transport failed or did not answer in time (Kafka away). */
+            /**
+             * Why `lag` is empty or partial: the transport failed or did not answer in time (Kafka away), or some
+             * brokers did not (one just died: `lagUnknown` lists what `lag` lacks).
+             */
             lagUnavailable: Type.Optional(Type.String()),
+            /** The groups' partitions a partial reading could not tell; `lag` has the rest. */
+            lagUnknown: Type.Optional(
+              Type.Array(
+                Type.Object({ group: Type.String(), topic: Type.String(), partition: Type.Integer() }),
+              ),
+            ),
             /** When `lag` was read: one reading answers every caller for a second. */
             lagReadAt: Type.String({ format: 'date-time' }),
           }),
@@ -103,6 +112,7 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
         outbox,
         deadLetters: await countDeadLetters(deps.db),
         ...(lag.unavailable ? { lagUnavailable: lag.unavailable } : {}),
+        ...(lag.unknown ? { lagUnknown: lag.unknown } : {}),
         lagReadAt: new Date(lag.at).toISOString(),
         lag: lag.entries.map((l) => ({
           group: l.group,

@@ -95,6 +95,20 @@ export interface LagEntry {
   lag: bigint
 }
 
+/** A group's partition whose lag a reading could not tell, because a broker it needed did not answer. */
+export interface LagUnknown {
+  group: string
+  topic: string
+  partition: number
+}
+
+/** What a reading could tell (`entries`) and what it could not (`unknown`), with why (`reason`, when any is). */
+export interface PartialLag {
+  entries: LagEntry[]
+  unknown: LagUnknown[]
+  reason?: string
+}
+
 export interface ConsumerHandle {
   readonly group: string
   /** Partitions currently owned by this member. */
@@ -129,5 +143,12 @@ export interface EventTransport {
   consume(spec: ConsumerSpec): Promise<ConsumerHandle>
   /** Committed offset, log end and lag per group and partition, for the groups given. */
   lag(groups: readonly { group: string; topics: readonly string[] }[]): Promise<LagEntry[]>
+  /**
+   * Kafka only: the same reading, but a part whose broker does not answer (the leader of some partitions, the
+   * coordinator of a group: for about ten seconds after a broker dies, until the cluster elects others) is left
+   * unknown instead of failing the rest. Throws only when nothing can be asked (the cluster's metadata). lag() stays
+   * all or nothing: a drain must never be judged on part of the partitions.
+   */
+  lagAsFarAsKnown?(groups: readonly { group: string; topics: readonly string[] }[]): Promise<PartialLag>
   close(): Promise<void>
 }

@@ -62,6 +62,21 @@ export function prefixed(inner: EventTransport, prefix: string): EventTransport 
       const entries = await inner.lag(groups.map((g) => ({ group: to(g.group), topics: g.topics.map(to) })))
       return entries.map((e: LagEntry) => ({ ...e, group: from(e.group), topic: from(e.topic) }))
     },
+    ...(inner.lagAsFarAsKnown
+      ? {
+          async lagAsFarAsKnown(groups) {
+            const read = await inner.lagAsFarAsKnown!(
+              groups.map((g) => ({ group: to(g.group), topics: g.topics.map(to) })),
+            )
+            const back = <T extends { group: string; topic: string }>(e: T): T => ({
+              ...e,
+              group: from(e.group),
+              topic: from(e.topic),
+            })
+            return { ...read, entries: read.entries.map(back), unknown: read.unknown.map(back) }
+          },
+        }
+      : {}),
     close: () => inner.close(),
   }
 }

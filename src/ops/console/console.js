@@ -135,7 +135,12 @@ async function drawPipeline() {
     ` · outbox backlog `,
     el('b', {}, s.outbox.exact ? s.outbox.backlog : `≈ ${s.outbox.backlog}`),
     ` (oldest ${s.outbox.oldestAgeSeconds.toFixed(1)} s) · total lag `,
-    s.lagUnavailable ? el('b', { class: 'bad' }, 'unknown') : el('b', {}, totalLag),
+    // A partial reading (a broker just died) adds up what it could read: at least that much.
+    s.lagUnknown
+      ? el('b', { class: 'bad' }, `≥ ${totalLag}`)
+      : s.lagUnavailable
+        ? el('b', { class: 'bad' }, 'unknown')
+        : el('b', {}, totalLag),
     ' · dead letters ',
     el('b', { class: s.deadLetters ? 'bad' : 'ok' }, s.deadLetters),
     // The answering instance's fans: while they keep it busy, the groups marked below hold their events back, until
@@ -174,12 +179,28 @@ async function drawPipeline() {
         el('td', {}, l.lag),
       ),
     )
+  const unknown = s.lagUnavailable
+    ? [
+        el(
+          'tr',
+          {},
+          el(
+            'td',
+            { colspan: 4, class: 'bad' },
+            `${s.lagUnknown ? 'lag read in part' : 'lag unknown'}: ${s.lagUnavailable}`,
+          ),
+        ),
+      ]
+    : []
   $('lag').tBodies[0].replaceChildren(
-    ...(s.lagUnavailable
-      ? [el('tr', {}, el('td', { colspan: 4, class: 'bad' }, `lag unknown: ${s.lagUnavailable}`))]
+    ...(unknown.length && !s.lagUnknown
+      ? unknown
       : rows.length
-        ? rows
-        : [el('tr', {}, el('td', { colspan: 4 }, 'no lag'))]),
+        ? [...unknown, ...rows]
+        : [
+            ...unknown,
+            el('tr', {}, el('td', { colspan: 4 }, s.lagUnknown ? 'no lag where it was read' : 'no lag')),
+          ]),
   )
 }
 

@@ -96,6 +96,8 @@ export function namespaced(inner: EventTransport, ns: string): TestTransport {
       const entries = await inner.lag(groups.map((g) => ({ group: to(g.group), topics: g.topics.map(to) })))
       return entries.map((e: LagEntry) => ({ ...e, group: from(e.group), topic: from(e.topic) }))
     },
+    // the production prefixing, as for reading back
+    ...(under.lagAsFarAsKnown ? { lagAsFarAsKnown: (groups) => under.lagAsFarAsKnown!(groups) } : {}),
     assignments() {
       return [...handles].flatMap((h) => h.assignments().map((a) => ({ group: h.group, ...a })))
     },

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka'
+import { answeredWithin } from '../../../platform/deadline.ts'
 import type { Logger } from '../../../platform/logger.ts'
 import { reportDeclaredPartitions } from '../declared-partitions.ts'
-import type { LagEntry, PartitionBounds, TopicSpec } from '../port.ts'
+import type { LagEntry, LagUnknown, PartialLag, PartitionBounds, TopicSpec } from '../port.ts'
 
 /** Creates missing topics with their settings (one CreateTopics call per settings), then waits for their leaders. */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], log: Logger): Promise<void> {
@@ -35,41 +36,134 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
   await waitForLeaders(admin, specs, log)
 }
 
-/** Committed offset, log end and lag per group and partition. */
+/** Committed offset, log end and lag per group and partition; throws unless every part was read. */
 export async function consumerLag(
   admin: Admin,
   groups: readonly { group: string; topics: readonly string[] }[],
+  partMs: number,
 ): Promise<LagEntry[]> {
+  const read = await consumerLagAsFarAsKnown(admin, groups, partMs)
+  if (read.unknown.length > 0) throw new Error(read.reason)
+  return read.entries
+}
+
+/**
+ * The same reading, asked in parts that fail alone: the log ends of each leader's partitions in one request to that
+ * leader (given `partMs`), the groups' committed offsets of their coordinators (all at once, then each group alone,
+ * given half of it each time). A broker that died leads partitions and coordinates groups until the cluster notices
+ * (about ten seconds); meanwhile those parts are unknown and the rest is read.
+ */
+export async function consumerLagAsFarAsKnown(
+  admin: Admin,
+  groups: readonly { group: string; topics: readonly string[] }[],
+  partMs: number,
+): Promise<PartialLag> {
   const wanted = groups.filter((g) => g.topics.length > 0)
-  if (wanted.length === 0) return []
+  if (wanted.length === 0) return { entries: [], unknown: [] }
   const topics = [...new Set(wanted.flatMap((g) => g.topics))]
-  const { partitionsOf, offsetsAt } = await partitionsOfTopics(admin, topics)
-  const ends = await offsetsAt(ListOffsetTimestamps.LATEST)
-  const committed = new Map<string, bigint>()
-  const offsets = await admin.listConsumerGroupOffsets({
-    groups: wanted.map((g) => ({
-      groupId: g.group,
-      topics: g.topics.map((name) => ({ name, partitionIndexes: partitionsOf(name) })),
-    })),
-  })
-  for (const g of offsets) {
-    for (const t of g.topics) {
-      for (const p of t.partitions)
-        committed.set(`${g.groupId}\u0000${t.name}:${p.partitionIndex}`, p.committedOffset)
+  const metadata = await admin.metadata({ topics })
+  const partitionsOf = (topic: string) =>
+    Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i)
+  const failures: string[] = []
+  const part = async (what: string, work: () => Promise<void>) => {
+    try {
+      await answeredWithin(work(), partMs, `no answer within ${partMs} ms`)
+    } catch (error) {
+      failures.push(`${what}: ${(error as Error).message}`)
     }
   }
-  const out: LagEntry[] = []
+
+  const committed = new Map<string, bigint>()
+  const answered = new Set<string>()
+  const groupOffsets = async (of: typeof wanted) => {
+    const offsets = await admin.listConsumerGroupOffsets({
+      groups: of.map((g) => ({
+        groupId: g.group,
+        topics: g.topics.map((name) => ({ name, partitionIndexes: partitionsOf(name) })),
+      })),
+    })
+    for (const o of offsets)
+      for (const t of o.topics)
+        for (const p of t.partitions)
+          committed.set(`${o.groupId}\u0000${t.name}:${p.partitionIndex}`, p.committedOffset)
+    for (const g of of) answered.add(g.group)
+  }
+
+  const byLeader = new Map<number, Map<string, number[]>>()
+  let leaderless = 0
+  for (const topic of topics)
+    for (const partition of partitionsOf(topic)) {
+      const leader = metadata.topics.get(topic)?.partitions[partition]?.leader ?? -1
+      if (leader < 0) {
+        leaderless++
+        continue
+      }
+      const ofLeader = byLeader.get(leader) ?? new Map<string, number[]>()
+      ofLeader.set(topic, [...(ofLeader.get(topic) ?? []), partition])
+      byLeader.set(leader, ofLeader)
+    }
+  const ends = new Map<string, bigint>()
+  await Promise.all([
+    ...[...byLeader].map(([leader, ofLeader]) =>
+      part(`the log ends on broker ${leader}`, async () => {
+        const listed = await admin.listOffsets({
+          topics: [...ofLeader].map(([name, partitions]) => ({
+            name,
+            partitions: partitions.map((partitionIndex) => ({
+              partitionIndex,
+              timestamp: ListOffsetTimestamps.LATEST,
+            })),
+          })),
+        })
+        for (const t of listed)
+          for (const p of t.partitions) ends.set(`${t.name}:${p.partitionIndex}`, p.offset)
+      }),
+    ),
+    // Every group's committed offsets in one call (the client asks each coordinator once); when a coordinator does
+    // not answer within half the time, each group alone, so that the others' still count.
+    (async () => {
+      try {
+        await answeredWithin(groupOffsets(wanted), partMs / 2, 'no answer')
+      } catch {
+        // Said once for all the groups that failed alike (one coordinator gone), not once a group.
+        const alike = new Map<string, number>()
+        await Promise.all(
+          wanted.map((g) =>
+            answeredWithin(groupOffsets([g]), partMs / 2, `no answer within ${partMs / 2} ms`).catch(
+              (error: Error) => alike.set(error.message, (alike.get(error.message) ?? 0) + 1),
+            ),
+          ),
+        )
+        for (const [message, n] of alike)
+          failures.push(`the committed offsets of ${n} of ${wanted.length} groups: ${message}`)
+      }
+    })(),
+  ])
+  const entries: LagEntry[] = []
+  const unknown: LagUnknown[] = []
   for (const g of wanted) {
     for (const topic of g.topics) {
       for (const partition of partitionsOf(topic)) {
-        const end = ends.get(`${topic}:${partition}`) ?? 0n
+        const end = ends.get(`${topic}:${partition}`)
+        if (end === undefined || !answered.has(g.group)) {
+          unknown.push({ group: g.group, topic, partition })
+          continue
+        }
+        // A group that never committed on the partition has all of it to read.
         const raw = committed.get(`${g.group}\u0000${topic}:${partition}`) ?? -1n
         const at = raw < 0n ? 0n : raw
-        out.push({ group: g.group, topic, partition, committed: at, end, lag: end > at ? end - at : 0n })
+        entries.push({ group: g.group, topic, partition, committed: at, end, lag: end > at ? end - at : 0n })
       }
     }
   }
-  return out
+  if (leaderless > 0) failures.push(`${leaderless} partitions without a leader`)
+  if (unknown.length === 0) return { entries, unknown }
+  const of = entries.length + unknown.length
+  return {
+    entries,
+    unknown,
+    reason: `${unknown.length} of ${of} group partitions not read (${failures.join('; ')})`,
+  }
 }
 
 /** Waits until every topic has its partitions with an elected leader, so the first publish does not fail. */

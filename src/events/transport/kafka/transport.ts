@@ -2,7 +2,7 @@ import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/k
 import { answeredWithin } from '../../../platform/deadline.ts'
 import { OpenConsumers } from '../consumer-loop.ts'
 import type { ConsumerSpec, EventTransport, OutgoingRecord, PartitionEnd } from '../port.ts'
-import { consumerLag, ensureTopics, partitionBounds } from './admin.ts'
+import { consumerLag, consumerLagAsFarAsKnown, ensureTopics, partitionBounds } from './admin.ts'
 import { type KafkaConsumerOptions, startConsumer } from './consumer.ts'
 import { produceRequests } from './produce-requests.ts'
 import { readHeader } from './read-back.ts'
@@ -11,6 +11,8 @@ export type KafkaTransportOptions = KafkaConsumerOptions
 
 /** The brokers answer a lag read in milliseconds. */
 const LAG_TIMEOUT_MS = 3_000
+/** A part of it (one leader's log ends, one group's offsets) fails alone within this, inside the whole's timeout. */
+const LAG_PART_TIMEOUT_MS = 2_000
 
 /**
  * Apache Kafka behind the transport port, through @platformatic/kafka: an idempotent producer (acks=all) that sends
@@ -82,7 +84,18 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
     // Bounded: a cluster that takes connections and never answers held each caller (the console, its summary, a
     // metrics scrape, a shutdown waiting on them) for the client's request timeouts and retries, minutes.
     lag: (groups) =>
-      answeredWithin(consumerLag(admin, groups), LAG_TIMEOUT_MS, `no answer within ${LAG_TIMEOUT_MS} ms`),
+      answeredWithin(
+        consumerLag(admin, groups, LAG_PART_TIMEOUT_MS),
+        LAG_TIMEOUT_MS,
+        `no answer within ${LAG_TIMEOUT_MS} ms`,
+      ),
+
+    lagAsFarAsKnown: (groups) =>
+      answeredWithin(
+        consumerLagAsFarAsKnown(admin, groups, LAG_PART_TIMEOUT_MS),
+        LAG_TIMEOUT_MS,
+        `no answer within ${LAG_TIMEOUT_MS} ms`,
+      ),
 
     async close() {
       await consumers.closeAll()
