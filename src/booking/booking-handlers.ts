@@ -11,11 +11,17 @@ export class HoldNotDueError extends Error {
   }
 }
 
-/** Delayed delivery: each reservation.held waits for its own deadline, then the hold is ended. */
-export function holdExpirationHandler(): TransactionHandler<'reservation.held'> {
+/**
+ * Delayed delivery: each reservation.held waits for its own deadline, then the hold is ended. `fetchYieldsToFans`:
+ * the holds' events are fetched after the fans' burst (within YIELD_TO_FANS_MS), when a hold lasts well beyond that.
+ */
+export function holdExpirationHandler(options: {
+  fetchYieldsToFans: boolean
+}): TransactionHandler<'reservation.held'> {
   return {
     group: 'hold-expiration',
     topic: 'reservation.held',
+    fetchYieldsToFans: options.fetchYieldsToFans,
     // the pending holds wait parked until due (see ConsumerSpec.dueAt); every hold due at once is in flight at once
     keyConcurrency: 100_000,
     deliverAt: (event) => new Date(event.data.expiresAt),

@@ -24,7 +24,12 @@ export function bookingModule(options: { answerFromMemory: boolean }): BookingMo
         holdTtlSeconds: config.HOLD_TTL_SECONDS,
         maxSeatsPerAdmission: config.MAX_HOLDS_PER_USER,
       })
-      events.runtime.register(holdExpirationHandler())
+      // A hold fetched up to one busy spell late is still fetched long before it is due (5 min by default).
+      events.runtime.register(
+        holdExpirationHandler({
+          fetchYieldsToFans: config.HOLD_TTL_SECONDS * 1000 >= 2 * config.YIELD_TO_FANS_MS,
+        }),
+      )
       return [
         seatBoardTask(database, board, logger, SEAT_POLL_MS),
         {

@@ -67,7 +67,10 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
                 committed: Type.String(),
                 end: Type.String(),
                 lag: Type.Integer(),
-                /** The group holds its events back while the fans keep the instance busy (YIELD_TO_FANS_MS). */
+                /**
+                 * The group holds its events back while the fans keep the instance busy (YIELD_TO_FANS_MS), or only
+                 * their fetching (hold-expiration: a hold is fetched late, ended on time).
+                 */
                 yieldsToFans: Type.Boolean(),
               }),
             ),
@@ -104,7 +107,9 @@ export const opsRoutes: Routes<{ db: Db; events: EventBackbone; series: OpsSerie
       const outbox = await outboxBacklog(deps.db)
       const lag = await deploymentLag(deps.events)
       const yielding = new Set(
-        deps.events.runtime.subscriptions.filter((s) => s.yieldsToFans).map((s) => s.group),
+        deps.events.runtime.subscriptions
+          .filter((s) => s.yieldsToFans || s.fetchYieldsToFans)
+          .map((s) => s.group),
       )
       const { fans } = deps.events
       return {

@@ -184,7 +184,7 @@ export const ConfigSchema = Type.Object(
       minimum: 0,
       maximum: 60_000,
       default: 30_000,
-      description: `on PostgreSQL, while ${FANS_BUSY_AT} or more fans' holds, payments, queue entries or coupon requests are in flight on the instance, the side effects no fan waits for (notifications, rankings, webhooks, the data platform) wait for them, this long at most at a time; 0: never`,
+      description: `on PostgreSQL, while ${FANS_BUSY_AT} or more fans' holds, payments, queue entries or coupon requests are in flight on the instance, the side effects no fan waits for (notifications, rankings, webhooks, the data platform) wait for them, this long at most at a time, and so does the fetching of holds' expiries when a hold lasts at least twice this (each is still ended when due); 0: never`,
     }),
     DATA_PLATFORM_URL: Type.Optional(
       Type.String({ pattern: '^https?://', description: 'reservation sync target' }),

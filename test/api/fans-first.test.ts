@@ -1,5 +1,5 @@
 // The service's side effects and the fans they yield to: which consumer groups yield (what no fan waits for) and
-// which never do (what a fan is waiting on), and the fans' requests through HTTP counted in the same FanLoad the
+// which never do (what a fan is waiting on; hold expiry only defers fetching holds due minutes later), and the fans' requests through HTTP counted in the same FanLoad the
 // consumers wait on.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -42,6 +42,31 @@ test('notifications, rankings, webhooks and the data platform yield to the fans;
     for (const group of never) {
       assert.match(group, /^(hold-expiration|coupon-issuance|phone-verification|waitlist)/, group)
     }
+    // A hold's expiry is fetched after the fans' burst (5 min before it is due, against 30 s of waiting at most),
+    // and ended when due all the same.
+    assert.deepEqual(
+      groups.filter((s) => s.fetchYieldsToFans).map((s) => s.group),
+      ['hold-expiration'],
+    )
+  } finally {
+    await t.close()
+  }
+})
+
+test('holds shorter than twice YIELD_TO_FANS_MS are fetched beside the fans', async () => {
+  const t = await startTestApp('pglite', 'fansshortholds', { HOLD_TTL_SECONDS: 59, YIELD_TO_FANS_MS: 30_000 })
+  try {
+    assert.deepEqual(
+      t.app.events.runtime.subscriptions.filter((s) => s.fetchYieldsToFans || s.group === 'hold-expiration'),
+      [
+        {
+          group: 'hold-expiration',
+          topics: t.app.events.runtime.subscriptions.find((s) => s.group === 'hold-expiration')!.topics,
+          yieldsToFans: false,
+          fetchYieldsToFans: false,
+        },
+      ],
+    )
   } finally {
     await t.close()
   }

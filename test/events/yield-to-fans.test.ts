@@ -1,6 +1,6 @@
 // Side effects no fan waits for yield to the fans' operations in flight (FanLoad): a handler with yieldsToFans waits
 // while the fans keep the instance busy, the others do not, and a busy spell holds it back for the runtime's yieldMs
-// at most. Each effect still happens once. Run on every transport, with the production runtime over the real relay.
+// at most; a delayed handler with fetchYieldsToFans fetches nothing new meanwhile but handles what falls due. Each effect still happens once. Run on every transport, with the production runtime over the real relay.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -126,6 +126,80 @@ for (const target of transportTargets()) {
         exactlyOnceProblems(
           await effectsOf(rig.db, 'yields'),
           [...before, ...meanwhile].map((e) => e.id),
+        ),
+        [],
+      )
+    })
+
+    test('a delayed group that yields only its fetching: it fetches nothing more while the fans are busy, and handles what it fetched when due', async (t) => {
+      const rig = await createRigFor(target, t, 'yield-fetch-due')
+      await rig.declare('points.charged')
+      const load = new FanLoad(BUSY_AT, QUIET_MS)
+      // As a hold's expiry: each event is due a while after it was written.
+      const dueMs = 1_500
+      const pipeline = await startPipeline(
+        rig,
+        [
+          {
+            ...effectHandler('expires'),
+            fetchYieldsToFans: true,
+            keyConcurrency: 256,
+            deliverAt: (event) => new Date(Date.parse(event.time) + dueMs),
+          },
+          effectHandler('goes'),
+        ],
+        { fans: { load, yieldMs: 60_000 } },
+      )
+      const parked = () => counterValue(pipeline.registry, 'events_waiting_for_due', { group: 'expires' })
+      const handled = async () => new Set((await effectsOf(rig.db, 'expires')).map((r) => r.event_id))
+      const before = pointsCharged(uuids(20), 1)
+      await appendEvents(rig.db, before)
+      await waitFor(
+        'the delayed group fetched the first events and parked them',
+        async () => (await parked()) === 20,
+      )
+
+      // Busy: the batch fetched as the spell begins is the group's last until it ends (as with yieldsToFans).
+      for (let i = 0; i < BUSY_AT; i++) load.enter()
+      const first = pointsCharged(uuids(20), 1)
+      await appendEvents(rig.db, first)
+      await waitFor(
+        'the plain group handled the first events',
+        async () => (await distinctEffects(rig.db, 'goes')) === 40,
+      )
+      await sleep(300)
+      const meanwhile = pointsCharged(uuids(20), 1)
+      await appendEvents(rig.db, meanwhile)
+      await waitFor(
+        'the plain group handled the later events',
+        async () => (await distinctEffects(rig.db, 'goes')) === 60,
+      )
+      // Still busy: what was fetched falls due and is handled on time; what came meanwhile was not fetched.
+      await waitFor(
+        'the events fetched before the fans were busy handled when due',
+        async () => {
+          const now = await handled()
+          return before.every((e) => now.has(e.id))
+        },
+        { timeoutMs: 10_000 },
+      )
+      await sleep(dueMs + 300)
+      const handledNow = await handled()
+      assert.deepEqual(
+        meanwhile.filter((e) => handledNow.has(e.id)),
+        [],
+        'the delayed group fetched while the fans were busy',
+      )
+
+      for (let i = 0; i < BUSY_AT; i++) load.leave()
+      await waitFor(
+        'the delayed group caught up',
+        async () => (await distinctEffects(rig.db, 'expires')) === 60,
+      )
+      assert.deepEqual(
+        exactlyOnceProblems(
+          await effectsOf(rig.db, 'expires'),
+          [...before, ...first, ...meanwhile].map((e) => e.id),
         ),
         [],
       )

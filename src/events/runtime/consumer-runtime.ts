@@ -101,13 +101,22 @@ export class ConsumerRuntime {
     this.#readers.set(handler.topic, (this.#readers.get(handler.topic) ?? 0) + 1)
   }
 
-  /** Groups and the topics they read, for lag metrics, and whether they yield to the fans (see FanLoad). */
-  get subscriptions(): { group: string; topics: string[]; yieldsToFans: boolean }[] {
+  /**
+   * Groups and the topics they read, for lag metrics, and whether they yield to the fans (see FanLoad): their events
+   * wait, or only the fetching of them does (a delayed group's, handled when due all the same).
+   */
+  get subscriptions(): {
+    group: string
+    topics: string[]
+    yieldsToFans: boolean
+    fetchYieldsToFans: boolean
+  }[] {
     const stages = this.#options.retryDelaysMs.length
     return this.#handlers.map((h) => ({
       group: h.group,
       topics: consumedTopics(h.topic, stages),
       yieldsToFans: h.yieldsToFans === true,
+      fetchYieldsToFans: h.fetchYieldsToFans === true,
     }))
   }
 
@@ -129,7 +138,7 @@ export class ConsumerRuntime {
               inKeyOrder: handler.inKeyOrder,
               handle: (record, signal) => this.#process(handler, record, signal),
               // Records that would wait for the fans are not fetched meanwhile.
-              holdFetching: () => this.#fansTurn(handler),
+              holdFetching: () => this.#fansTurn(handler, handler.fetchYieldsToFans),
               // A retry waits for its delay, a delayed event for its deadline, parked by the dispatcher.
               dueAt: (record) => this.#dueAt(handler, record),
             })
@@ -156,9 +165,9 @@ export class ConsumerRuntime {
   }
 
   /** The turn a yielding handler's records wait for now, while the fans keep the instance busy (see FanLoad). */
-  #fansTurn(handler: EventHandler<any>): Promise<void> | undefined {
+  #fansTurn(handler: EventHandler<any>, fetching = false): Promise<void> | undefined {
     const fans = this.#options.fans
-    return handler.yieldsToFans && fans ? fans.load.turn(fans.yieldMs) : undefined
+    return (handler.yieldsToFans || fetching) && fans ? fans.load.turn(fans.yieldMs) : undefined
   }
 
   /**

@@ -47,6 +47,12 @@ interface HandlerBase<T extends EventType> {
    * offered to the waiting list, a verification code.
    */
   yieldsToFans?: boolean
+  /**
+   * true for a delayed handler (`deliverAt`) whose events fall due long after one busy spell's bound: fetching its
+   * events waits for the fans as with `yieldsToFans`, but an event fetched is handled when it falls due, busy or not.
+   * A hold's expiry: fetched up to YIELD_TO_FANS_MS late, minutes before it is due, and never late itself.
+   */
+  fetchYieldsToFans?: boolean
   /** Called once when the event is dead-lettered (for example to mark a delivery failed). */
   onDeadLetter?(event: CloudEvent<T> | undefined, error: string, db: Db): Promise<void>
 }
