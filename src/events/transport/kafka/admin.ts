@@ -61,17 +61,8 @@ export async function consumerLagAsFarAsKnown(
   const wanted = groups.filter((g) => g.topics.length > 0)
   if (wanted.length === 0) return { entries: [], unknown: [] }
   const topics = [...new Set(wanted.flatMap((g) => g.topics))]
-  const metadata = await admin.metadata({ topics })
-  const partitionsOf = (topic: string) =>
-    Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i)
+  const { metadata, partitionsOf, offsetsAt } = await partitionsOfTopics(admin, topics)
   const failures: string[] = []
-  const part = async (what: string, work: () => Promise<void>) => {
-    try {
-      await answeredWithin(work(), partMs, `no answer within ${partMs} ms`)
-    } catch (error) {
-      failures.push(`${what}: ${(error as Error).message}`)
-    }
-  }
 
   const committed = new Map<string, bigint>()
   const answered = new Set<string>()
@@ -105,19 +96,16 @@ export async function consumerLagAsFarAsKnown(
   const ends = new Map<string, bigint>()
   await Promise.all([
     ...[...byLeader].map(([leader, ofLeader]) =>
-      part(`the log ends on broker ${leader}`, async () => {
-        const listed = await admin.listOffsets({
-          topics: [...ofLeader].map(([name, partitions]) => ({
-            name,
-            partitions: partitions.map((partitionIndex) => ({
-              partitionIndex,
-              timestamp: ListOffsetTimestamps.LATEST,
-            })),
-          })),
-        })
-        for (const t of listed)
-          for (const p of t.partitions) ends.set(`${t.name}:${p.partitionIndex}`, p.offset)
-      }),
+      answeredWithin(
+        offsetsAt(ListOffsetTimestamps.LATEST, ofLeader),
+        partMs,
+        `no answer within ${partMs} ms`,
+      ).then(
+        (offsets) => {
+          for (const [key, offset] of offsets) ends.set(key, offset)
+        },
+        (error: Error) => failures.push(`the log ends on broker ${leader}: ${error.message}`),
+      ),
     ),
     // Every group's committed offsets in one call (the client asks each coordinator once); when a coordinator does
     // not answer within half the time, each group alone, so that the others' still count.
@@ -196,24 +184,32 @@ export function leafErrors(error: unknown): { apiId?: string }[] {
   return [(error ?? {}) as { apiId?: string }]
 }
 
-/** The partitions of these topics (from the client's metadata cache) and their offsets at a time, by `topic:partition`. */
+/**
+ * The partitions of these topics (from the client's metadata cache, which `metadata` is) and their offsets at a time,
+ * by `topic:partition`: of every partition, or of `only` (partitions by topic).
+ */
 async function partitionsOfTopics(admin: Admin, topics: readonly string[]) {
   const metadata = await admin.metadata({ topics: [...topics] })
   const partitionsOf = (topic: string) =>
     Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, i) => i)
-  const offsetsAt = async (timestamp: bigint): Promise<Map<string, bigint>> => {
+  const offsetsAt = async (
+    timestamp: bigint,
+    only?: ReadonlyMap<string, readonly number[]>,
+  ): Promise<Map<string, bigint>> => {
     const listed = await admin.listOffsets({
-      topics: topics.map((name) => ({
-        name,
-        partitions: partitionsOf(name).map((partitionIndex) => ({ partitionIndex, timestamp })),
-      })),
+      topics: [...(only ?? topics.map((name) => [name, partitionsOf(name)] as const))].map(
+        ([name, partitions]) => ({
+          name,
+          partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })),
+        }),
+      ),
     })
     const offsets = new Map<string, bigint>()
     for (const t of listed)
       for (const p of t.partitions) offsets.set(`${t.name}:${p.partitionIndex}`, p.offset)
     return offsets
   }
-  return { partitionsOf, offsetsAt }
+  return { metadata, partitionsOf, offsetsAt }
 }
 
 /** The first and next offset of every partition of these topics. */

@@ -35,6 +35,10 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
   for (const client of [producer, admin])
     client.on('error', (err: unknown) => log.error({ err }, 'kafka client'))
   const consumers = new OpenConsumers()
+  // A lag reading, bounded: a cluster that takes connections and never answers held each caller (the console, its
+  // summary, a metrics scrape, a shutdown waiting on them) for the client's request timeouts and retries, minutes.
+  const bounded = <T>(reading: Promise<T>) =>
+    answeredWithin(reading, LAG_TIMEOUT_MS, `no answer within ${LAG_TIMEOUT_MS} ms`)
 
   return {
     kind: 'kafka',
@@ -81,21 +85,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): EventTrans
       return consumers.track({ group: spec.group, ...consumer })
     },
 
-    // Bounded: a cluster that takes connections and never answers held each caller (the console, its summary, a
-    // metrics scrape, a shutdown waiting on them) for the client's request timeouts and retries, minutes.
-    lag: (groups) =>
-      answeredWithin(
-        consumerLag(admin, groups, LAG_PART_TIMEOUT_MS),
-        LAG_TIMEOUT_MS,
-        `no answer within ${LAG_TIMEOUT_MS} ms`,
-      ),
+    lag: (groups) => bounded(consumerLag(admin, groups, LAG_PART_TIMEOUT_MS)),
 
-    lagAsFarAsKnown: (groups) =>
-      answeredWithin(
-        consumerLagAsFarAsKnown(admin, groups, LAG_PART_TIMEOUT_MS),
-        LAG_TIMEOUT_MS,
-        `no answer within ${LAG_TIMEOUT_MS} ms`,
-      ),
+    lagAsFarAsKnown: (groups) => bounded(consumerLagAsFarAsKnown(admin, groups, LAG_PART_TIMEOUT_MS)),
 
     async close() {
       await consumers.closeAll()
