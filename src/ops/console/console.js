@@ -179,29 +179,13 @@ async function drawPipeline() {
         el('td', {}, l.lag),
       ),
     )
-  const unknown = s.lagUnavailable
-    ? [
-        el(
-          'tr',
-          {},
-          el(
-            'td',
-            { colspan: 4, class: 'bad' },
-            `${s.lagUnknown ? 'lag read in part' : 'lag unknown'}: ${s.lagUnavailable}`,
-          ),
-        ),
-      ]
+  const row = (text, attributes = {}) => el('tr', {}, el('td', { colspan: 4, ...attributes }, text))
+  // Why the lag is unknown, or read in part (then with what was read under it).
+  const why = s.lagUnavailable
+    ? [row(`${s.lagUnknown ? 'lag read in part' : 'lag unknown'}: ${s.lagUnavailable}`, { class: 'bad' })]
     : []
-  $('lag').tBodies[0].replaceChildren(
-    ...(unknown.length && !s.lagUnknown
-      ? unknown
-      : rows.length
-        ? [...unknown, ...rows]
-        : [
-            ...unknown,
-            el('tr', {}, el('td', { colspan: 4 }, s.lagUnknown ? 'no lag where it was read' : 'no lag')),
-          ]),
-  )
+  const read = rows.length ? rows : [row(s.lagUnknown ? 'no lag where it was read' : 'no lag')]
+  $('lag').tBodies[0].replaceChildren(...why, ...(s.lagUnavailable && !s.lagUnknown ? [] : read))
 }
 
 async function drawDeadLetters() {
