@@ -127,7 +127,24 @@ async function saleWithFans(
     secret: s.secret,
     scheduleId: sale.scheduleId,
   })
-  return { ...sale, fans: seeded }
+  // Each fan then reads their place once, as an admitted fan does to get the queue token they hold and pay with:
+  // the fans are seeded straight into the database, but their token is the service's, and their access token has
+  // been seen by it before, as a fan's has who waited in its line.
+  const places = await drive(s.url, {
+    connections: 50,
+    count: seeded.length,
+    keepBodies: true,
+    request: (i) => ({
+      method: 'GET',
+      path: `/schedules/${sale.scheduleId}/queue/me`,
+      headers: { authorization: `Bearer ${seeded[i]!.token}` },
+    }),
+  })
+  const tokens = (places.bodies as ({ token?: string } | undefined)[]).map((b) => b?.token)
+  const missing = tokens.filter((t) => t === undefined).length
+  if (missing > 0)
+    throw new Error(`${missing} seeded fans read no queue token: ${JSON.stringify(places.outcomes)}`)
+  return { ...sale, fans: seeded.map((f, i) => ({ ...f, queueToken: tokens[i]! })) }
 }
 
 const holdRequest = (scheduleId: string, seatId: string, fan: { token: string; queueToken: string }) =>
