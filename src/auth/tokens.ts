@@ -37,6 +37,14 @@ export interface TokenService {
 
 const verifierOptions = { algorithms: ['HS256'] as ['HS256'], cache: false }
 
+/** Verified tokens' claims, and the tokens this instance signed (see rememberVerified). */
+export interface TokenMemory<T> {
+  /** The token's claims, from memory when it verified or was signed here before and has not expired. */
+  verify(token: string): T
+  /** A token this instance just signed, with the claims it carries: it is valid until they say it expires. */
+  remember(token: string, claims: T): void
+}
+
 /**
  * Remembers the claims of tokens that verified, keyed by the token itself: a fan polling their place, holding and
  * paying sends the same few tokens again and again, and a lookup costs ~0.7 µs against ~5.6 µs for the HMAC and the
@@ -44,25 +52,51 @@ const verifierOptions = { algorithms: ['HS256'] as ['HS256'], cache: false }
  * checked on every hit. fast-jwt's own cache is not used: it hashes every token with SHA-256 for its key, which made
  * a token seen for the first time (every attempt of a flash-sale crowd) cost 20 µs. Two generations of at most
  * `size` entries each (the older is dropped when the newer fills), so memory stays bounded without LRU bookkeeping.
- * A token that fails is not remembered: a forgery costs a full verification every time.
+ * A token that fails is not remembered: a forgery costs a full verification every time. The tokens this instance
+ * signs are remembered as they are signed (see `signing`).
  */
 export function rememberVerified<T extends { exp?: unknown }>(
   verify: (token: string) => T,
   size = 50_000,
-): (token: string) => T {
+): TokenMemory<T> {
   const memory = new TwoGenerations<string, T>(size)
-  return (token) => {
-    let claims = memory.get(token)
-    if (claims === undefined) {
-      claims = verify(token)
+  return {
+    verify(token) {
+      let claims = memory.get(token)
+      if (claims === undefined) {
+        claims = verify(token)
+        memory.set(token, claims)
+      }
+      // fast-jwt refuses a token whose exp has come (exp <= now, no clock tolerance); so does a remembered one.
+      if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
+        memory.delete(token)
+        return verify(token)
+      }
+      return claims
+    },
+    remember(token, claims) {
       memory.set(token, claims)
-    }
-    // fast-jwt refuses a token whose exp has come (exp <= now, no clock tolerance); so does a remembered one.
-    if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
-      memory.delete(token)
-      return verify(token)
-    }
-    return claims
+    },
+  }
+}
+
+type Claims = Record<string, unknown>
+
+/**
+ * A signer whose tokens come back verified from `memory`: a fan's queue token, signed when they read their place, is
+ * checked when they hold a seat a moment later, and their entry ticket on their next poll. On one instance (or one
+ * the fan sticks to) neither costs an HMAC then; a token that comes back to another instance is verified there as
+ * before. The claims remembered are the payload as signed, with the claims fast-jwt adds (`mutatePayload`).
+ */
+export function signing(
+  options: Omit<Parameters<typeof createSigner>[0], 'mutatePayload'>,
+  memory: TokenMemory<Claims>,
+): (payload: Claims) => string {
+  const sign = createSigner({ ...options, mutatePayload: true })
+  return (payload) => {
+    const token = sign(payload)
+    memory.remember(token, payload)
+    return token
   }
 }
 
@@ -74,21 +108,24 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
   const accessKey = deriveKey(secret, 'access-token')
   const queueKey = deriveKey(secret, 'queue-token')
   const ticketKey = deriveKey(secret, 'entry-ticket')
-  const signAccess = createSigner({ key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 })
-  const verifyAccess = rememberVerified(createVerifier({ key: accessKey, ...verifierOptions }))
-  const signQueue = createSigner({ key: queueKey, algorithm: 'HS256' })
-  const verifyQueue = rememberVerified(createVerifier({ key: queueKey, ...verifierOptions }))
-  const signTicket = createSigner({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS })
-  const verifyTicket = rememberVerified(createVerifier({ key: ticketKey, ...verifierOptions }))
   const streamKey = deriveKey(secret, 'stream-token')
-  const signStream = createSigner({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS })
-  const verifyStream = rememberVerified(createVerifier({ key: streamKey, ...verifierOptions }))
+  const access = rememberVerified<Claims>(createVerifier({ key: accessKey, ...verifierOptions }))
+  const signAccess = signing(
+    { key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 },
+    access,
+  )
+  const queue = rememberVerified<Claims>(createVerifier({ key: queueKey, ...verifierOptions }))
+  const signQueue = signing({ key: queueKey, algorithm: 'HS256' }, queue)
+  const ticket = rememberVerified<Claims>(createVerifier({ key: ticketKey, ...verifierOptions }))
+  const signTicket = signing({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS }, ticket)
+  const stream = rememberVerified<Claims>(createVerifier({ key: streamKey, ...verifierOptions }))
+  const signStream = signing({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS }, stream)
 
   return {
     signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),
     verifyAccess(token) {
       try {
-        const claims = verifyAccess(token) as { sub?: unknown; typ?: unknown }
+        const claims = access.verify(token) as { sub?: unknown; typ?: unknown }
         if (claims.typ !== 'access' || typeof claims.sub !== 'string') throw new AppError('UNAUTHENTICATED')
         return claims.sub
       } catch (error) {
@@ -107,7 +144,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
     verifyQueue(token) {
       let claims: { sub?: unknown; sch?: unknown; typ?: unknown; exp?: unknown; seq?: unknown }
       try {
-        claims = verifyQueue(token)
+        claims = queue.verify(token)
       } catch (error) {
         if (error instanceof TokenError && error.code === TokenError.codes.expired) {
           throw new AppError('QUEUE_TOKEN_EXPIRED')
@@ -134,7 +171,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
     verifyTicket(token) {
       if (!token) return undefined
       try {
-        const c = verifyTicket(token) as { sub?: unknown; sch?: unknown; seq?: unknown; typ?: unknown }
+        const c = ticket.verify(token) as { sub?: unknown; sch?: unknown; seq?: unknown; typ?: unknown }
         if (c.typ !== 'ticket' || typeof c.sub !== 'string' || typeof c.sch !== 'string') return undefined
         if (typeof c.seq !== 'number') return undefined
         return { userId: c.sub, scheduleId: c.sch, seq: c.seq }
@@ -150,7 +187,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
     },
     verifyStream(token) {
       try {
-        const claims = verifyStream(token) as { sub?: unknown; typ?: unknown }
+        const claims = stream.verify(token) as { sub?: unknown; typ?: unknown }
         if (claims.typ !== 'stream' || typeof claims.sub !== 'string') throw new AppError('UNAUTHENTICATED')
         return claims.sub
       } catch (error) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { createTokenService, rememberVerified } from '../../src/auth/tokens.ts'
+import { createTokenService, rememberVerified, signing } from '../../src/auth/tokens.ts'
 import { AppError } from '../../src/platform/errors.ts'
 
 const secret = randomBytes(32).toString('hex')
@@ -79,7 +79,7 @@ describe('remembered verifications', () => {
 
   test('a token verified once is answered from memory, the same claims', () => {
     const { calls, verify } = counting()
-    const remembered = rememberVerified(verify)
+    const remembered = rememberVerified(verify).verify
     const first = remembered('a')
     assert.equal(remembered('a'), first)
     assert.equal(remembered('b').sub, 'b')
@@ -88,7 +88,7 @@ describe('remembered verifications', () => {
 
   test('a token that fails is verified (and fails) every time', () => {
     const { calls, verify } = counting()
-    const remembered = rememberVerified(verify)
+    const remembered = rememberVerified(verify).verify
     assert.throws(() => remembered('bad'), /forged/)
     assert.throws(() => remembered('bad'), /forged/)
     assert.deepEqual(calls, ['bad', 'bad'])
@@ -96,7 +96,7 @@ describe('remembered verifications', () => {
 
   test('a remembered token whose exp has come is verified again', (t) => {
     const { calls, verify } = counting()
-    const remembered = rememberVerified(verify)
+    const remembered = rememberVerified(verify).verify
     remembered('short')
     remembered('short')
     t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 2_000 })
@@ -106,12 +106,42 @@ describe('remembered verifications', () => {
 
   test('memory is two generations of `size`: the oldest tokens are verified again, recent ones are not', () => {
     const { calls, verify } = counting()
-    const remembered = rememberVerified(verify, 3)
+    const remembered = rememberVerified(verify, 3).verify
     for (const token of ['1', '2', '3', '4', '5', '6', '7']) remembered(token)
     calls.length = 0
     // '7' opened a third generation: '1'-'3' are gone, '4'-'6' are the older one, '7' the young one.
     for (const token of ['7', '6', '4', '1']) remembered(token)
     assert.deepEqual(calls, ['1'])
+  })
+
+  test('a token signed here is answered from memory until its exp comes, then verified', (t) => {
+    const { calls, verify } = counting()
+    const memory = rememberVerified(verify)
+    const claims = { sub: 'u', exp: Math.floor(Date.now() / 1000) + 1 }
+    memory.remember('signed', claims)
+    assert.equal(memory.verify('signed'), claims)
+    assert.deepEqual(calls, [])
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 2_000 })
+    memory.verify('signed')
+    assert.deepEqual(calls, ['signed'])
+  })
+
+  test('a signer remembers each token with the claims it carries, exp and iat included', () => {
+    const remembered: [string, Record<string, unknown>][] = []
+    const sign = signing(
+      { key: 'k'.repeat(32), algorithm: 'HS256', expiresIn: 60_000 },
+      {
+        verify: () => assert.fail('not asked'),
+        remember: (token, claims) => remembered.push([token, claims]),
+      },
+    )
+    const token = sign({ sub: 'u', typ: 'access' })
+    assert.equal(remembered.length, 1)
+    const [signed, claims] = remembered[0]!
+    assert.equal(signed, token)
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+    assert.deepEqual(JSON.parse(JSON.stringify(claims)), payload)
+    assert.equal(payload.exp - payload.iat, 60)
   })
 })
 
