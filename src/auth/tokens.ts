@@ -100,29 +100,33 @@ export function signing(
   }
 }
 
+/**
+ * One kind of token: its key, its lifetime (none: the claims carry `exp`), and one memory shared by its verifier and
+ * its signer, so that what this instance signs comes back verified (see `signing`).
+ */
+function tokenKind(
+  key: string,
+  expiresIn?: number,
+): { sign: (payload: Claims) => string; verify: (token: string) => Claims } {
+  const memory = rememberVerified<Claims>(createVerifier({ key, ...verifierOptions }))
+  return {
+    sign: signing({ key, algorithm: 'HS256', ...(expiresIn ? { expiresIn } : {}) }, memory),
+    verify: memory.verify,
+  }
+}
+
 function deriveKey(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(`ticketing:${purpose}`).digest('base64')
 }
 
 export function createTokenService(secret: string, accessTtlSeconds: number): TokenService {
-  const accessKey = deriveKey(secret, 'access-token')
-  const queueKey = deriveKey(secret, 'queue-token')
-  const ticketKey = deriveKey(secret, 'entry-ticket')
-  const streamKey = deriveKey(secret, 'stream-token')
-  const access = rememberVerified<Claims>(createVerifier({ key: accessKey, ...verifierOptions }))
-  const signAccess = signing(
-    { key: accessKey, algorithm: 'HS256', expiresIn: accessTtlSeconds * 1000 },
-    access,
-  )
-  const queue = rememberVerified<Claims>(createVerifier({ key: queueKey, ...verifierOptions }))
-  const signQueue = signing({ key: queueKey, algorithm: 'HS256' }, queue)
-  const ticket = rememberVerified<Claims>(createVerifier({ key: ticketKey, ...verifierOptions }))
-  const signTicket = signing({ key: ticketKey, algorithm: 'HS256', expiresIn: TICKET_TTL_MS }, ticket)
-  const stream = rememberVerified<Claims>(createVerifier({ key: streamKey, ...verifierOptions }))
-  const signStream = signing({ key: streamKey, algorithm: 'HS256', expiresIn: STREAM_TTL_MS }, stream)
+  const access = tokenKind(deriveKey(secret, 'access-token'), accessTtlSeconds * 1000)
+  const queue = tokenKind(deriveKey(secret, 'queue-token'))
+  const ticket = tokenKind(deriveKey(secret, 'entry-ticket'), TICKET_TTL_MS)
+  const stream = tokenKind(deriveKey(secret, 'stream-token'), STREAM_TTL_MS)
 
   return {
-    signAccess: (userId) => signAccess({ sub: userId, typ: 'access' }),
+    signAccess: (userId) => access.sign({ sub: userId, typ: 'access' }),
     verifyAccess(token) {
       try {
         const claims = access.verify(token) as { sub?: unknown; typ?: unknown }
@@ -134,7 +138,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
       }
     },
     signQueue: ({ userId, scheduleId, expiresAt, seq }) =>
-      signQueue({
+      queue.sign({
         sub: userId,
         sch: scheduleId,
         typ: 'queue',
@@ -167,7 +171,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
       }
     },
     signTicket: ({ userId, scheduleId, seq }) =>
-      signTicket({ sub: userId, sch: scheduleId, seq, typ: 'ticket' }),
+      ticket.sign({ sub: userId, sch: scheduleId, seq, typ: 'ticket' }),
     verifyTicket(token) {
       if (!token) return undefined
       try {
@@ -181,7 +185,7 @@ export function createTokenService(secret: string, accessTtlSeconds: number): To
     },
     signStream(userId) {
       return {
-        token: signStream({ sub: userId, typ: 'stream' }),
+        token: stream.sign({ sub: userId, typ: 'stream' }),
         expiresAt: new Date(Date.now() + STREAM_TTL_MS),
       }
     },
